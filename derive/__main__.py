@@ -1,0 +1,5 @@
+"""``python -m derive``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,122 @@
+"""Registry of activations: each entry is its forward formula beside its derivative rule.
+
+An elementwise entry gives ``forward(z)`` for one unit and ``derivative(z, a)``, the textbook
+form of f'(z), written through the unit's output ``a`` where that is how a course writes it
+(sigmoid: a(1 - a); tanh: 1 - a^2). A non-elementwise entry (softmax) gives the whole layer via
+``vector_forward`` and its Jacobian via ``jacobian``. The chain-rule engine reads these fields and
+never names an activation. ``tests/test_registries.py`` checks every rule against SymPy's own
+derivative of ``forward``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .errors import UsageError
+
+Expr = sp.Expr
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str
+    title: str
+    latex: str  # LaTeX of the function's name, e.g. r"\sigma"
+    unicode: str  # terminal form of the name, e.g. "σ"
+    numpy: str  # NumPy expression of the forward pass of a whole array ``{z}``
+    forward: Callable[[Expr], Expr] | None = None  # one unit: z -> a
+    derivative: Callable[[Expr, Expr], Expr] | None = None  # textbook f'(z), given z and a
+    # Non-elementwise (whole layer) activations:
+    vector_forward: Callable[[sp.IndexedBase, Expr, Expr, Expr], Expr] | None = None
+    jacobian: Callable[[sp.IndexedBase, Expr, Expr], Expr] | None = None
+    numpy_helpers: tuple[str, ...] = ()  # names of helper functions the NumPy form calls
+
+    @property
+    def elementwise(self) -> bool:
+        return self.vector_forward is None
+
+    def function(self) -> type[sp.Function]:
+        """The undefined SymPy function used to *name* the activation in set-up equations."""
+        return sp.Function(self.name)
+
+
+def _sigmoid(z: Expr) -> Expr:
+    return 1 / (1 + sp.exp(-z))
+
+
+def _softmax(z: sp.IndexedBase, k: Expr, c: Expr, size: Expr) -> Expr:
+    return sp.exp(z[k]) / sp.Sum(sp.exp(z[c]), (c, 1, size))
+
+
+_ENTRIES = (
+    Activation(
+        name="identity",
+        title="identity",
+        latex=r"\operatorname{id}",
+        unicode="id",
+        numpy="{z}",
+        forward=lambda z: z,
+        derivative=lambda z, a: sp.Integer(1),
+    ),
+    Activation(
+        name="sigmoid",
+        title="logistic sigmoid",
+        latex=r"\sigma",
+        unicode="σ",
+        numpy="_sigmoid({z})",
+        numpy_helpers=("_sigmoid",),
+        forward=_sigmoid,
+        derivative=lambda z, a: a * (1 - a),
+    ),
+    Activation(
+        name="tanh",
+        title="hyperbolic tangent",
+        latex=r"\tanh",
+        unicode="tanh",
+        numpy="np.tanh({z})",
+        forward=sp.tanh,
+        derivative=lambda z, a: 1 - a**2,
+    ),
+    Activation(
+        name="relu",
+        title="rectified linear unit",
+        latex=r"\operatorname{relu}",
+        unicode="relu",
+        numpy="np.maximum({z}, 0.0)",
+        forward=lambda z: sp.Max(0, z),
+        # relu'(0) is taken as 0, the convention of every deep-learning library.
+        derivative=lambda z, a: sp.Heaviside(z, 0),
+    ),
+    Activation(
+        name="softplus",
+        title="softplus",
+        latex=r"\operatorname{softplus}",
+        unicode="softplus",
+        numpy="np.logaddexp(0.0, {z})",
+        forward=lambda z: sp.log(1 + sp.exp(z)),
+        derivative=lambda z, a: _sigmoid(z),
+    ),
+    Activation(
+        name="softmax",
+        title="softmax",
+        latex=r"\operatorname{softmax}",
+        unicode="softmax",
+        numpy="_softmax({z})",
+        numpy_helpers=("_softmax",),
+        vector_forward=_softmax,
+        jacobian=lambda a, k, j: a[k] * (sp.KroneckerDelta(k, j) - a[j]),
+    ),
+)
+
+ACTIVATIONS: dict[str, Activation] = {entry.name: entry for entry in _ENTRIES}
+
+
+def get(name: str) -> Activation:
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        known = ", ".join(sorted(ACTIVATIONS))
+        raise UsageError(f"unknown activation {name!r}; known activations: {known}") from None

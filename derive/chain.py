@@ -1,0 +1,302 @@
+"""The chain-rule engine: model names -> ``Derivation`` (data: set-up and steps, SymPy throughout).
+
+Backpropagation form: walking from the loss towards the inputs, each layer's error term
+``delta = dL/dz`` is defined once, from the next layer's, and every parameter's gradient is that
+error times the local derivative of ``z``. Each factor is SymPy's ``diff`` of the quantity's
+defining equation (Kronecker deltas summed out) beside the textbook form the activation or loss
+registry states for it. The engine names no activation or loss: it reads the registries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy.concrete.delta import deltasummation
+
+from . import activations, forward, losses
+from .forward import Equation
+from .naming import LayerNames, ModelNames, element, index, names as model_names
+from .spec import ModelSpec
+
+
+class Partial(sp.Function):
+    """An unevaluated partial derivative ``d num / d den`` of model quantities (for display)."""
+
+    nargs = 2
+
+    @property
+    def num(self) -> sp.Expr:
+        return self.args[0]
+
+    @property
+    def den(self) -> sp.Expr:
+        return self.args[1]
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One factor of a chain: ``d of / d wrt = raw = textbook``, with ``cases`` if it branches."""
+
+    of: sp.Expr
+    wrt: sp.Expr
+    raw: sp.Expr  # SymPy's derivative of the defining equation
+    textbook: sp.Expr  # the registry's (or the simplified) form; equal to raw on the model
+    cases: tuple[tuple[sp.Expr, sp.Expr], ...] = ()  # (value, condition) when textbook branches
+
+    @property
+    def partial(self) -> Partial:
+        return Partial(self.of, self.wrt)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A chain-rule factorisation in reading order: ``sum_{index} f1 f2 ...`` (sum optional).
+
+    SymPy's ``Mul`` would reorder the factors; the order is the explanation, so keep it as data.
+    """
+
+    factors: tuple[Partial, ...]
+    sum: tuple[sp.Symbol, sp.Expr, sp.Expr] | None = None
+
+    def then(self, *more: Partial) -> Chain:
+        return Chain(self.factors + more, self.sum)
+
+    @property
+    def expr(self) -> sp.Expr:
+        product = sp.Mul(*self.factors)
+        return sp.Sum(product, self.sum) if self.sum else product
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A model fact used in a simplification, e.g. ``sum_k y_k = 1`` (y is one-hot)."""
+
+    lhs: sp.Expr
+    rhs: sp.Expr
+    reason: str
+
+
+@dataclass(frozen=True)
+class ErrorStep:
+    """``delta = dL/dz`` of one layer: factorisation, factors, and the simplified result."""
+
+    layer: int
+    delta: sp.Expr  # the error element, e.g. delta1[k]
+    of: sp.Expr  # dL/d(this): the z element the step differentiates with respect to
+    chain: Chain  # factorisation
+    factors: tuple[Factor, ...]
+    product: sp.Expr  # the factors' textbook forms multiplied, before simplification
+    result: sp.Expr  # simplified, indexed by ``of``'s index
+    value: sp.Expr  # the same, indexed by the layer's own index: what ``delta`` stands for
+    uses: tuple[Identity, ...] = ()
+    output: bool = False  # True for the output layer (no earlier delta involved)
+
+
+@dataclass(frozen=True)
+class GradientStep:
+    """``dL/d(parameter element)``: full chain, short form through delta, result."""
+
+    layer: int
+    parameter: sp.Symbol | sp.IndexedBase  # the whole parameter, e.g. W1
+    element: sp.Expr  # W1[k, j]
+    chain: Chain  # through the model's own quantities (error chain, then dz/dtheta)
+    short: Chain  # dL/dz, then dz/dtheta
+    factor: Factor  # dz/dtheta
+    result: sp.Expr  # delta * factor, e.g. delta1[k]*x[j]
+    expanded: sp.Expr  # result with this layer's delta written out
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """Everything the renderers need for one model. Built by ``derive``; never re-derived."""
+
+    spec: ModelSpec
+    names: ModelNames
+    setup: tuple[Equation, ...]
+    errors: tuple[ErrorStep, ...]  # output layer first
+    gradients: tuple[GradientStep, ...]  # in ``names.parameters()`` order
+    identities: tuple[Identity, ...] = field(default=())
+
+    def error(self, layer: int) -> ErrorStep:
+        return next(step for step in self.errors if step.layer == layer)
+
+    def _repr_latex_(self) -> str:
+        from .render.latex import fragment
+
+        return fragment(self, display=True)
+
+    def to_dict(self) -> dict:
+        from .serialize import to_dict
+
+        return to_dict(self)
+
+
+# --- symbolic helpers ---------------------------------------------------------------------------
+
+
+def _collapse_sum(s: sp.Sum) -> sp.Expr:
+    """Split a one-index sum into terms, pull out constants, sum out Kronecker deltas."""
+    (var, lo, hi), *rest = s.limits
+    if rest:
+        return s
+    total = sp.Integer(0)
+    for term in sp.Add.make_args(sp.expand_mul(s.function)):
+        const, dep = term.as_independent(var, as_Add=False)
+        if dep == 1:
+            total += const * (hi - lo + 1)
+        elif dep.has(sp.KroneckerDelta):
+            total += const * deltasummation(dep, (var, lo, hi), no_piecewise=True)
+        else:
+            total += const * sp.Sum(dep, (var, lo, hi))
+    return total
+
+
+def collapse(expr: sp.Expr) -> sp.Expr:
+    """Sum out Kronecker deltas everywhere in ``expr`` (free indices are taken to be in range)."""
+    return expr.replace(lambda e: isinstance(e, sp.Sum), _collapse_sum)
+
+
+def undummy(expr: sp.Expr) -> sp.Expr:
+    """Give summation dummies back their letters where no free index of that letter is present."""
+    free = expr.free_symbols
+    swap = {}
+    for d in expr.atoms(sp.Dummy):
+        letter = index(d.name)
+        if letter not in free:
+            swap[d] = letter
+    return expr.xreplace(swap)
+
+
+def local_derivative(expression: sp.Expr, wrt: sp.Expr) -> sp.Expr:
+    return undummy(collapse(sp.diff(expression, wrt)))
+
+
+def _cases(textbook: sp.Expr, row: sp.Expr, col: sp.Expr) -> tuple[tuple[sp.Expr, sp.Expr], ...]:
+    """Split a textbook form containing ``KroneckerDelta(row, col)`` into its two cases."""
+    delta = sp.KroneckerDelta(row, col)
+    if not textbook.has(delta):
+        return ()
+    same = sp.factor(textbook.subs(delta, 1).subs(col, row))
+    other = sp.factor(textbook.subs(delta, 0))
+    return ((same, sp.Eq(row, col)), (other, sp.Ne(row, col)))
+
+
+def _simplest(expr: sp.Expr) -> sp.Expr:
+    candidates = [expr, sp.cancel(expr), sp.factor(expr), sp.expand(expr)]
+    return min(candidates, key=lambda e: (sp.count_ops(e), len(str(e))))
+
+
+def _apply_identities(expr: sp.Expr, identities: tuple[Identity, ...]) -> tuple[sp.Expr, tuple[Identity, ...]]:
+    used = []
+    for ident in identities:
+        pattern = ident.lhs
+        (var, lo, hi), = pattern.limits
+
+        def matches(e, pattern=pattern, var=var):
+            if not isinstance(e, sp.Sum) or e.limits[0][1:] != pattern.limits[0][1:]:
+                return False
+            return e.function.xreplace({e.limits[0][0]: var}) == pattern.function
+
+        if expr.has(pattern) or any(matches(e) for e in expr.atoms(sp.Sum)):
+            expr = expr.replace(matches, lambda e, rhs=ident.rhs: rhs)
+            used.append(ident)
+    return expr, tuple(used)
+
+
+# --- the walk -----------------------------------------------------------------------------------
+
+
+def _activation_factor(layer: LayerNames, names: ModelNames) -> Factor:
+    """``da_k/dz_k`` of an elementwise layer."""
+    act = activations.get(layer.activation)
+    z, a = layer.el(layer.z), layer.el(layer.a)
+    return Factor(a, z, sp.diff(act.forward(z), z), act.derivative(z, a))
+
+
+def _output_error(names: ModelNames, identities: tuple[Identity, ...]) -> ErrorStep:
+    out = names.output
+    act = activations.get(out.activation)
+    k = out.index
+    a_k = out.el(out.a)
+    loss_expr = forward.loss(names, dummy=True)
+    dl_da = local_derivative(loss_expr, a_k)
+    loss_factor = Factor(names.L, a_k, dl_da, dl_da)
+    delta = out.el(out.delta)
+    if act.elementwise:
+        act_factor = _activation_factor(out, names)
+        z_k = out.el(out.z)
+        chain = Chain((loss_factor.partial, act_factor.partial))
+        product = loss_factor.textbook * act_factor.textbook
+        of, rename = z_k, {}
+    else:
+        j = names.jacobian_letter(out)
+        z_j = out.el(out.z, j)
+        _, explicit = forward.activation(out, names, dummy=True)
+        raw = local_derivative(explicit, z_j)
+        textbook = act.jacobian(out.a, k, j)
+        act_factor = Factor(a_k, z_j, raw, textbook, _cases(textbook, k, j))
+        chain = Chain((loss_factor.partial, act_factor.partial), (k, 1, out.width))
+        product = sp.Sum(loss_factor.textbook * act_factor.textbook, (k, 1, out.width))
+        of, rename = z_j, {j: k}
+    simplified = collapse(product)
+    simplified, used = _apply_identities(simplified, identities)
+    result = _simplest(simplified)
+    value = result.xreplace(rename)
+    return ErrorStep(out.number, delta, of, chain, (loss_factor, act_factor), product, result, value,
+                     used, True)
+
+
+def _hidden_error(layer: LayerNames, nxt: LayerNames, names: ModelNames) -> ErrorStep:
+    i = nxt.index
+    z_next = nxt.el(nxt.z)
+    a_k = layer.el(layer.a)
+    raw = local_derivative(forward.pre_activation(nxt, dummy=True), a_k)
+    link = Factor(z_next, a_k, raw, raw)
+    act_factor = _activation_factor(layer, names)
+    bounds = (i, 1, nxt.width) if i is not None else None
+    chain = Chain((Partial(names.L, z_next), link.partial, act_factor.partial), bounds)
+    back = nxt.el(nxt.delta) * link.textbook
+    if bounds:
+        back = sp.Sum(back, bounds)
+    product = back * act_factor.textbook
+    return ErrorStep(layer.number, layer.el(layer.delta), layer.el(layer.z), chain,
+                     (link, act_factor), product, product, product)
+
+
+def _gradients(layer: LayerNames, error: ErrorStep, names: ModelNames) -> tuple[GradientStep, ...]:
+    z_k = layer.el(layer.z)
+    definition = forward.pre_activation(layer, dummy=True)
+    steps = []
+    for parameter, elem in ((layer.w, layer.weight()), (layer.b, layer.el(layer.b))):
+        raw = local_derivative(definition, elem)
+        factor = Factor(z_k, elem, raw, raw)
+        short = Chain((Partial(names.L, z_k), factor.partial))
+        # The full chain reads naturally only when the error step differentiates by z_k itself;
+        # a Jacobian step (softmax) is stated in another letter, so cite it through dL/dz_k.
+        chain = error.chain.then(factor.partial) if error.of == z_k else short
+        steps.append(GradientStep(layer.number, parameter, elem, chain, short, factor,
+                                  error.delta * raw, error.value * raw))
+    return tuple(steps)
+
+
+def derive_spec(spec: ModelSpec) -> Derivation:
+    names = model_names(spec)
+    out = names.output
+    entry = losses.get(spec.loss)
+    y_of = lambda c: element(names.y, c)  # noqa: E731
+    identities = tuple(
+        Identity(ident.lhs(y_of, out.index, out.width), ident.rhs, ident.reason)
+        for ident in entry.identities
+        if out.index is not None
+    )
+    errors = [_output_error(names, identities)]
+    for layer, nxt in zip(reversed(names.layers[:-1]), reversed(names.layers[1:]), strict=True):
+        errors.append(_hidden_error(layer, nxt, names))
+    by_layer = {step.layer: step for step in errors}
+    gradients = tuple(
+        step
+        for layer in reversed(names.layers)
+        for step in _gradients(layer, by_layer[layer.number], names)
+    )
+    return Derivation(spec, names, forward.setup(names), tuple(errors), gradients, identities)

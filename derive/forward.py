@@ -1,0 +1,118 @@
+"""Forward pass as equations: spec -> set-up equations (z, a, L per layer), in index notation.
+
+``setup(names)`` gives what a course writes under "Model set-up", with symbolic sizes.
+``definitions(names)`` gives each quantity's defining expression with *dummy* summation indices,
+ready to differentiate with respect to an element carrying a free index of the same letter.
+``concrete(names, sizes)`` expands everything at concrete sizes into explicit expressions of the
+parameters and inputs: the fully composed loss that tests differentiate directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from . import activations, losses
+from .naming import LayerNames, ModelNames, element
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``lhs = rhs`` (how a course names it) ``= explicit`` (written out; may equal rhs)."""
+
+    lhs: sp.Expr
+    rhs: sp.Expr
+    explicit: sp.Expr | None = None
+
+
+def _bound(letter: sp.Symbol | None, dummy: bool) -> sp.Symbol | None:
+    if letter is None or not dummy:
+        return letter
+    return sp.Dummy(letter.name, integer=True, positive=True)
+
+
+def pre_activation(layer: LayerNames, unit: sp.Expr | None = None, dummy: bool = False) -> sp.Expr:
+    """``sum_j w_kj a_j + b_k`` for unit ``unit`` (default: the layer's own index)."""
+    unit = unit if unit is not None else layer.index
+    j = _bound(layer.prev_index, dummy)
+    term = element(layer.w, unit, j) * element(layer.prev, j)
+    if j is not None:
+        term = sp.Sum(term, (j, 1, layer.prev_width))
+    return term + element(layer.b, unit)
+
+
+def activation(layer: LayerNames, names: ModelNames, dummy: bool = False) -> tuple[sp.Expr, sp.Expr]:
+    """(named form ``sigma(z_k)``, explicit form) of the layer's output unit."""
+    act = activations.get(layer.activation)
+    if act.elementwise:
+        z = layer.el(layer.z)
+        return act.function()(z), act.forward(z)
+    c = _bound(names.softmax_dummy, dummy)
+    explicit = act.vector_forward(layer.z, layer.index, c, layer.width)
+    return explicit, explicit
+
+
+def loss(names: ModelNames, dummy: bool = False) -> sp.Expr:
+    out = names.output
+    entry = losses.get(names.spec.loss)
+    c = _bound(names.softmax_dummy if out.index is not None else None, dummy)
+    width = out.width if out.index is not None else None
+    return entry.expression(
+        lambda i: element(out.a, i), lambda i: element(names.y, i), c, width
+    )
+
+
+def setup(names: ModelNames) -> tuple[Equation, ...]:
+    """The model set-up, layer by layer, then the loss."""
+    equations = []
+    for layer in names.layers:
+        equations.append(Equation(layer.el(layer.z), pre_activation(layer)))
+        named, explicit = activation(layer, names)
+        equations.append(Equation(layer.el(layer.a), named, None if named == explicit else explicit))
+    equations.append(Equation(names.L, loss(names)))
+    return tuple(equations)
+
+
+# --- concrete sizes ------------------------------------------------------------------------------
+
+
+def _range(width: sp.Expr, sizes: dict[sp.Symbol, int]) -> list[int | None]:
+    value = int(width.subs(sizes))
+    return [None] if width == 1 else list(range(1, value + 1))
+
+
+def concrete(names: ModelNames, sizes: dict[sp.Symbol, int]) -> tuple[sp.Expr, dict[sp.Expr, sp.Expr]]:
+    """(fully composed loss, {z/a element: explicit expression}) at concrete ``sizes``.
+
+    Elements keep their symbolic names (``W1[2, 1]``, ``x[3]``); sums are written out.
+    """
+    explicit: dict[sp.Expr, sp.Expr] = {}
+    prev_values = {j: element(names.x, j) for j in _range(names.input_width, sizes)}
+    for layer in names.layers:
+        units = _range(layer.width, sizes)
+        zs = {
+            k: sp.Add(*(element(layer.w, k, j) * v for j, v in prev_values.items()))
+            + element(layer.b, k)
+            for k in units
+        }
+        act = activations.get(layer.activation)
+        if act.elementwise:
+            values = {k: act.forward(zs[k]) for k in units}
+        else:
+            total = sp.Add(*(sp.exp(zs[c]) for c in units))
+            values = {k: sp.exp(zs[k]) / total for k in units}
+        for k in units:
+            explicit[element(layer.z, k)] = zs[k]
+            explicit[element(layer.a, k)] = values[k]
+        prev_values = values
+    out = names.output
+    units = _range(out.width, sizes)
+    entry = losses.get(names.spec.loss)
+    c = sp.Dummy("c", integer=True, positive=True)
+    symbolic = entry.expression(
+        lambda i: element(out.a, i), lambda i: element(names.y, i), c,
+        out.width.subs(sizes) if out.index is not None else None,
+    )
+    composed = symbolic.doit().xreplace({element(out.a, k): prev_values[k] for k in units})
+    return composed, explicit

@@ -1,0 +1,123 @@
+"""Registry of losses: each entry is the loss of one example, the model identities it brings,
+and the output layers it accepts.
+
+``expression(a, y, c, size)`` builds the loss from element accessors ``a(c)`` and ``y(c)``; for
+a single-unit output ``size`` is ``None`` and ``c`` is unused. ``identities`` are facts the loss
+assumes of its target (cross-entropy's one-hot ``sum_k y_k = 1``) which the engine may use when
+simplifying, and which renderers state. ``fused`` gives, per output activation, a numerically
+stable NumPy form of the loss written through the pre-activation ``{z}`` (log-sigmoid,
+log-sum-exp); ``numpy`` is the plain form through the output ``{a}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .errors import UsageError
+
+Expr = sp.Expr
+Accessor = Callable[[Expr], Expr]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """``sum_{c=1}^{size} y_c = 1`` style facts: ``lhs(y, c, size) = rhs``."""
+
+    lhs: Callable[[Accessor, Expr, Expr], Expr]
+    rhs: Expr
+    reason: str  # why it holds, in words
+
+
+@dataclass(frozen=True)
+class Loss:
+    name: str
+    title: str
+    expression: Callable[[Accessor, Accessor, Expr, Expr | None], Expr]
+    numpy: str  # per-example loss through {a} and {y}; arrays of shape (n,) or (n, C)
+    accepts: Callable[[object, str], str | None]  # (units, activation) -> problem or None
+    identities: tuple[Identity, ...] = ()
+    fused: dict[str, str] = field(default_factory=dict)  # activation -> stable form via {z}, {y}
+
+    def check_output(self, units: object, activation: str) -> str | None:
+        return self.accepts(units, activation)
+
+
+def _bce(a: Accessor, y: Accessor, c: Expr, size: Expr | None) -> Expr:
+    return -(y(c) * sp.log(a(c)) + (1 - y(c)) * sp.log(1 - a(c)))
+
+
+def _ce(a: Accessor, y: Accessor, c: Expr, size: Expr | None) -> Expr:
+    return -sp.Sum(y(c) * sp.log(a(c)), (c, 1, size))
+
+
+def _mse(a: Accessor, y: Accessor, c: Expr, size: Expr | None) -> Expr:
+    if size is None:
+        return sp.Rational(1, 2) * (a(c) - y(c)) ** 2
+    return sp.Rational(1, 2) * sp.Sum((a(c) - y(c)) ** 2, (c, 1, size))
+
+
+def _bce_accepts(units: object, activation: str) -> str | None:
+    if units != 1 or activation != "sigmoid":
+        return "loss 'bce' needs an output layer of 1 unit with activation 'sigmoid'"
+    return None
+
+
+def _ce_accepts(units: object, activation: str) -> str | None:
+    if activation != "softmax":
+        return "loss 'ce' needs a softmax output layer (use 'bce' for one sigmoid unit)"
+    if units == 1:
+        return "loss 'ce' needs more than one output unit"
+    return None
+
+
+def _mse_accepts(units: object, activation: str) -> str | None:
+    if activation == "softmax":
+        return "loss 'mse' on a softmax output is not supported; use 'ce'"
+    return None
+
+
+_ENTRIES = (
+    Loss(
+        name="bce",
+        title="binary cross-entropy",
+        expression=_bce,
+        numpy="-({y} * np.log({a}) + (1.0 - {y}) * np.log1p(-{a}))",
+        accepts=_bce_accepts,
+        fused={"sigmoid": "np.logaddexp(0.0, {z}) - {y} * {z}"},
+    ),
+    Loss(
+        name="ce",
+        title="cross-entropy",
+        expression=_ce,
+        numpy="-np.sum({y} * np.log({a}), axis=1)",
+        accepts=_ce_accepts,
+        identities=(
+            Identity(
+                lhs=lambda y, c, size: sp.Sum(y(c), (c, 1, size)),
+                rhs=sp.Integer(1),
+                reason="y is one-hot",
+            ),
+        ),
+        fused={"softmax": "_logsumexp({z}) - np.sum({y} * {z}, axis=1)"},
+    ),
+    Loss(
+        name="mse",
+        title="squared error",
+        expression=_mse,
+        numpy="0.5 * np.sum(({a} - {y}) ** 2, axis=1)",
+        accepts=_mse_accepts,
+    ),
+)
+
+LOSSES: dict[str, Loss] = {entry.name: entry for entry in _ENTRIES}
+
+
+def get(name: str) -> Loss:
+    try:
+        return LOSSES[name]
+    except KeyError:
+        known = ", ".join(sorted(LOSSES))
+        raise UsageError(f"unknown loss {name!r}; known losses: {known}") from None

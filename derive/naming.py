@@ -1,0 +1,218 @@
+"""The one naming module: every quantity's SymPy symbol, LaTeX form, terminal form and Python name.
+
+A SymPy symbol's *name* is the quantity's Python/JSON name (``W1``, ``a2``, ``delta1``, ``x``);
+``latex_name`` and ``unicode_name`` derive the typeset forms from it, so the answer sheet, the
+terminal and the generated code can never disagree. Layer numbers appear (as ``(l)``
+superscripts and as name suffixes) only when a model has more than one layer; a layer of width 1
+has scalar quantities and no unit index, exactly as a course writes logistic regression.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import sympy as sp
+
+from .spec import ModelSpec
+
+# Index letters: inputs first, then one per layer. Course notation: x_j, then k (hidden), then i.
+INDEX_LETTERS = ("j", "k", "i", "l", "p", "q", "r", "s", "t", "u", "v", "m")
+SOFTMAX_DUMMY = "c"  # the summation letter of a softmax denominator, sum_c e^{z_c}
+JACOBIAN_LETTERS = ("j", "k", "i")  # the column letter of a non-elementwise Jacobian da_k/dz_j
+BATCH = "n"
+
+_QUANTITY = re.compile(r"^(?P<base>W|w|b|z|a|delta|x|y|L|g|dW|dw|db)(?P<layer>\d*)$")
+_INDEXED_NAME = re.compile(r"^(?P<letter>[a-z])(?P<number>\d*)$")
+_SIZE = re.compile(r"^(?P<stem>[A-Z][A-Za-z]*?)(?P<number>\d*)$")
+
+_LATEX_BASE = {"W": "w", "w": "w", "b": "b", "z": "z", "a": "a", "delta": r"\delta",
+               "x": "x", "y": "y", "L": r"\mathcal{L}", "g": "g"}
+_UNICODE_BASE = {"W": "w", "w": "w", "b": "b", "z": "z", "a": "a", "delta": "δ",
+                 "x": "x", "y": "y", "L": "L", "g": "g"}
+_LATEX_MATRIX = {"W": "W", "w": r"\mathbf{w}", "b": r"\mathbf{b}", "z": "Z", "a": "A",
+                 "delta": r"\boldsymbol{\delta}", "x": "X", "y": "Y", "L": r"\mathcal{L}"}
+
+SUPERSCRIPTS = str.maketrans("0123456789()+-=", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾⁺⁻⁼")
+SUBSCRIPTS = dict(zip("0123456789aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", strict=True))
+
+
+@cache
+def index(name: str) -> sp.Symbol:
+    """An index symbol (a positive integer)."""
+    return sp.Symbol(name, integer=True, positive=True)
+
+
+@cache
+def size(value: int | str) -> sp.Expr:
+    """A layer width: an Integer, or a positive-integer symbol such as ``M``."""
+    if isinstance(value, int):
+        return sp.Integer(value)
+    return sp.Symbol(value, integer=True, positive=True)
+
+
+@cache
+def scalar(name: str) -> sp.Symbol:
+    return sp.Symbol(name, real=True)
+
+
+@cache
+def array(name: str) -> sp.IndexedBase:
+    return sp.IndexedBase(name, real=True)
+
+
+def quantity(name: str, indexed: bool) -> sp.Symbol | sp.IndexedBase:
+    return array(name) if indexed else scalar(name)
+
+
+def element(q: sp.Symbol | sp.IndexedBase, *indices: sp.Expr) -> sp.Expr:
+    """``q[indices]`` for an indexed quantity; the scalar itself otherwise (dropping None)."""
+    idx = tuple(i for i in indices if i is not None)
+    if isinstance(q, sp.IndexedBase):
+        return q[idx]
+    return q
+
+
+# --- typeset forms, derived from the Python name -----------------------------------------------
+
+
+def split_name(name: str) -> tuple[str, str] | None:
+    """``'W1' -> ('W', '1')``; None for names that are not model quantities."""
+    match = _QUANTITY.match(name)
+    if not match:
+        return None
+    return match.group("base"), match.group("layer")
+
+
+def latex_name(name: str, matrix: bool = False) -> str:
+    """LaTeX for a quantity, index or size name, without its indices: ``W1 -> w^{(1)}``."""
+    parts = split_name(name)
+    if parts:
+        base, layer = parts
+        head = (_LATEX_MATRIX if matrix else _LATEX_BASE).get(base, base)
+        return head + (f"^{{({layer})}}" if layer else "")
+    match = _SIZE.match(name)
+    if match and match.group("number"):
+        return f"{match.group('stem')}_{{{match.group('number')}}}"
+    match = _INDEXED_NAME.match(name)
+    if match and match.group("number"):
+        return f"{match.group('letter')}_{{{match.group('number')}}}"
+    return name
+
+
+def unicode_sub(text: str) -> str:
+    """Subscript ``text`` in Unicode when every character has a subscript form, else ``_text``."""
+    if all(ch in SUBSCRIPTS for ch in text):
+        return "".join(SUBSCRIPTS[ch] for ch in text)
+    return "_" + (text if len(text) == 1 else "{" + text + "}")
+
+
+def unicode_name(name: str) -> str:
+    parts = split_name(name)
+    if parts:
+        base, layer = parts
+        head = _UNICODE_BASE.get(base, base)
+        return head + (f"({layer})".translate(SUPERSCRIPTS) if layer else "")
+    match = _SIZE.match(name)
+    if match and match.group("number"):
+        return match.group("stem") + unicode_sub(match.group("number"))
+    return name
+
+
+# --- the model's quantities ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerNames:
+    """Every symbol of one dense layer ``number`` (1-based)."""
+
+    number: int
+    activation: str
+    width: sp.Expr  # Integer or size symbol
+    index: sp.Symbol | None  # None when the layer has one unit
+    z: sp.Symbol | sp.IndexedBase
+    a: sp.Symbol | sp.IndexedBase
+    w: sp.Symbol | sp.IndexedBase
+    b: sp.Symbol | sp.IndexedBase
+    delta: sp.Symbol | sp.IndexedBase
+    prev: sp.Symbol | sp.IndexedBase  # the input of this layer: x or the previous layer's a
+    prev_index: sp.Symbol | None
+    prev_width: sp.Expr
+
+    def el(self, q: sp.Symbol | sp.IndexedBase, idx: sp.Expr | None = None) -> sp.Expr:
+        """Element of a per-unit quantity of this layer at ``idx`` (default: the layer's index)."""
+        return element(q, idx if idx is not None else self.index)
+
+    def weight(self, row: sp.Expr | None = None, col: sp.Expr | None = None) -> sp.Expr:
+        return element(
+            self.w,
+            row if row is not None else self.index,
+            col if col is not None else self.prev_index,
+        )
+
+    def input(self, idx: sp.Expr | None = None) -> sp.Expr:
+        return element(self.prev, idx if idx is not None else self.prev_index)
+
+
+@dataclass(frozen=True)
+class ModelNames:
+    spec: ModelSpec
+    x: sp.Symbol | sp.IndexedBase
+    y: sp.Symbol | sp.IndexedBase
+    L: sp.Symbol
+    input_index: sp.Symbol | None
+    input_width: sp.Expr
+    layers: tuple[LayerNames, ...]
+    softmax_dummy: sp.Symbol
+
+    @property
+    def output(self) -> LayerNames:
+        return self.layers[-1]
+
+    def parameters(self) -> tuple[sp.Symbol | sp.IndexedBase, ...]:
+        """Parameters in the course's order: output layer first, weights before biases."""
+        return tuple(q for layer in reversed(self.layers) for q in (layer.w, layer.b))
+
+    def jacobian_letter(self, layer: LayerNames) -> sp.Symbol:
+        letter = next(ch for ch in JACOBIAN_LETTERS if index(ch) != layer.index)
+        return index(letter)
+
+
+def index_letter(position: int) -> str:
+    """Letter of the index running over layer ``position`` (0 = inputs)."""
+    if position < len(INDEX_LETTERS):
+        return INDEX_LETTERS[position]
+    return f"k{position}"
+
+
+def names(spec: ModelSpec) -> ModelNames:
+    """Symbols for every quantity of ``spec``."""
+    multi = spec.depth > 1
+    widths = [size(s) for s in spec.sizes()]
+    idx = [None if w == 1 else index(index_letter(p)) for p, w in enumerate(widths)]
+    x = quantity("x", idx[0] is not None)
+    prev, prev_index = x, idx[0]
+    layers = []
+    for number, layer in enumerate(spec.layers, start=1):
+        suffix = str(number) if multi else ""
+        vector = idx[number] is not None
+        w_name = ("W" if vector and prev_index is not None else "w") + suffix
+        names_ = LayerNames(
+            number=number,
+            activation=layer.activation,
+            width=widths[number],
+            index=idx[number],
+            z=quantity("z" + suffix, vector),
+            a=quantity("a" + suffix, vector),
+            w=quantity(w_name, vector or prev_index is not None),
+            b=quantity("b" + suffix, vector),
+            delta=quantity("delta" + suffix, vector),
+            prev=prev,
+            prev_index=prev_index,
+            prev_width=widths[number - 1],
+        )
+        layers.append(names_)
+        prev, prev_index = names_.a, names_.index
+    y = quantity("y", idx[-1] is not None)
+    return ModelNames(spec, x, y, scalar("L"), idx[0], widths[0], tuple(layers), index(SOFTMAX_DUMMY))

@@ -1,0 +1,1 @@
+"""Renderers: each turns a ``Derivation`` into text through a Jinja template. None re-derives."""

@@ -1,0 +1,117 @@
+"""Independent references for the tests: the fully composed loss at concrete sizes, SymPy's own
+``diff`` of it, and central finite differences. Nothing here reads the engine's chain-rule logic;
+it only *evaluates* the engine's results at concrete sizes so they can be compared.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import sympy as sp
+
+from derive import forward
+from derive.chain import Derivation
+from derive.naming import element
+
+
+def size_symbols(derivation: Derivation) -> list[sp.Symbol]:
+    names = derivation.names
+    widths = [names.input_width, *(layer.width for layer in names.layers)]
+    return sorted({w for w in widths if isinstance(w, sp.Symbol)}, key=str)
+
+
+def index_ranges(elem: sp.Expr, derivation: Derivation, sizes: dict) -> list[dict]:
+    """Every assignment of concrete values to the free indices of ``elem``."""
+    if not isinstance(elem, sp.Indexed):
+        return [{}]
+    names = derivation.names
+    widths = {names.input_index: names.input_width}
+    widths.update({layer.index: layer.width for layer in names.layers})
+    idx = list(elem.indices)
+    ranges = [range(1, int(widths[i].subs(sizes)) + 1) for i in idx]
+    return [dict(zip(idx, values, strict=True)) for values in itertools.product(*ranges)]
+
+
+class Concrete:
+    """A derivation evaluated at concrete sizes."""
+
+    def __init__(self, derivation: Derivation, sizes: dict):
+        self.d = derivation
+        self.sizes = sizes
+        self.loss, self.explicit = forward.concrete(derivation.names, sizes)
+        self.delta_cache: dict = {}
+
+    def expand(self, expr: sp.Expr, at: dict) -> sp.Expr:
+        """``expr`` (indices ``at``) with sums written out and every intermediate made explicit."""
+        e = expr.xreplace(at).subs(self.sizes).doit()
+        deltas = {q for q in e.atoms(sp.Indexed, sp.Symbol) if self._is_delta(q)}
+        e = e.xreplace({q: self.delta_value(q) for q in deltas})
+        return e.xreplace(self.explicit).xreplace(self.explicit)
+
+    def _is_delta(self, q) -> bool:
+        name = q.base.name if isinstance(q, sp.Indexed) else getattr(q, "name", "")
+        return name.startswith("delta")
+
+    def delta_value(self, q: sp.Expr) -> sp.Expr:
+        if q in self.delta_cache:
+            return self.delta_cache[q]
+        name = q.base.name if isinstance(q, sp.Indexed) else q.name
+        step = next(s for s in self.d.errors if _base_name(s.delta) == name)
+        at = dict(zip(step.delta.indices, q.indices, strict=True)) if isinstance(q, sp.Indexed) else {}
+        value = self.expand(step.value, at)
+        self.delta_cache[q] = value
+        return value
+
+    def gradient_pairs(self):
+        """(step, indices, engine's expanded result, SymPy's diff of the composed loss)."""
+        for step in self.d.gradients:
+            for at in index_ranges(step.element, self.d, self.sizes):
+                ours = self.expand(step.result, at)
+                param = step.element.xreplace(at)
+                yield step, at, ours, sp.diff(self.loss, param)
+
+    def symbols(self):
+        return sorted(self.loss.free_symbols | {s for e in self.explicit.values() for s in e.free_symbols}, key=str)
+
+
+def _is_label(expr, s) -> bool:
+    return any(i.base.label == s for i in expr.atoms(sp.Indexed))
+
+
+def _base_name(q) -> str:
+    return q.base.name if isinstance(q, sp.Indexed) else q.name
+
+
+def random_point(concrete: Concrete, rng: random.Random) -> dict:
+    """Random parameters and inputs; one-hot (or 0/1) targets."""
+    names = concrete.d.names
+    point = {}
+    ys = []
+    atoms = concrete.loss.atoms(sp.Indexed) | {
+        s for s in concrete.loss.atoms(sp.Symbol) if not _is_label(concrete.loss, s)
+    }
+    for s in atoms:
+        base = _base_name(s)
+        if base == "y":
+            ys.append(s)
+        else:
+            point[s] = sp.Float(rng.uniform(-1.5, 1.5), 30)
+    if concrete.d.spec.loss == "ce":
+        ys.sort(key=str)
+        all_y = [element(names.y, c) for c in range(1, len(ys) + 1)] if ys else []
+        hot = rng.randrange(len(all_y))
+        point.update({y: sp.Integer(int(i == hot)) for i, y in enumerate(all_y)})
+    elif concrete.d.spec.loss == "bce":
+        point.update({y: sp.Integer(rng.randrange(2)) for y in ys})
+    else:
+        point.update({y: sp.Float(rng.uniform(-1, 1), 30) for y in ys})
+    return point
+
+
+def central_difference(f, point: dict, symbol, h=sp.Float("1e-8", 30)) -> sp.Expr:
+    plus = dict(point)
+    minus = dict(point)
+    plus[symbol] = point[symbol] + h
+    minus[symbol] = point[symbol] - h
+    return (f.evalf(30, subs=plus) - f.evalf(30, subs=minus)) / (2 * h)
