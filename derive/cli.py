@@ -6,6 +6,7 @@ This module imports no SymPy at import time, so ``derive --help`` stays instant.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -97,6 +98,16 @@ def sheet(models: tuple[str, ...], output: str, pdf: bool | None, title: str | N
 
 
 @cli.command()
+@click.option("-o", "--outdir", default="out", show_default=True, help="Directory to write into.")
+@click.option("--pdf/--no-pdf", default=None, help="Compile the PDF (default: when a LaTeX engine is installed).")
+def build(outdir: str, pdf: bool | None) -> None:
+    """Write the course's answer sheet (problem1.tex/.pdf) and a NumPy module per built-in model."""
+    from .build import build_outputs
+
+    build_outputs(outdir, pdf, echo=lambda line: click.echo(line, err=True))
+
+
+@cli.command()
 @click.argument("model")
 @click.option("-o", "--output", default="-", show_default=True, help="File to write, or - for stdout.")
 def code(model: str, output: str) -> None:
@@ -153,4 +164,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("derive: interrupted", err=True)
         sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as exc:  # a bug, not a user error: one line, traceback on request
+        if os.environ.get("DERIVE_DEBUG"):
+            raise
+        click.echo(f"derive: internal error: {type(exc).__name__}: {exc} (set DERIVE_DEBUG=1 for details)",
+                   err=True)
+        sys.exit(70)
     sys.exit(0)

@@ -10,21 +10,36 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import SpecError, UsageError
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-SIZE_RE = re.compile(r"^[A-Z][A-Za-z0-9]{0,7}$")
-# Size symbols may not shadow the quantities of the model or the batch size.
-RESERVED_SIZES = re.compile(r"^(L|N|X|Y|W\d*)$")
+# A size is one upper-case letter, optionally numbered (M, K, K1, C): SymPy's LaTeX printer would
+# rewrite longer names (Kbar -> \bar{K}, Alpha -> A) and a course never uses them.
+SIZE_RE = re.compile(r"^[A-Z][0-9]{0,3}$")
+# Letters (with or without a number) already naming something on the sheet or in generated code.
+RESERVED_SIZES = {
+    "A": "activation matrices",
+    "L": "the loss",
+    "N": "the number of examples",
+    "W": "weight matrices",
+    "X": "the input matrix",
+    "Y": "the target matrix",
+    "Z": "pre-activation matrices",
+}
+SIZE_HINT = "an upper-case letter, optionally followed by digits, such as 'M' or 'K1'"
 
 TOP_KEYS = ("name", "title", "inputs", "loss", "layers")
 LAYER_KEYS = ("units", "activation")
 REQUIRED_TOP = ("name", "inputs", "loss", "layers")
 MAX_LAYERS = 64
+MAX_SIZE = 100_000
+MAX_TITLE = 200
 
 Size = int | str
 
@@ -57,40 +72,121 @@ class ModelSpec:
         return (self.inputs, *(layer.units for layer in self.layers))
 
 
-def _line_of(text: str, pattern: str) -> int | None:
-    """Best-effort line number of the first line matching ``pattern`` (for messages)."""
-    rx = re.compile(pattern)
-    for number, line in enumerate(text.splitlines(), start=1):
-        if rx.search(line):
-            return number
-    return None
+# --- where things are in the file ---------------------------------------------------------------
+
+_KEY = r'(?:[A-Za-z0-9_-]+|"[^"]*"|\'[^\']*\')'
+_KEY_LINE = re.compile(rf"^\s*(?P<key>{_KEY})\s*(?:\.\s*{_KEY}\s*)*=")
+_TABLE_LINE = re.compile(rf"^\s*(?P<open>\[\[?)\s*(?P<key>{_KEY})\s*[.\]]")
 
 
-def _layer_line(text: str, index: int) -> int | None:
-    count = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip().startswith("[[layers]]"):
-            count += 1
-            if count == index + 1:
-                return number
-    return None
+@dataclass
+class _Locator:
+    """Line numbers of keys in TOML text: tomllib reports positions only for syntax errors.
+
+    Best effort (a line inside a multi-line string could look like a key); a key it cannot find
+    gets no line, and messages then name only the file.
+    """
+
+    top: dict[str, int]
+    layer_headers: list[int]
+    layer_keys: list[dict[str, int]]
+
+    @classmethod
+    def scan(cls, text: str) -> _Locator:
+        top: dict[str, int] = {}
+        headers: list[int] = []
+        keys: list[dict[str, int]] = []
+        table: str | None = None  # None: the root table
+        in_string = False
+        for number, line in enumerate(text.splitlines(), start=1):
+            quotes = line.count('"""') + line.count("'''")
+            if in_string:
+                in_string = quotes % 2 == 0
+                continue
+            in_string = quotes % 2 == 1
+            header = _TABLE_LINE.match(line)
+            key = None if header else _KEY_LINE.match(line)
+            if header:
+                table = header.group("key").strip("\"'")
+                top.setdefault(table, number)
+                if header.group("open") == "[[" and table == "layers":
+                    headers.append(number)
+                    keys.append({})
+            elif key and table is None:
+                top.setdefault(key.group("key").strip("\"'"), number)
+            elif key and table == "layers" and keys:
+                keys[-1].setdefault(key.group("key").strip("\"'"), number)
+        return cls(top, headers, keys)
+
+    def key(self, key: str) -> int | None:
+        return self.top.get(key)
+
+    def layer(self, index: int, key: str | None = None) -> int | None:
+        """Line of ``key`` in the ``index``-th layer table, else of its header, else of ``layers``."""
+        if index >= len(self.layer_headers):  # an inline array: only ``layers =`` has a line
+            return self.top.get("layers")
+        return self.layer_keys[index].get(key or "", self.layer_headers[index])
 
 
-def _check_size(value: object, what: str, err) -> Size:
+# --- validation ------------------------------------------------------------------------------------
+
+
+def _show(value: object) -> str:
+    """A value as a message quotes it: one line (repr escapes control characters), bounded."""
+    text = str(value).lower() if isinstance(value, bool) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+Fail = Callable[[str], NoReturn]
+
+
+def _size(value: object, what: str, fail: Fail) -> Size:
+    """``value`` if it is a valid size; else ``fail`` with the problem."""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise err(f"{what} must be a positive integer or a size symbol like \"M\", got {value!r}")
+        fail(f"{what} must be a positive integer or a size symbol ({SIZE_HINT}), got {_show(value)}")
     if isinstance(value, int):
         if value <= 0:
-            raise err(f"{what} must be positive, got {value}")
-        if value > 100_000:
-            raise err(f"{what} is too large ({value}); use a size symbol instead")
+            fail(f"{what} must be a positive integer, got {value}")
+        if value > MAX_SIZE:
+            fail(f"{what} {value} is too large (at most {MAX_SIZE}); use a size symbol instead")
         return value
-    if not SIZE_RE.match(value) or RESERVED_SIZES.match(value):
-        raise err(
-            f"{what} {value!r} is not a valid size symbol (an upper-case letter, then up to 7 "
-            "letters or digits; not L, N, X, Y or W)"
+    if value.strip().isdigit():
+        fail(f"{what} {_show(value)} is a string; write the number without quotes")
+    if not SIZE_RE.match(value):
+        fail(f"{what} {_show(value)} is not a valid size symbol; use {SIZE_HINT}")
+    if value[0] in RESERVED_SIZES:
+        fail(
+            f"{what} {_show(value)} is reserved ({value[0]} names {RESERVED_SIZES[value[0]]}); "
+            "choose another size symbol"
         )
     return value
+
+
+def _name(value: object, fail: Fail) -> str:
+    if not isinstance(value, str):
+        fail(f"name must be a string, got {_show(value)}")
+    if not NAME_RE.match(value):
+        fail(
+            f"name {_show(value)} is not a safe identifier; use letters, digits, '-' and '_', "
+            "starting with a letter, at most 64 characters"
+        )
+    return value
+
+
+def _title(value: object, fail: Fail) -> str:
+    """Titles are free text (renderers escape them) but printable, one line and bounded."""
+    if not isinstance(value, str):
+        fail(f"title must be a string, got {_show(value)}")
+    if len(value) > MAX_TITLE:
+        fail(f"title is too long ({len(value)} characters; at most {MAX_TITLE})")
+    bad = next((ch for ch in value if not ch.isprintable()), None)
+    if bad is not None:
+        fail(f"title contains a control or non-printing character (U+{ord(bad):04X}); use one line of text")
+    return value
+
+
+def _unknown(key: str, allowed: tuple[str, ...]) -> str:
+    return f"unknown key {_show(key)}; allowed keys: {', '.join(allowed)}"
 
 
 def parse_spec(text: str, source: str = "<spec>") -> ModelSpec:
@@ -98,82 +194,111 @@ def parse_spec(text: str, source: str = "<spec>") -> ModelSpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        match = re.search(r"\(at line (\d+), column \d+\)", message)
-        line = int(match.group(1)) if match else None
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
-        raise SpecError(f"malformed TOML: {message}", source, line) from None
+        raise _toml_error(str(exc), text, source) from None
     return spec_from_dict(data, source, text)
 
 
+def _toml_error(message: str, text: str, source: str) -> SpecError:
+    """tomllib's message, its position moved into SpecError's line (end of document: last line)."""
+    line: int | None = None
+    column = ""
+    match = re.search(r"\s*\(at line (\d+), column (\d+)\)", message)
+    if match:
+        line, column = int(match.group(1)), f" at column {match.group(2)}"
+    elif "(at end of document)" in message:
+        line = max(1, len(text.splitlines()))
+    message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
+    message = message[:1].lower() + message[1:]
+    return SpecError(f"malformed TOML{column}: {message}", source, line)
+
+
 def spec_from_dict(data: dict, source: str = "<spec>", text: str = "") -> ModelSpec:
-    """Validate an already-parsed TOML table."""
+    """Validate an already-parsed TOML table; ``text`` (the file) lets messages give lines."""
     from .activations import ACTIVATIONS
     from .losses import LOSSES
 
-    def err_at(key_pattern: str | None):
-        line = _line_of(text, key_pattern) if key_pattern else None
-        return lambda message: SpecError(message, source, line)
+    where = _Locator.scan(text)
+
+    def at(key: str | None) -> Fail:
+        def fail(message: str) -> NoReturn:
+            raise SpecError(message, source, where.key(key) if key else None)
+
+        return fail
 
     for key in data:
         if key not in TOP_KEYS:
-            raise err_at(rf"^\s*{re.escape(key)}\s*=|^\s*\[+{re.escape(key)}\]")(
-                f"unknown key {key!r}; allowed keys: {', '.join(TOP_KEYS)}"
-            )
+            at(key)(_unknown(key, TOP_KEYS))
     for key in REQUIRED_TOP:
         if key not in data:
-            raise SpecError(f"missing key {key!r}; required keys: {', '.join(REQUIRED_TOP)}", source)
+            _missing(key, data, where, source)
 
-    name = data["name"]
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise err_at(r"^\s*name\s*=")(
-            f"name {name!r} is not a safe identifier (letters, digits, '-' and '_', starting with a letter)"
-        )
-    title = data.get("title", "")
-    if not isinstance(title, str) or len(title) > 200:
-        raise err_at(r"^\s*title\s*=")("title must be a string of at most 200 characters")
-    inputs = _check_size(data["inputs"], "inputs", err_at(r"^\s*inputs\s*="))
-
+    name = _name(data["name"], at("name"))
+    title = _title(data.get("title", ""), at("title"))
+    inputs = _size(data["inputs"], "inputs", at("inputs"))
     loss = data["loss"]
-    loss_err = err_at(r"^\s*loss\s*=")
     if not isinstance(loss, str) or loss not in LOSSES:
-        raise loss_err(f"unknown loss {loss!r}; known losses: {', '.join(sorted(LOSSES))}")
+        at("loss")(f"unknown loss {_show(loss)}; known losses: {', '.join(sorted(LOSSES))}")
 
     raw_layers = data["layers"]
-    if not isinstance(raw_layers, list) or not raw_layers:
-        raise err_at(r"layers")("layers must be a non-empty array of tables ([[layers]])")
+    if not isinstance(raw_layers, list) or not all(isinstance(raw, dict) for raw in raw_layers):
+        at("layers")("layers must be an array of tables, each starting with [[layers]]")
+    if not raw_layers:
+        at("layers")("layers is empty; a model needs at least one [[layers]] table")
     if len(raw_layers) > MAX_LAYERS:
-        raise err_at(r"layers")(f"too many layers ({len(raw_layers)}); at most {MAX_LAYERS}")
-    layers = []
-    for index, raw in enumerate(raw_layers):
-        line = _layer_line(text, index)
+        at("layers")(f"too many layers ({len(raw_layers)}; at most {MAX_LAYERS})")
+    layers = tuple(
+        _layer(raw, index, len(raw_layers), ACTIVATIONS, where, source)
+        for index, raw in enumerate(raw_layers)
+    )
 
-        def layer_err(message: str, _line=line, _i=index) -> SpecError:
-            return SpecError(f"layer {_i + 1}: {message}", source, _line)
-
-        if not isinstance(raw, dict):
-            raise layer_err("must be a table with keys units and activation")
-        for key in raw:
-            if key not in LAYER_KEYS:
-                raise layer_err(f"unknown key {key!r}; allowed keys: {', '.join(LAYER_KEYS)}")
-        for key in LAYER_KEYS:
-            if key not in raw:
-                raise layer_err(f"missing key {key!r}; required keys: {', '.join(LAYER_KEYS)}")
-        units = _check_size(raw["units"], "units", layer_err)
-        activation = raw["activation"]
-        if not isinstance(activation, str) or activation not in ACTIVATIONS:
-            raise layer_err(
-                f"unknown activation {activation!r}; known activations: {', '.join(sorted(ACTIVATIONS))}"
-            )
-        if not ACTIVATIONS[activation].elementwise and index != len(raw_layers) - 1:
-            raise layer_err(f"{activation} is only allowed on the output layer")
-        layers.append(Layer(units, activation))
-
-    spec = ModelSpec(name=name, inputs=inputs, layers=tuple(layers), loss=loss, title=title)
-    problem = LOSSES[loss].check_output(layers[-1].units, layers[-1].activation)
+    output = layers[-1]
+    problem = LOSSES[loss].check_output(output.units, output.activation)
     if problem:
-        raise loss_err(problem)
-    return spec
+        at("loss")(
+            f"{problem} (output: layer {len(layers)}, units = {_show(output.units)}, "
+            f"activation = {_show(output.activation)})"
+        )
+    return ModelSpec(name=name, inputs=inputs, layers=layers, loss=loss, title=title)
+
+
+def _missing(key: str, data: dict, where: _Locator, source: str) -> NoReturn:
+    """A missing top-level key, or the common slip of writing it after a ``[[layers]]`` header."""
+    layers = data.get("layers")
+    tables = layers if isinstance(layers, list) else []
+    found = next((i for i, raw in enumerate(tables) if isinstance(raw, dict) and key in raw), None)
+    if found is not None:
+        raise SpecError(
+            f"key {_show(key)} is inside layer {found + 1} (keys after a [[layers]] header belong "
+            "to that layer); move it above the first [[layers]]",
+            source, where.layer(found, key),
+        )
+    raise SpecError(f"missing key {_show(key)}; required keys: {', '.join(REQUIRED_TOP)}", source)
+
+
+def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, source: str) -> Layer:
+    """Validate layer ``index`` (0-based) of ``count``; messages start with "layer N:"."""
+
+    def at(key: str | None) -> Fail:
+        def fail(message: str) -> NoReturn:
+            raise SpecError(f"layer {index + 1}: {message}", source, where.layer(index, key))
+
+        return fail
+
+    for key in raw:
+        if key not in LAYER_KEYS:
+            at(key)(_unknown(key, LAYER_KEYS))
+    for key in LAYER_KEYS:
+        if key not in raw:
+            at(None)(f"missing key {_show(key)}; required keys: {', '.join(LAYER_KEYS)}")
+    units = _size(raw["units"], "units", at("units"))
+    activation = raw["activation"]
+    if not isinstance(activation, str) or activation not in known:
+        at("activation")(
+            f"unknown activation {_show(activation)}; known activations: {', '.join(sorted(known))}"
+        )
+    if not known[activation].elementwise and index != count - 1:
+        at("activation")(f"activation {_show(activation)} is only allowed on the output layer")
+    return Layer(units, activation)
 
 
 # --- built-in models -------------------------------------------------------------------------
@@ -201,9 +326,10 @@ def load_builtin(name: str) -> ModelSpec:
 
 
 def load_spec_file(path: str | Path) -> ModelSpec:
+    """Read and validate a spec file; a file that cannot be read is a usage error."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except OSError as exc:
         raise UsageError(f"cannot read spec file {str(path)!r}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -46,6 +46,6 @@ def environment(tex: bool = False) -> jinja2.Environment:
     )
 
 
-def render(name: str, **context) -> str:
+def render(name: str, /, **context) -> str:
     """Render ``templates/name``; ``.tex`` templates get the TeX delimiters."""
     return environment(tex=name.endswith(".tex.j2")).get_template(name).render(**context)

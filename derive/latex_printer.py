@@ -1,0 +1,295 @@
+"""LaTeX printing of the model's expressions, every name through ``derive.naming``.
+
+A subclass of SymPy's ``LatexPrinter``: quantities print as the sheet writes them
+(``W1[k, j] -> w^{(1)}_{kj}``, ``delta2 -> \\delta^{(2)}``, ``L -> \\mathcal{L}``, ``K1 -> K_{1}``),
+activations by their registry's ``latex`` field (``\\sigma\\left(z\\right)``), ``Partial`` as a
+``\\partial`` fraction, and products in the order a course writes them (error, weight, activation,
+input: ``\\delta^{(2)} w^{(2)}_{k} a^{(1)}_{k} (1 - a^{(1)}_{k})``). Helpers print a ``Chain``
+(factors in reading order, under its sum) and equation chains ``lhs = r1 = r2``, broken over
+``align`` rows when a line would be too wide for the page.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+from sympy.printing.latex import LatexPrinter
+
+from .activations import ACTIVATIONS
+from .chain import Chain, Partial
+from .naming import latex_name, split_name
+
+# Reading order of factors in a product, by quantity: error terms, back-propagated sums, weights,
+# activations, biases, inputs/targets. Anything else (numbers first) keeps SymPy's order.
+_RANK = {"delta": 1, "W": 3, "w": 3, "z": 4, "a": 4, "g": 4, "b": 5, "x": 6, "y": 6, "L": 0}
+_SUM_RANK = 2
+_FUNCTION_RANK = 6.5
+_OTHER_RANK = 7
+
+
+def _base_name(q: sp.Basic) -> str | None:
+    """The quantity name (``W1``, ``a``) of a Symbol, IndexedBase or Indexed; else None."""
+    if isinstance(q, sp.Indexed):
+        return q.base.label.name
+    if isinstance(q, sp.IndexedBase):
+        return q.label.name
+    if isinstance(q, sp.Symbol):
+        return q.name
+    return None
+
+
+def _quantities(expr: sp.Basic) -> set[sp.Basic]:
+    return {q for q in expr.atoms(sp.Indexed, sp.Symbol) if split_name(_base_name(q) or "")}
+
+
+def _rank(factor: sp.Expr) -> float:
+    if factor.is_Number:
+        return 0
+    if isinstance(factor, sp.Sum):
+        return _SUM_RANK
+    if isinstance(factor, sp.Pow):
+        return _rank(factor.base)
+    if isinstance(factor, sp.Function):
+        return _FUNCTION_RANK  # y \log a, (1 - y) \log(1 - a): the function last
+    parts = split_name(_base_name(factor) or "")
+    if parts:
+        return _RANK.get(parts[0], _OTHER_RANK)
+    ranks = [_rank(q) for q in _quantities(factor)]
+    return min(ranks) - 0.5 if ranks else _OTHER_RANK
+
+
+def reading_order(factors: list[sp.Expr]) -> list[sp.Expr]:
+    """Factors as a course writes them: ``delta w a (1 - a) x``; a compound factor sharing a
+    quantity with a plain sibling (``1 - a`` beside ``a``) follows that sibling."""
+    plain = {_base_name(f): _rank(f) for f in factors if _base_name(f)}
+
+    def key(item: tuple[int, sp.Expr]) -> tuple[float, int]:
+        position, factor = item
+        if _base_name(factor) is None and not factor.is_Number and not isinstance(factor, sp.Sum):
+            shared = [plain[n] for n in (_base_name(q) for q in _quantities(factor)) if n in plain]
+            if shared:
+                return max(shared) + 0.5, position
+        return _rank(factor), position
+
+    return [f for _, f in sorted(enumerate(factors), key=key)]
+
+
+class DerivePrinter(LatexPrinter):
+    """SymPy's LaTeX printer with the sheet's names and conventions."""
+
+    printmethod = "_latex"
+
+    def __init__(self, settings: dict | None = None, layer_labels: dict[int, str] | None = None):
+        super().__init__(settings or {})
+        # layer number -> label, e.g. {3: r"\ell"}: print a representative layer generically.
+        self.layer_labels = layer_labels or {}
+
+    # --- names ---------------------------------------------------------------------------------
+
+    def _name(self, name: str) -> str:
+        parts = split_name(name)
+        if parts and parts[1] and int(parts[1]) in self.layer_labels:
+            return latex_name(parts[0]) + f"^{{({self.layer_labels[int(parts[1])]})}}"
+        tex = latex_name(name)
+        # A multi-letter size symbol (``Hidden``) is one name, not a product of letters.
+        return rf"\mathit{{{tex}}}" if tex.isalpha() and len(tex) > 1 else tex
+
+    def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
+        return self._name(expr.name)
+
+    _print_Dummy = _print_Symbol
+
+    def _print_IndexedBase(self, expr: sp.IndexedBase) -> str:
+        return self._name(expr.label.name)
+
+    def _print_Indexed(self, expr: sp.Indexed) -> str:
+        indices = [self._print(i) for i in expr.indices]
+        glue = "" if all(len(i) == 1 for i in indices) else ","
+        return f"{self._print(expr.base)}_{{{glue.join(indices)}}}"
+
+    # --- functions -----------------------------------------------------------------------------
+
+    def _print_Function(self, expr: sp.Function, exp: str | None = None) -> str:
+        act = ACTIVATIONS.get(expr.func.__name__)
+        if act is None or not isinstance(expr, AppliedUndef):
+            return super()._print_Function(expr, exp)
+        tex = rf"{act.latex}\left({self._print(expr.args[0])}\right)"
+        return tex if exp is None else rf"{tex}^{{{exp}}}"
+
+    def _print_Partial(self, expr: Partial) -> str:
+        return rf"\frac{{\partial {self._print(expr.num)}}}{{\partial {self._print(expr.den)}}}"
+
+    def _print_log(self, expr: sp.log, exp: str | None = None) -> str:
+        arg = expr.args[0]
+        inner = self._print(arg)
+        # \log a for a single quantity, \log\left(1 - a\right) otherwise: as a course writes it.
+        tex = rf"\log {inner}" if arg.is_Atom or isinstance(arg, sp.Indexed) else rf"\log\left({inner}\right)"
+        return tex if exp is None else rf"\left({tex}\right)^{{{exp}}}"
+
+    def _print_KroneckerDelta(self, expr: sp.KroneckerDelta, exp: str | None = None) -> str:
+        # An indicator, not \delta_{jk}: the sheet's \delta is the error term.
+        first, second = (self._print(a) for a in expr.args)
+        tex = rf"\mathbf{{1}}_{{{first}={second}}}"
+        return tex if exp is None else rf"\left({tex}\right)^{{{exp}}}"
+
+    # --- sums and products ---------------------------------------------------------------------
+
+    def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
+        terms = self._as_ordered_terms(expr, order=order)
+        # \sum_j w_j x_j + b, not b + \sum_j w_j x_j: the weighted sum is what a course leads with.
+        terms = sorted(terms, key=lambda t: 0 if t.has(sp.Sum) else 1)
+        tex = ""
+        for position, term in enumerate(terms):
+            if position and term.could_extract_minus_sign():
+                tex += " - "
+                term = -term
+            elif position:
+                tex += " + "
+            term_tex = self._print(term)
+            if self._needs_add_brackets(term):
+                term_tex = rf"\left({term_tex}\right)"
+            tex += term_tex
+        return tex
+
+    def _product(self, factors: list[sp.Expr]) -> str:
+        ordered = reading_order(factors)
+        if len(ordered) == 1:  # a lone numerator or denominator needs no brackets
+            return self._print(ordered[0])
+        parts = []
+        for position, factor in enumerate(ordered):
+            tex = self._print(factor)
+            if self._needs_mul_brackets(factor, first=position == 0, last=position == len(ordered) - 1):
+                tex = rf"\left({tex}\right)"
+            parts.append(tex)
+        return " ".join(parts)
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        if expr.could_extract_minus_sign():
+            return "- " + self._print(-expr)
+        numer, denom = sp.fraction(expr, exact=True)
+        if denom == 1:
+            return self._product(list(sp.Mul.make_args(expr)))
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff.is_Rational and coeff != 1 and sp.fraction(rest, exact=True)[1] == 1:
+            # \frac{1}{2} (a - y)^2 rather than \frac{(a - y)^2}{2}.
+            return self._print(coeff) + " " + self._product(list(sp.Mul.make_args(rest)))
+        return rf"\frac{{{self._product(list(sp.Mul.make_args(numer)))}}}" \
+            rf"{{{self._product(list(sp.Mul.make_args(denom)))}}}"
+
+    def _print_Sum(self, expr: sp.Sum) -> str:
+        (var, lo, hi), *rest = expr.limits
+        if rest:
+            return super()._print_Sum(expr)
+        if expr.function.could_extract_minus_sign():
+            return "- " + self._print_Sum(sp.Sum(-expr.function, *expr.limits))
+        body = self._print(expr.function)
+        if isinstance(expr.function, sp.Add):
+            body = rf"\left({body}\right)"
+        return rf"\sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} {body}"
+
+
+_PRINTER = DerivePrinter()
+
+
+def latex(expr: sp.Basic, layer_labels: dict[int, str] | None = None) -> str:
+    """LaTeX of ``expr`` in the sheet's notation."""
+    printer = DerivePrinter(layer_labels=layer_labels) if layer_labels else _PRINTER
+    return printer.doprint(expr)
+
+
+def chain(c: Chain, layer_labels: dict[int, str] | None = None) -> str:
+    """A chain-rule factorisation in reading order: ``\\sum_{i=1}^{C} \\frac{..}{..} \\frac{..}{..}``."""
+    factors = " ".join(latex(f, layer_labels) for f in c.factors)
+    if c.sum is None:
+        return factors
+    var, lo, hi = (latex(x, layer_labels) for x in c.sum)
+    return rf"\sum_{{{var}={lo}}}^{{{hi}}} {factors}"
+
+
+# --- equation chains ----------------------------------------------------------------------------
+
+# Width of one align row that still fits the text block, in the units of ``visual_width``
+# (roughly the width of an italic letter at 11pt: about 80 fit across a 16 cm text block).
+ROW_WIDTH = 62.0
+
+_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[{}^_&]|\s+|.")
+_ZERO_WIDTH = {r"\left", r"\right", r"\mathcal", r"\mathbf", r"\mathit", r"\operatorname", r"\boxed",
+               r"\boldsymbol", r"\displaystyle", r"\limits"}
+_WIDE = {r"\sum": 2.0, r"\qquad": 3.0, r"\quad": 2.0, r"\log": 2.5, r"\exp": 2.5, r"\tanh": 3.0}
+
+
+def visual_width(tex: str) -> float:
+    """A rough width estimate of display math ``tex``: fractions count their wider part,
+    sub- and superscripts count less. Used only to decide where to break a chain of equalities."""
+    tokens = [t for t in _TOKEN.findall(tex) if not t.isspace()]
+    width, _ = _width(tokens, 0, stop_at_brace=False)
+    return width
+
+
+def _group(tokens: list[str], i: int) -> tuple[float, int]:
+    """Width of one argument (a braced group or a single token) starting at ``i``."""
+    if i < len(tokens) and tokens[i] == "{":
+        return _width(tokens, i + 1, stop_at_brace=True)
+    if i < len(tokens):
+        return _width(tokens[i:i + 1], 0, stop_at_brace=False)[0], i + 1
+    return 0.0, i
+
+
+def _width(tokens: list[str], i: int, stop_at_brace: bool) -> tuple[float, int]:
+    total = 0.0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "}" and stop_at_brace:
+            return total, i + 1
+        if token == r"\frac":
+            numerator, i = _group(tokens, i + 1)
+            denominator, i = _group(tokens, i)
+            total += max(numerator, denominator) + 0.5
+            continue
+        if token in ("^", "_"):
+            script, i = _group(tokens, i + 1)
+            total += 0.7 * script
+            continue
+        if token == "{":
+            inner, i = _width(tokens, i + 1, stop_at_brace=True)
+            total += inner
+            continue
+        if token in ("+", "-", "=", r"\ne", r"\leq"):
+            total += 2.2
+        elif token in _ZERO_WIDTH or token in ("&", "}", r"\\", r"\,", r"\;", r"\!"):
+            total += 0.0
+        elif token.startswith("\\"):
+            total += _WIDE.get(token, 1.2)
+        else:
+            total += 1.0
+        i += 1
+    return total, i
+
+
+def equation(lhs: str, *rhs: str) -> str:
+    """``lhs = r1 = r2`` on one line (repeated right-hand sides dropped)."""
+    return " = ".join(_distinct(lhs, rhs))
+
+
+def rows(lhs: str, *rhs: str, width: float = ROW_WIDTH) -> list[str]:
+    """``lhs = r1 = r2 ...`` as ``align`` rows (``lhs &= r1`` then ``&= r2``), starting a new row
+    only where the line would get too wide. Consecutive equal members are written once."""
+    members = _distinct(lhs, rhs)
+    out = [f"{members[0]} &= {members[1]}"] if len(members) > 1 else [members[0]]
+    for member in members[2:]:
+        candidate = f"{out[-1]} = {member}"
+        if visual_width(candidate) <= width:
+            out[-1] = candidate
+        else:
+            out.append(f"&= {member}")
+    return out
+
+
+def _distinct(lhs: str, rhs: tuple[str, ...]) -> list[str]:
+    members = [lhs]
+    for member in rhs:
+        if member != members[-1]:
+            members.append(member)
+    return members

@@ -1,0 +1,84 @@
+"""Terminal renderer: a ``Derivation`` -> step-by-step Unicode text through templates/terminal.txt.j2.
+
+All mathematics is printed here by ``derive.unicode_printer`` from the derivation's expressions;
+the template only lays the printed blocks out.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .. import losses
+from ..chain import Derivation, ErrorStep, Factor, GradientStep, Partial
+from ..unicode_printer import equation, inline, ordered_product
+from .environment import render as render_template
+
+
+def _factor(factor: Factor) -> str:
+    parts = [factor.partial, factor.raw]
+    if factor.textbook != factor.raw:
+        parts.append(factor.textbook)
+    text = equation(*parts)
+    for value, condition in factor.cases:
+        text += "\n" + equation(value) + _condition(condition)
+    return text
+
+
+def _condition(condition: sp.Expr) -> str:
+    symbol = "=" if isinstance(condition, sp.Eq) else "≠"
+    return f"    if {condition.lhs} {symbol} {condition.rhs}"
+
+
+def _error(step: ErrorStep) -> dict:
+    lhs = Partial(_loss_symbol(step), step.of)
+    blocks = [equation(lhs, ordered_product(step.chain.factors, step.chain.sum))]
+    blocks += [_factor(f) for f in step.factors]
+    if step.output:
+        blocks.append(equation(lhs, step.product, step.result))
+    notes = [{"equation": equation(u.lhs, u.rhs), "reason": u.reason} for u in step.uses]
+    definition = equation(step.delta, step.value)
+    title = f"{inline(step.delta)} = {inline(_partial_of(step))}"
+    return {"title": title, "blocks": blocks, "uses": notes,
+            "definition": definition, "layer": step.layer}
+
+
+def _loss_symbol(step: ErrorStep) -> sp.Symbol:
+    return step.chain.factors[0].args[0]
+
+
+def _partial_of(step: ErrorStep) -> Partial:
+    own = step.delta.indices if isinstance(step.delta, sp.Indexed) else ()
+    z = step.of
+    if own and isinstance(z, sp.Indexed):
+        z = z.base[own]
+    return Partial(_loss_symbol(step), z)
+
+
+def _gradient(step: GradientStep, loss) -> dict:
+    lhs = Partial(loss, step.element)
+    blocks = [equation(lhs, ordered_product(step.chain.factors, step.chain.sum))]
+    if step.short.factors != step.chain.factors:
+        blocks.append(equation(lhs, ordered_product(step.short.factors)))
+    blocks.append(_factor(step.factor))
+    parts = [lhs, step.result]
+    if step.expanded != step.result:
+        parts.append(step.expanded)
+    return {"title": inline(lhs), "blocks": blocks, "result": equation(*parts)}
+
+
+def render(derivation: Derivation) -> str:
+    spec = derivation.spec
+    names = derivation.names
+    setup = []
+    for eq in derivation.setup:
+        parts = [eq.lhs, eq.rhs] + ([eq.explicit] if eq.explicit is not None else [])
+        setup.append(equation(*parts))
+    return render_template(
+        "terminal.txt.j2",
+        name=spec.name,
+        title=spec.title or spec.name,
+        loss=losses.get(spec.loss).title,
+        setup=setup,
+        errors=[_error(step) for step in derivation.errors],
+        gradients=[_gradient(step, names.L) for step in derivation.gradients],
+    )

@@ -1,0 +1,99 @@
+"""A ``Derivation`` as JSON-ready data; expressions as SymPy-parsable strings.
+
+Strings use the naming module's Python names (``W1[k, j]``, ``delta2``, ``Partial(L, a)``).
+``symbols`` lists every name by kind (indexed arrays, real scalars, integer indices and sizes) so
+a reader can rebuild the SymPy objects and ``parse_expr`` the strings with them as local names;
+derive itself never parses these strings.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from . import __version__
+from .chain import Chain, Derivation, Factor
+
+
+def _s(expr) -> str | None:
+    return None if expr is None else sp.sstr(expr, order="none")
+
+
+def _chain(chain: Chain) -> str:
+    product = sp.Mul(*chain.factors, evaluate=False)
+    return _s(sp.Sum(product, chain.sum) if chain.sum else product)
+
+
+def _factor(f: Factor) -> dict:
+    return {
+        "of": _s(f.of),
+        "wrt": _s(f.wrt),
+        "raw": _s(f.raw),
+        "textbook": _s(f.textbook),
+        "cases": [{"value": _s(v), "condition": _s(c)} for v, c in f.cases],
+    }
+
+
+def _shape(q, names) -> list[str]:
+    for layer in names.layers:
+        if q is layer.w:
+            return [str(layer.width)] * (layer.index is not None) + [str(layer.prev_width)] * (
+                layer.prev_index is not None
+            )
+        if q is layer.b:
+            return [str(layer.width)] * (layer.index is not None)
+    return []
+
+
+def _symbols(d: Derivation) -> dict:
+    atoms: set = set()
+    for eq in d.setup:
+        atoms |= eq.lhs.atoms(sp.Symbol, sp.IndexedBase) | eq.rhs.atoms(sp.Symbol, sp.IndexedBase)
+    for step in d.errors:
+        atoms |= step.value.atoms(sp.Symbol, sp.IndexedBase) | step.delta.atoms(sp.Symbol, sp.IndexedBase)
+    indexed = sorted({a.name for a in atoms if isinstance(a, sp.IndexedBase)})
+    labels = set(indexed)
+    ints = sorted({a.name for a in atoms if isinstance(a, sp.Symbol) and a.is_integer and a.name not in labels})
+    reals = sorted({a.name for a in atoms if isinstance(a, sp.Symbol) and not a.is_integer and a.name not in labels})
+    return {"indexed": indexed, "scalars": reals, "integers": ints}
+
+
+def to_dict(d: Derivation) -> dict:
+    names = d.names
+    return {
+        "derive_version": __version__,
+        "model": d.spec.name,
+        "title": d.spec.title,
+        "spec": {
+            "inputs": d.spec.inputs,
+            "layers": [{"units": layer.units, "activation": layer.activation} for layer in d.spec.layers],
+            "loss": d.spec.loss,
+        },
+        "parameters": {q.name: _shape(q, names) for q in names.parameters()},
+        "symbols": _symbols(d),
+        "setup": [{"lhs": _s(e.lhs), "rhs": _s(e.rhs), "explicit": _s(e.explicit)} for e in d.setup],
+        "errors": [
+            {
+                "layer": s.layer,
+                "delta": _s(s.delta),
+                "of": _s(s.of),
+                "chain": _chain(s.chain),
+                "factors": [_factor(f) for f in s.factors],
+                "result": _s(s.result),
+                "value": _s(s.value),
+                "uses": [{"lhs": _s(u.lhs), "rhs": _s(u.rhs), "reason": u.reason} for u in s.uses],
+            }
+            for s in d.errors
+        ],
+        "gradients": [
+            {
+                "parameter": g.parameter.name,
+                "element": _s(g.element),
+                "chain": _chain(g.chain),
+                "short": _chain(g.short),
+                "factor": _factor(g.factor),
+                "result": _s(g.result),
+                "expanded": _s(g.expanded),
+            }
+            for g in d.gradients
+        ],
+    }

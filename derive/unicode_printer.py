@@ -1,0 +1,104 @@
+"""Terminal (Unicode) printing of the model's expressions, names through ``derive.naming``.
+
+A subclass of SymPy's pretty printer: fractions and sums stay two-dimensional, quantities print
+as the course writes them (``w⁽¹⁾ₖⱼ``, ``δ⁽²⁾``, ``σ(z)``), and partial derivatives as ``∂L/∂a``.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.pretty.pretty import PrettyPrinter
+from sympy.printing.pretty.stringpict import prettyForm, stringPict
+
+from .activations import ACTIVATIONS
+from .naming import unicode_name, unicode_sub
+
+
+class UnicodePrinter(PrettyPrinter):
+    def __init__(self, **settings):
+        super().__init__({"use_unicode": True, "wrap_line": False, **settings})
+
+    def _print_Symbol(self, e, bold_name=False):
+        return prettyForm(unicode_name(e.name))
+
+    _print_Dummy = _print_Symbol
+
+    def _print_IndexedBase(self, e):
+        return prettyForm(unicode_name(e.name))
+
+    def _print_Indexed(self, e):
+        indices = "".join(self._index(i) for i in e.indices)
+        return prettyForm(unicode_name(e.base.name) + unicode_sub(indices))
+
+    def _index(self, i) -> str:
+        return unicode_name(i.name) if isinstance(i, sp.Symbol) else str(i)
+
+    def _linear(self, e) -> str:
+        form = self._print(e)
+        return str(form) if form.height() == 1 else sp.sstr(e)
+
+    def _print_Partial(self, e):
+        num = prettyForm("∂" + self._linear(e.args[0]))
+        den = prettyForm("∂" + self._linear(e.args[1]))
+        return num / den
+
+    def _print_Sum(self, e):
+        """A compact three-line sum: the upper limit, the sign, ``j=1`` below."""
+        body = self._print(e.function)
+        if e.function.is_Add:
+            body = prettyForm(*body.parens())
+        for var, lo, hi in reversed(e.limits):
+            sign = stringPict.stack(self._print(hi), prettyForm("∑"), prettyForm(f"{self._linear(var)}={lo}"))
+            sign = prettyForm(*sign)
+            sign.baseline = sign.height() // 2
+            sign = prettyForm(*stringPict.next(sign, prettyForm(" ")))
+            body = prettyForm(*stringPict.next(sign, body))
+            body.binding = prettyForm.MUL
+        return body
+
+    def _print_Function(self, e, sort=False, func_name=None, left="(", right=")"):
+        act = ACTIVATIONS.get(type(e).__name__)
+        if act is not None and type(e).__name__ not in ("tanh",):
+            arg = prettyForm(*self._print(e.args[0]).parens())
+            return prettyForm(*stringPict.next(prettyForm(act.unicode), arg))
+        return super()._print_Function(e, sort=sort, func_name=func_name, left=left, right=right)
+
+
+class InlinePrinter(UnicodePrinter):
+    """One-line forms for headings: ``∂L/∂wⱼ``."""
+
+    def _print_Partial(self, e):
+        return prettyForm(f"∂{self._linear(e.args[0])}/∂{self._linear(e.args[1])}")
+
+
+_PRINTER = UnicodePrinter()
+_INLINE = InlinePrinter()
+
+
+def inline(expr) -> str:
+    return str(_INLINE._print(expr))
+
+
+_ORDERED = UnicodePrinter(order="none")
+
+
+def pretty(expr) -> prettyForm:
+    return _PRINTER._print(expr)
+
+
+def ordered_product(factors, bounds=None) -> prettyForm:
+    """Factors in the given order (SymPy would sort a ``Mul``), optionally under one sum."""
+    product = sp.Mul(*factors, evaluate=False) if len(factors) > 1 else factors[0]
+    expr = sp.Sum(product, bounds) if bounds else product
+    return _ORDERED._print(expr)
+
+
+def equation(*parts) -> str:
+    """``p1 = p2 = ...`` as a multi-line string; parts are expressions or ready prettyForms."""
+    forms = [p if isinstance(p, stringPict) else pretty(p) for p in parts]
+    pieces = []
+    for number, form in enumerate(forms):
+        if number:
+            pieces.append(prettyForm(" = "))
+        pieces.append(form)
+    return str(prettyForm(*stringPict.next(*pieces)))
