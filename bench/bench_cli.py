@@ -41,7 +41,7 @@ def main() -> int:
             samples[name].append(timed(cmd))
     base = statistics.median(samples["import sympy (baseline)"])
     ok = True
-    print(f"| command | median (s) | ratio to baseline | target |\n|---|---|---|---|")
+    print("| command | median (s) | ratio to baseline | target |\n|---|---|---|---|")
     for name, values in samples.items():
         ratio = statistics.median(values) / base
         target = TARGETS.get(name)

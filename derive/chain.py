@@ -16,7 +16,8 @@ from sympy.concrete.delta import deltasummation
 
 from . import activations, forward, losses
 from .forward import Equation
-from .naming import LayerNames, ModelNames, element, index, names as model_names
+from .naming import LayerNames, ModelNames, element, index
+from .naming import names as model_names
 from .spec import ModelSpec
 
 
@@ -187,7 +188,10 @@ def _simplest(expr: sp.Expr) -> sp.Expr:
     return min(candidates, key=lambda e: (sp.count_ops(e), len(str(e))))
 
 
-def _apply_identities(expr: sp.Expr, identities: tuple[Identity, ...]) -> tuple[sp.Expr, tuple[Identity, ...]]:
+def _apply_identities(
+    expr: sp.Expr, identities: tuple[Identity, ...]
+) -> tuple[sp.Expr, tuple[Identity, ...]]:
+    """Replace each identity's left side (any summation letter) by its right side."""
     used = []
     for ident in identities:
         pattern = ident.lhs

@@ -14,7 +14,7 @@ import click
 from . import __version__
 from .errors import DeriveError
 
-MODEL_HELP = "MODEL is a built-in name (see `derive list`) or a path to a .toml spec."
+PDF_HELP = "Compile the PDF (default: when a LaTeX engine is installed)."
 
 
 def _derivation(model: str):
@@ -85,7 +85,7 @@ def show(model: str, as_json: bool, as_latex: bool) -> None:
 @cli.command()
 @click.argument("models", nargs=-1)
 @click.option("-o", "--output", default="out/problem1.tex", show_default=True, help="The .tex file to write.")
-@click.option("--pdf/--no-pdf", default=None, help="Compile the PDF (default: when a LaTeX engine is installed).")
+@click.option("--pdf/--no-pdf", default=None, help=PDF_HELP)
 @click.option("--title", default=None, help="The sheet's title.")
 def sheet(models: tuple[str, ...], output: str, pdf: bool | None, title: str | None) -> None:
     """Write a LaTeX answer sheet (and its PDF) for MODELS (default: a b c c-mlp).
@@ -99,7 +99,7 @@ def sheet(models: tuple[str, ...], output: str, pdf: bool | None, title: str | N
 
 @cli.command()
 @click.option("-o", "--outdir", default="out", show_default=True, help="Directory to write into.")
-@click.option("--pdf/--no-pdf", default=None, help="Compile the PDF (default: when a LaTeX engine is installed).")
+@click.option("--pdf/--no-pdf", default=None, help=PDF_HELP)
 def build(outdir: str, pdf: bool | None) -> None:
     """Write the course's answer sheet (problem1.tex/.pdf) and a NumPy module per built-in model."""
     from .build import build_outputs

@@ -52,8 +52,9 @@ def _symbols(d: Derivation) -> dict:
         atoms |= step.value.atoms(sp.Symbol, sp.IndexedBase) | step.delta.atoms(sp.Symbol, sp.IndexedBase)
     indexed = sorted({a.name for a in atoms if isinstance(a, sp.IndexedBase)})
     labels = set(indexed)
-    ints = sorted({a.name for a in atoms if isinstance(a, sp.Symbol) and a.is_integer and a.name not in labels})
-    reals = sorted({a.name for a in atoms if isinstance(a, sp.Symbol) and not a.is_integer and a.name not in labels})
+    plain = [a for a in atoms if isinstance(a, sp.Symbol) and a.name not in labels]
+    ints = sorted({a.name for a in plain if a.is_integer})
+    reals = sorted({a.name for a in plain if not a.is_integer})
     return {"indexed": indexed, "scalars": reals, "integers": ints}
 
 

@@ -71,9 +71,6 @@ class Concrete:
                 param = step.element.xreplace(at)
                 yield step, at, ours, sp.diff(self.loss, param)
 
-    def symbols(self):
-        return sorted(self.loss.free_symbols | {s for e in self.explicit.values() for s in e.free_symbols}, key=str)
-
 
 def _is_label(expr, s) -> bool:
     return any(i.base.label == s for i in expr.atoms(sp.Indexed))
