@@ -88,6 +88,7 @@ class ErrorStep:
     chain: Chain  # factorisation
     factors: tuple[Factor, ...]
     product: sp.Expr  # the factors' textbook forms multiplied, before simplification
+    collected: sp.Expr  # the product with sums split and Kronecker deltas summed out
     result: sp.Expr  # simplified, indexed by ``of``'s index
     value: sp.Expr  # the same, indexed by the layer's own index: what ``delta`` stands for
     uses: tuple[Identity, ...] = ()
@@ -243,12 +244,12 @@ def _output_error(names: ModelNames, identities: tuple[Identity, ...]) -> ErrorS
         chain = Chain((loss_factor.partial, act_factor.partial), (k, 1, out.width))
         product = sp.Sum(loss_factor.textbook * act_factor.textbook, (k, 1, out.width))
         of, rename = z_j, {j: k}
-    simplified = collapse(product)
-    simplified, used = _apply_identities(simplified, identities)
+    collected = collapse(product)
+    simplified, used = _apply_identities(collected, identities)
     result = _simplest(simplified)
     value = result.xreplace(rename)
-    return ErrorStep(out.number, delta, of, chain, (loss_factor, act_factor), product, result, value,
-                     used, True)
+    return ErrorStep(out.number, delta, of, chain, (loss_factor, act_factor), product, collected, result,
+                     value, used, True)
 
 
 def _hidden_error(layer: LayerNames, nxt: LayerNames, names: ModelNames) -> ErrorStep:
@@ -265,7 +266,7 @@ def _hidden_error(layer: LayerNames, nxt: LayerNames, names: ModelNames) -> Erro
         back = sp.Sum(back, bounds)
     product = back * act_factor.textbook
     return ErrorStep(layer.number, layer.el(layer.delta), layer.el(layer.z), chain,
-                     (link, act_factor), product, product, product)
+                     (link, act_factor), product, product, product, product)
 
 
 def _gradients(layer: LayerNames, error: ErrorStep, names: ModelNames) -> tuple[GradientStep, ...]:

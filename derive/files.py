@@ -21,6 +21,10 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     try:
+        # mkstemp creates the file 0600; give it the mode an ordinary new file would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, path)

@@ -47,3 +47,10 @@ def _char(ch: str) -> str:
     if ord(ch) < 0x80 or ch in _LATIN1:
         return ch
     return "?"
+
+
+def plain(text: str) -> str:
+    """``text`` reduced to characters that need no escaping anywhere, even inside MathJax's
+    ``\\text{}`` (which knows no text-mode commands): letters, digits and light punctuation."""
+    kept = "".join(ch if ch.isascii() and (ch.isalnum() or ch in " .,;:()'/+-") else " " for ch in text)
+    return " ".join(kept.split())

@@ -81,10 +81,17 @@ class DerivePrinter(LatexPrinter):
 
     printmethod = "_latex"
 
-    def __init__(self, settings: dict | None = None, layer_labels: dict[int, str] | None = None):
+    def __init__(self, settings: dict | None = None, layer_labels: dict[int, str] | None = None,
+                 inline: bool = False):
         super().__init__(settings or {})
         # layer number -> label, e.g. {3: r"\ell"}: print a representative layer generically.
         self.layer_labels = layer_labels or {}
+        self.inline = inline  # in running text: \partial L / \partial z instead of a fraction
+
+    def _add_parens(self, s: str) -> str:
+        # Plain parentheses unless the content is tall: \left( \right) around a^{(1)}_{k} is heavy.
+        tall = any(cmd in s for cmd in (r"\frac", r"\sum", r"\begin"))
+        return rf"\left({s}\right)" if tall else f"({s})"
 
     # --- names ---------------------------------------------------------------------------------
 
@@ -119,20 +126,37 @@ class DerivePrinter(LatexPrinter):
         return tex if exp is None else rf"{tex}^{{{exp}}}"
 
     def _print_Partial(self, expr: Partial) -> str:
+        if self.inline:
+            return rf"\partial {self._print(expr.num)} / \partial {self._print(expr.den)}"
         return rf"\frac{{\partial {self._print(expr.num)}}}{{\partial {self._print(expr.den)}}}"
 
     def _print_log(self, expr: sp.log, exp: str | None = None) -> str:
         arg = expr.args[0]
         inner = self._print(arg)
         # \log a for a single quantity, \log\left(1 - a\right) otherwise: as a course writes it.
-        tex = rf"\log {inner}" if arg.is_Atom or isinstance(arg, sp.Indexed) else rf"\log\left({inner}\right)"
-        return tex if exp is None else rf"\left({tex}\right)^{{{exp}}}"
+        simple = arg.is_Atom or isinstance(arg, sp.Indexed)
+        tex = rf"\log {inner}" if simple else rf"\log{self._add_parens(inner)}"
+        return tex if exp is None else rf"{self._add_parens(tex)}^{{{exp}}}"
 
     def _print_KroneckerDelta(self, expr: sp.KroneckerDelta, exp: str | None = None) -> str:
         # An indicator, not \delta_{jk}: the sheet's \delta is the error term.
         first, second = (self._print(a) for a in expr.args)
         tex = rf"\mathbf{{1}}_{{{first}={second}}}"
-        return tex if exp is None else rf"\left({tex}\right)^{{{exp}}}"
+        return tex if exp is None else rf"{self._add_parens(tex)}^{{{exp}}}"
+
+    def _print_Heaviside(self, expr: sp.Heaviside, exp: str | None = None) -> str:
+        # relu's derivative: the indicator of z > 0 (the registry takes relu'(0) = 0).
+        if len(expr.args) == 2 and expr.args[1] == 0:
+            tex = rf"\mathbf{{1}}_{{{self._print(expr.args[0])} > 0}}"
+            return tex if exp is None else rf"{self._add_parens(tex)}^{{{exp}}}"
+        return super()._print_Heaviside(expr, exp)
+
+    def _helper_print_standard_power(self, expr: sp.Pow, template: str) -> str:
+        # a^{(1)}_{k} squared is (a^{(1)}_{k})^{2}, never the double superscript a^{(1)}_{k}^{2}.
+        if isinstance(expr.base, sp.Indexed | sp.Symbol):
+            base = self.parenthesize_super(self._print(expr.base))
+            return template % (base, self._print(expr.exp))
+        return super()._helper_print_standard_power(expr, template)
 
     # --- sums and products ---------------------------------------------------------------------
 
@@ -149,7 +173,7 @@ class DerivePrinter(LatexPrinter):
                 tex += " + "
             term_tex = self._print(term)
             if self._needs_add_brackets(term):
-                term_tex = rf"\left({term_tex}\right)"
+                term_tex = self._add_parens(term_tex)
             tex += term_tex
         return tex
 
@@ -161,7 +185,7 @@ class DerivePrinter(LatexPrinter):
         for position, factor in enumerate(ordered):
             tex = self._print(factor)
             if self._needs_mul_brackets(factor, first=position == 0, last=position == len(ordered) - 1):
-                tex = rf"\left({tex}\right)"
+                tex = self._add_parens(tex)
             parts.append(tex)
         return " ".join(parts)
 
@@ -186,16 +210,16 @@ class DerivePrinter(LatexPrinter):
             return "- " + self._print_Sum(sp.Sum(-expr.function, *expr.limits))
         body = self._print(expr.function)
         if isinstance(expr.function, sp.Add):
-            body = rf"\left({body}\right)"
+            body = self._add_parens(body)
         return rf"\sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} {body}"
 
 
 _PRINTER = DerivePrinter()
 
 
-def latex(expr: sp.Basic, layer_labels: dict[int, str] | None = None) -> str:
-    """LaTeX of ``expr`` in the sheet's notation."""
-    printer = DerivePrinter(layer_labels=layer_labels) if layer_labels else _PRINTER
+def latex(expr: sp.Basic, layer_labels: dict[int, str] | None = None, inline: bool = False) -> str:
+    """LaTeX of ``expr`` in the sheet's notation (``inline``: for running text)."""
+    printer = DerivePrinter(layer_labels=layer_labels, inline=inline) if layer_labels or inline else _PRINTER
     return printer.doprint(expr)
 
 
@@ -211,8 +235,8 @@ def chain(c: Chain, layer_labels: dict[int, str] | None = None) -> str:
 # --- equation chains ----------------------------------------------------------------------------
 
 # Width of one align row that still fits the text block, in the units of ``visual_width``
-# (roughly the width of an italic letter at 11pt: about 80 fit across a 16 cm text block).
-ROW_WIDTH = 62.0
+# (roughly the width of an italic letter at 11pt: about 90 fit across the 16.4 cm text block).
+ROW_WIDTH = 78.0
 
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[{}^_&]|\s+|.")
 _ZERO_WIDTH = {r"\left", r"\right", r"\mathcal", r"\mathbf", r"\mathit", r"\operatorname", r"\boxed",
