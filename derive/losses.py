@@ -5,8 +5,9 @@ and the output layers it accepts.
 a single-unit output ``size`` is ``None`` and ``c`` is unused. ``identities`` are facts the loss
 assumes of its target (cross-entropy's one-hot ``sum_k y_k = 1``) which the engine may use when
 simplifying, and which renderers state. ``fused`` gives, per output activation, a numerically
-stable NumPy form of the loss written through the pre-activation ``{z}`` (log-sigmoid,
-log-sum-exp); ``numpy`` is the plain form through the output ``{a}``.
+stable NumPy form of the per-example loss written through the pre-activation ``{z}`` (log-sigmoid,
+log-sum-exp), the output ``{a}`` and the target ``{y}``, arrays named by the caller (atoms);
+``numpy`` is the plain form through the output ``{a}``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ _ENTRIES = (
                 reason="y is one-hot",
             ),
         ),
-        fused={"softmax": "_logsumexp({z}) - np.sum({y} * {z}, axis=1)"},
+        # log sum_c e^{z_c} = max_c z_c - log max_c a_c: stable (max a >= 1/C), and it reuses a.
+        fused={"softmax": "{z}.max(axis=1) - np.log({a}.max(axis=1)) - ({y} * {z}).sum(axis=1)"},
     ),
     Loss(
         name="mse",

@@ -1,0 +1,219 @@
+"""Benchmark: generated ``loss_and_grad`` vs a hand-written NumPy implementation of each model.
+
+Both run interleaved in one process on the same inputs (alternating which goes first), so
+machine noise affects both alike; the reported number is the ratio of medians. The hand-written
+versions meet the same contract (stable at any logit, batch-mean gradients) with the usual
+idioms: the gradient of the mean loss is scaled by 1/n once, softmax is shifted by its row
+maximum, and the sigmoid is computed as (1 + tanh(z/2)) / 2.
+
+    python bench/bench_numpy.py            # full run, prints a Markdown table
+    python bench/bench_numpy.py --quick    # fewer repetitions
+    python bench/bench_numpy.py --write    # also append the table to bench/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from derive import __version__, derive  # noqa: E402
+from derive.render.numpy import module_source  # noqa: E402
+from derive.verify import load_module  # noqa: E402
+
+SIZES = {
+    "small": dict(n=32, M=20, K=16, C=10),
+    "medium": dict(n=256, M=784, K=128, C=10),
+    "large": dict(n=2048, M=784, K=256, C=10),
+}
+REPEATS = {"small": 3000, "medium": 300, "large": 40}
+MODELS = ("a", "b", "c", "c-mlp")
+TARGET = 1.10
+SECTION = "## Generated NumPy code (issue 4)"
+
+
+# --- hand-written references -------------------------------------------------------------------
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def hand_a(params, X, y):
+    w, b = params["w"], params["b"]
+    n = X.shape[0]
+    z = X @ w + b
+    p = _sigmoid(z)
+    loss = (np.logaddexp(0.0, z) - y * z).mean()
+    g = (p - y) / n
+    return float(loss), {"w": X.T @ g, "b": np.asarray(g.sum())}
+
+
+def hand_b(params, X, y):
+    W1, b1, w2, b2 = params["W1"], params["b1"], params["w2"], params["b2"]
+    n = X.shape[0]
+    h = _sigmoid(X @ W1.T + b1)
+    z = h @ w2 + b2
+    p = _sigmoid(z)
+    loss = (np.logaddexp(0.0, z) - y * z).mean()
+    g2 = (p - y) / n
+    g1 = g2[:, None] * w2 * h * (1.0 - h)
+    return float(loss), {"W1": g1.T @ X, "b1": g1.sum(axis=0), "w2": h.T @ g2, "b2": np.asarray(g2.sum())}
+
+
+def _softmax_ce(z, y):
+    top = z.max(axis=1, keepdims=True)
+    e = np.exp(z - top)
+    s = e.sum(axis=1, keepdims=True)
+    loss = (np.log(s[:, 0]) + top[:, 0] - (y * z).sum(axis=1)).mean()
+    return e / s, loss
+
+
+def hand_c(params, X, y):
+    W, b = params["W"], params["b"]
+    n = X.shape[0]
+    p, loss = _softmax_ce(X @ W.T + b, y)
+    g = (p - y) / n
+    return float(loss), {"W": g.T @ X, "b": g.sum(axis=0)}
+
+
+def hand_c_mlp(params, X, y):
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    n = X.shape[0]
+    h = _sigmoid(X @ W1.T + b1)
+    p, loss = _softmax_ce(h @ W2.T + b2, y)
+    g2 = (p - y) / n
+    g1 = (g2 @ W2) * h * (1.0 - h)
+    return float(loss), {"W1": g1.T @ X, "b1": g1.sum(axis=0), "W2": g2.T @ h, "b2": g2.sum(axis=0)}
+
+
+HAND = {"a": hand_a, "b": hand_b, "c": hand_c, "c-mlp": hand_c_mlp}
+
+
+# --- timing ------------------------------------------------------------------------------------
+
+
+def instance(module, model: str, sizes: dict, rng: np.random.Generator):
+    params = module.init_params({k: v for k, v in sizes.items() if k != "n"}, seed=1)
+    X = rng.normal(size=(sizes["n"], sizes["M"]))
+    labels = rng.integers(0, sizes["C"] if model.startswith("c") else 2, size=sizes["n"])
+    y = np.eye(sizes["C"])[labels] if model.startswith("c") else labels.astype(np.float64)
+    return params, X, y
+
+
+def check_agreement(generated, hand, params, X, y) -> None:
+    loss, grads = generated(params, X, y)
+    ref_loss, ref = hand(params, X, y)
+    assert np.isclose(loss, ref_loss), (loss, ref_loss)
+    for name in ref:
+        assert np.allclose(grads[name], ref[name], rtol=1e-9, atol=1e-12), name
+
+
+def time_pair(generated, hand, args, repeats: int) -> tuple[float, float]:
+    """Median seconds per call of each, interleaved and alternating which runs first."""
+    ours, theirs = [], []
+    for _ in range(max(3, repeats // 20)):  # warm-up: caches, BLAS threads, allocator
+        generated(*args)
+        hand(*args)
+    clock = time.perf_counter
+    for rep in range(repeats):
+        pair = ((generated, ours), (hand, theirs)) if rep % 2 == 0 else ((hand, theirs), (generated, ours))
+        for fn, sink in pair:
+            start = clock()
+            fn(*args)
+            sink.append(clock() - start)
+    return statistics.median(ours), statistics.median(theirs)
+
+
+def optional_frameworks() -> str:
+    found = [name for name in ("torch", "jax") if importlib.util.find_spec(name) is not None]
+    return ", ".join(found) if found else "none (PyTorch and JAX are not installed, so not compared)"
+
+
+def environment_note() -> str:
+    blas = {
+        k: os.environ.get(k, "unset")
+        for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS")
+    }
+    settings = ", ".join(f"{k}={v}" for k, v in blas.items())
+    return (
+        f"derive {__version__}; Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs; {settings} (left as found); "
+        f"other frameworks: {optional_frameworks()}"
+    )
+
+
+def run(quick: bool, which: list[str]) -> str:
+    rng = np.random.default_rng(0)
+    modules = {m: load_module(module_source(derive(m)), f"bench_{m.replace('-', '_')}") for m in MODELS}
+    rows = []
+    for size, sizes in SIZES.items():
+        if size not in which:
+            continue
+        repeats = REPEATS[size] // (10 if quick else 1)
+        for model in MODELS:
+            module = modules[model]
+            args = instance(module, model, sizes, rng)
+            check_agreement(module.loss_and_grad, HAND[model], *args)
+            ours, theirs = time_pair(module.loss_and_grad, HAND[model], args, repeats)
+            ratio = ours / theirs
+            verdict = "yes" if ratio <= TARGET else "no"
+            rows.append(
+                f"| {size} | {model} | {sizes['n']}, {sizes['M']}, {sizes['K']}, {sizes['C']} | {repeats} | "
+                f"{ours * 1e6:,.1f} | {theirs * 1e6:,.1f} | {ratio:.3f} | {verdict} |"
+            )
+            print(rows[-1], flush=True)
+    header = [
+        "| size | model | n, M, K, C | reps | generated µs | hand-written µs | ratio | ≤ 1.10 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    return "\n".join(header + rows)
+
+
+def write_results(table: str) -> None:
+    """Replace this benchmark's section of bench/RESULTS.md, keeping every other section."""
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    section = (
+        f"{SECTION}\n\n`python bench/bench_numpy.py --write`: median time per `loss_and_grad` call, "
+        "generated module vs a hand-written NumPy implementation of the same model, interleaved in "
+        "one process.\n\n"
+        f"Environment: {environment_note()}.\n\n{table}\n"
+    )
+    start = text.find(SECTION)
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+    from derive.files import write_atomic
+
+    write_atomic(path, text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one tenth of the repetitions")
+    parser.add_argument(
+        "--sizes", default=",".join(SIZES), help="comma-separated subset of small,medium,large"
+    )
+    parser.add_argument("--write", action="store_true", help="append the table to bench/RESULTS.md")
+    args = parser.parse_args()
+    print(environment_note())
+    table = run(args.quick, args.sizes.split(","))
+    if args.write:
+        write_results(table)
+
+
+if __name__ == "__main__":
+    main()

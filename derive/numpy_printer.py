@@ -1,0 +1,244 @@
+"""Printing for generated code: a SymPy NumPy printer and a plain-text equation printer.
+
+``NumPyCodePrinter`` prints batch expressions (``derive.vectorise``) as NumPy code in the layout
+``ruff format`` produces (spaces around binary operators, ``a**2`` but ``(a - y) ** 2``), with
+NumPy as ``np``, ``Heaviside(z, 0)`` as ``(z > 0)``, and every helper function it prints a call
+to recorded in ``helpers``, so a module defines exactly the helpers it uses (``HELPERS``).
+
+``EquationPrinter`` prints the index-notation equations as one-line Unicode text in the sheet's
+notation (``δ⁽¹⁾ₖ = a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ) Σᵢ w⁽²⁾ᵢₖ δ⁽²⁾ᵢ``) for comments in generated code.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.str import StrPrinter
+
+from . import activations
+from .chain import Partial
+from .naming import SUPERSCRIPTS, unicode_name, unicode_sub
+
+MUL = PRECEDENCE["Mul"]
+
+# Numerically stable helpers the registries' NumPy forms call, as source text of the generated
+# module. Each is the whole-array form; none warns or overflows for logits of any magnitude.
+HELPERS: dict[str, str] = {
+    "_sigmoid": '''def _sigmoid(z: Array) -> Array:
+    """Logistic sigmoid 1 / (1 + exp(-z)) as (1 + tanh(z / 2)) / 2: no overflow for any z."""
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+''',
+    "_softmax": '''def _softmax(z: Array) -> Array:
+    """Softmax of each row, shifted by the row maximum so that exp cannot overflow."""
+    e: Array = np.exp(z - z.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+''',
+    "_one_hot": '''def _one_hot(labels: Array, classes: int) -> Array:
+    """Integer class labels (n,) as one-hot rows (n, classes)."""
+    rows: Array = (labels[:, None] == np.arange(classes)).astype(np.float64)
+    return rows
+''',
+}
+
+
+class NumPyCodePrinter(NumPyPrinter):
+    """SymPy's NumPy printer, aliased ``np``, laid out as ``ruff format`` lays out code."""
+
+    def __init__(self, settings: dict | None = None):
+        super().__init__(settings or {})
+        self.helpers: set[str] = set()
+
+    def _module_format(self, fqn: str, register: bool = True) -> str:
+        if fqn.startswith("numpy."):
+            return "np." + fqn[len("numpy.") :]
+        return super()._module_format(fqn, register)
+
+    def _print_Rational(self, expr: sp.Rational) -> str:
+        return f"{expr.p} / {expr.q}"
+
+    def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
+        return _join_terms(self, expr)
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        coeff, rest = expr.as_coeff_Mul()
+        sign = "-" if coeff < 0 else ""
+        numerator: list[sp.Expr] = []
+        denominator: list[sp.Expr] = []
+        if abs(coeff) != 1:
+            numerator.append(sp.Integer(abs(coeff).p) if coeff.is_Rational else abs(coeff))
+            if coeff.is_Rational and coeff.q != 1:
+                denominator.append(sp.Integer(coeff.q))
+        for factor in sp.Mul.make_args(rest):
+            if factor.is_Pow and factor.exp.is_Rational and factor.exp.is_negative:
+                denominator.append(sp.Pow(factor.base, -factor.exp))
+            else:
+                numerator.append(factor)
+        numerator = [f for f in numerator if f != 1] or [sp.Integer(1)]
+        # The first factor may be a product itself (`a @ b / n`); later ones must not be.
+        text = " * ".join(
+            self.parenthesize(f, MUL, strict=position == 0) for position, f in enumerate(numerator)
+        )
+        if sign and len(numerator) > 1 or sign and precedence(numerator[0]) < MUL:
+            text = f"({text})"
+        if denominator:
+            below = " * ".join(self.parenthesize(f, MUL, strict=True) for f in denominator)
+            text += (
+                f" / {below}"
+                if len(denominator) == 1 and precedence(denominator[0]) > MUL
+                else (f" / ({below})")
+            )
+        return sign + text
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        base, exponent = expr.args
+        if exponent == sp.Rational(1, 2):
+            return f"{self._module_format('numpy.sqrt')}({self._print(base)})"
+        if exponent.is_Rational and exponent.is_negative:
+            return f"1.0 / {self.parenthesize(sp.Pow(base, -exponent), MUL, strict=False)}"
+        left = self.parenthesize(base, PRECEDENCE["Atom"], strict=True)
+        right = self._print(exponent)
+        # ruff format hugs `**` only between simple operands (names, numbers, attributes).
+        simple = base.is_Atom and not (base.is_Number and base < 0) and exponent.is_Number
+        return f"{left}**{right}" if simple else f"{left} ** {right}"
+
+    def _print_Heaviside(self, expr: sp.Heaviside) -> str:
+        arg, at_zero = expr.args
+        inner = self._print(arg)
+        if at_zero == 0:
+            return f"({inner} > 0)"
+        if at_zero == 1:
+            return f"({inner} >= 0)"
+        return f"{self._module_format('numpy.heaviside')}({inner}, {self._print(sp.Float(at_zero))})"
+
+    def _print_Function(self, expr: sp.Function) -> str:
+        name = type(expr).__name__
+        if name in activations.ACTIVATIONS:
+            from .vectorise import print_template
+
+            (arg,) = expr.args
+            return print_template(self, activations.get(name).numpy, z=arg)
+        return super()._print_Function(expr)
+
+
+def _term_order(term: sp.Expr) -> tuple[int, int, str]:
+    """Positive terms first, matrix products before the rest: ``X @ W1.T + b1``, ``a - y``."""
+    from .vectorise import BatchMatMul, Outer
+
+    negative = bool(term.as_coeff_Mul()[0].is_negative)
+    return (int(negative), 0 if term.has(BatchMatMul, Outer) else 1, str(sp.default_sort_key(term)))
+
+
+def _join_terms(printer, expr: sp.Add) -> str:
+    """``a + b - c`` with terms in reading order; a term that is itself a sum is bracketed."""
+    parts = []
+    for position, term in enumerate(sorted(expr.args, key=_term_order)):
+        negative = bool(term.as_coeff_Mul()[0].is_negative)
+        text = printer._print(-term if negative else term)
+        if precedence(-term if negative else term) <= PRECEDENCE["Add"]:
+            text = f"({text})"
+        if position == 0:
+            parts.append(f"-{text}" if negative else text)
+        else:
+            parts.append(f"- {text}" if negative else f"+ {text}")
+    return " ".join(parts)
+
+
+def numpy_code(expr: sp.Expr, printer: NumPyCodePrinter | None = None) -> str:
+    """``expr`` as a NumPy expression (helpers it calls are added to ``printer.helpers``)."""
+    return (printer or NumPyCodePrinter()).doprint(expr)
+
+
+# --- comments: index-notation equations as Unicode text -----------------------------------------
+
+
+class EquationPrinter(StrPrinter):
+    """Index notation as the sheet writes it, in Unicode: ``∂L/∂w⁽¹⁾ₖⱼ = δ⁽¹⁾ₖ xⱼ``."""
+
+    printmethod = "_equation_text"  # none of SymPy's own ``_sympystr`` forms: every name is ours
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        return unicode_name(expr.name)
+
+    def _print_Indexed(self, expr: sp.Indexed) -> str:
+        letters = "".join(str(i) for i in expr.indices)
+        return unicode_name(expr.base.name) + unicode_sub(letters)
+
+    def _print_IndexedBase(self, expr: sp.IndexedBase) -> str:
+        return unicode_name(expr.name)
+
+    def _print_Sum(self, expr: sp.Sum) -> str:
+        letters = "".join(str(limit[0]) for limit in expr.limits)
+        body = self.parenthesize(expr.function, MUL, strict=True)
+        return f"Σ{unicode_sub(letters)} {body}"
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        coeff, rest = expr.as_coeff_Mul()
+        sign = "-" if coeff < 0 else ""
+        numerator = []
+        denominator = []
+        if abs(coeff) != 1:
+            if not coeff.is_Rational or abs(coeff.p) != 1:
+                numerator.append(
+                    self._print(sp.Integer(abs(coeff.p))) if coeff.is_Rational else str(abs(coeff))
+                )
+            if coeff.is_Rational and coeff.q != 1:
+                denominator.append(str(coeff.q))
+        factors = sorted(sp.Mul.make_args(rest), key=_reading_order)
+        for factor in factors:
+            if factor.is_Pow and factor.exp.is_Rational and factor.exp.is_negative:
+                denominator.append(self.parenthesize(sp.Pow(factor.base, -factor.exp), MUL + 1))
+            else:
+                numerator.append(self.parenthesize(factor, MUL))
+        text = " ".join(numerator) or "1"
+        if denominator:
+            text += "/" + (denominator[0] if len(denominator) == 1 else "(" + " ".join(denominator) + ")")
+        return sign + text
+
+    def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
+        return _join_terms(self, expr)
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        base, exponent = expr.args
+        if exponent.is_Integer and exponent > 0:
+            return self.parenthesize(base, PRECEDENCE["Atom"]) + str(exponent).translate(SUPERSCRIPTS)
+        return super()._print_Pow(expr, rational)
+
+    def _print_Function(self, expr: sp.Function) -> str:
+        name = type(expr).__name__
+        entry = activations.ACTIVATIONS.get(name)
+        head = entry.unicode if entry else name
+        return f"{head}({', '.join(self._print(arg) for arg in expr.args)})"
+
+    def _print_Heaviside(self, expr: sp.Heaviside) -> str:
+        return f"θ({self._print(expr.args[0])})"
+
+    def _print_Partial(self, expr: Partial) -> str:
+        return f"∂{self._print(expr.num)}/∂{self._print(expr.den)}"
+
+    def _print_KroneckerDelta(self, expr: sp.KroneckerDelta) -> str:
+        i, j = expr.args
+        return "δ" + unicode_sub(f"{i}{j}")
+
+
+def _reading_order(factor: sp.Expr) -> tuple[int, str]:
+    """Errors first, then quantities, brackets, functions, sums: ``δ⁽²⁾ w⁽²⁾ₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)``."""
+    name = factor.base.name if isinstance(factor, sp.Indexed) else getattr(factor, "name", "")
+    if name.startswith("delta"):
+        rank = 0
+    elif factor.is_Atom or isinstance(factor, sp.Indexed):
+        rank = 1
+    elif isinstance(factor, sp.Sum):
+        rank = 4
+    elif isinstance(factor, sp.Function):
+        rank = 3
+    else:
+        rank = 2
+    return (rank, str(factor))
+
+
+def equation_text(lhs: sp.Expr, rhs: sp.Expr) -> str:
+    """``lhs = rhs`` in the sheet's notation, as one line of Unicode text."""
+    printer = EquationPrinter({"order": "none"})
+    return f"{printer.doprint(lhs)} = {printer.doprint(rhs)}"

@@ -1,0 +1,583 @@
+"""Batch (matrix) form of a derivation: index-notation results -> whole-array statements.
+
+``vectorise(derivation)`` reads the Derivation's set-up equations, error terms and gradients
+(index notation, one example) and rewrites each as one statement over whole arrays for a batch of
+``n`` examples: elementwise expressions drop their unit index; a sum over an index of two
+indexed factors becomes a matrix product (transposed as the index order requires); a per-example
+scalar times a per-unit vector becomes an outer product; a parameter gradient is the batch mean
+``(1/n) sum_n`` of its per-example result, so ``dL/dW1 = delta1^T X / n``.
+
+The array atoms and node classes print themselves (``_latex`` and ``_numpycode``), so SymPy's
+LaTeX printer and ``derive.numpy_printer`` need no other help. Nothing here names a model: the
+rewriting follows the indices of the Derivation's expressions, and activations are recognised
+through the activation registry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE, precedence
+
+from . import activations, losses
+from .chain import Derivation, Partial
+from .errors import DeriveError
+from .naming import BATCH, index, latex_name, split_name
+
+#: The batch axis label and the batch size ``n`` (one symbol: the sum over examples runs to n).
+N = index(BATCH)
+
+#: Per-example quantities get a leading batch axis; parameters (w, W, b) do not.
+_PER_EXAMPLE = ("x", "y", "z", "a", "delta")
+
+Axes = tuple[sp.Symbol, ...]
+
+
+class VectoriseError(DeriveError):
+    """An index-notation expression has no batch form here (e.g. a three-index intermediate)."""
+
+
+# --- array atoms ------------------------------------------------------------------------------
+
+
+class ArraySymbol(sp.Symbol):
+    """A whole array: a per-example quantity stacked over the batch, or a parameter.
+
+    Its name is the Python name in generated code (``X``, ``z1``, ``delta2``, ``W1``).
+    """
+
+    def _latex(self, printer) -> str:
+        return latex_name(self.name, matrix=True)
+
+    def _numpycode(self, printer) -> str:
+        return self.name
+
+
+class ScalarSymbol(ArraySymbol):
+    """A 0-d parameter (the bias of a one-unit layer): typeset as a scalar, not bold."""
+
+    def _latex(self, printer) -> str:
+        return latex_name(self.name)
+
+
+# --- node classes -----------------------------------------------------------------------------
+
+
+MUL = PRECEDENCE["Mul"]
+ATOM = PRECEDENCE["Atom"]
+TIGHT = MUL + 1  # an operand of a product: parenthesise sums and other products
+
+
+def _wrap(printer, arg: sp.Expr, level: int) -> str:
+    """``arg`` printed by ``printer``, parenthesised when it binds more loosely than ``level``.
+
+    A node printed as a function call in code (``np.outer(u, v)``) binds tighter there than its
+    typeset form (``u v^T``) does: ``code_precedence`` says so to code printers.
+    """
+    code = getattr(printer, "printmethod", "") == "_numpycode"
+    prec = getattr(arg, "code_precedence", None) if code else None
+    if prec is None:
+        prec = precedence(arg)
+    text = printer._print(arg)
+    return f"({text})" if prec < level else text
+
+
+_HELPER_CALL = re.compile(r"(?<![\w.])(_[a-z][a-z0-9_]*)\(")
+
+
+def print_template(printer, template: str, **args: sp.Expr) -> str:
+    """A registry's NumPy template (``"np.tanh({z})"``) filled with the printed ``args``.
+
+    Helper functions the template calls (``_sigmoid``) are reported to a printer that keeps a
+    ``helpers`` set, so the generated module defines exactly those it uses.
+    """
+    helpers = getattr(printer, "helpers", None)
+    if helpers is not None:
+        helpers.update(_HELPER_CALL.findall(template))
+    return template.format(**{key: printer._print(value) for key, value in args.items()})
+
+
+class _ArrayNode(sp.Function):
+    """Base of the array operations: never evaluated, never simplified away."""
+
+    is_commutative = True
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+
+class BatchMatMul(_ArrayNode):
+    """Matrix product ``A B`` (``A @ B``); either side may be a vector."""
+
+    nargs = 2
+    precedence = PRECEDENCE["Mul"]
+
+    def _latex(self, printer) -> str:
+        left, right = self.args
+        return f"{_wrap(printer, left, TIGHT)} {_wrap(printer, right, TIGHT)}"
+
+    def _numpycode(self, printer) -> str:
+        left, right = self.args
+        # `@` is left-associative at `*` precedence: parenthesise a right-hand product.
+        return f"{_wrap(printer, left, TIGHT)} @ {_wrap(printer, right, TIGHT)}"
+
+
+class BatchTranspose(_ArrayNode):
+    """Transpose ``A^T`` (``A.T``: a view, no copy)."""
+
+    nargs = 1
+    precedence = PRECEDENCE["Atom"]
+
+    def _latex(self, printer) -> str:
+        (arg,) = self.args
+        return f"{{{_wrap(printer, arg, ATOM)}}}^\\top"
+
+    def _numpycode(self, printer) -> str:
+        (arg,) = self.args
+        return f"{_wrap(printer, arg, ATOM)}.T"
+
+
+class Hadamard(_ArrayNode):
+    """Elementwise product ``A (.) B (.) ...`` of arrays (NumPy broadcasting along rows)."""
+
+    precedence = PRECEDENCE["Mul"]
+
+    def _latex(self, printer) -> str:
+        return r" \odot ".join(_wrap(printer, arg, TIGHT) for arg in self.args)
+
+    def _numpycode(self, printer) -> str:
+        return " * ".join(_wrap(printer, arg, TIGHT) for arg in self.args)
+
+
+class HadamardPower(_ArrayNode):
+    """Elementwise power ``A^{(.)p}``."""
+
+    nargs = 2
+    precedence = PRECEDENCE["Pow"]
+
+    def _latex(self, printer) -> str:
+        base, exponent = self.args
+        return f"{{{_wrap(printer, base, ATOM)}}}^{{\\circ {printer._print(exponent)}}}"
+
+    def _numpycode(self, printer) -> str:
+        base, exponent = self.args
+        if exponent == -1:
+            return f"1.0 / {_wrap(printer, base, TIGHT)}"
+        return printer._print_Pow(sp.Pow(base, exponent, evaluate=False))
+
+
+class Outer(_ArrayNode):
+    """Outer product ``u v^T`` of a per-example vector ``u`` (n,) and a per-unit vector ``v``."""
+
+    nargs = 2
+    precedence = PRECEDENCE["Mul"]
+
+    def _latex(self, printer) -> str:
+        u, v = self.args
+        return f"{_wrap(printer, u, TIGHT)} {{{_wrap(printer, v, ATOM)}}}^\\top"
+
+    def _numpycode(self, printer) -> str:
+        u, v = self.args
+        # Broadcasting, not np.outer: the same product without np.outer's Python-level overhead.
+        return f"{_wrap(printer, u, ATOM)}[:, None] * {_wrap(printer, v, TIGHT)}"
+
+
+class RowSum(_ArrayNode):
+    """Sum over the unit axis of a batch array: ``A 1`` (one value per example)."""
+
+    nargs = 1
+    precedence = PRECEDENCE["Mul"]
+    code_precedence = PRECEDENCE["Atom"]
+
+    def _latex(self, printer) -> str:
+        return f"{_wrap(printer, self.args[0], TIGHT)} \\mathbf{{1}}"
+
+    def _numpycode(self, printer) -> str:
+        return f"{_wrap(printer, self.args[0], ATOM)}.sum(axis=1)"
+
+
+class ColumnSum(_ArrayNode):
+    """Sum over the batch axis: ``1^T A`` (a vector for a matrix, a number for a vector)."""
+
+    nargs = 1
+    precedence = PRECEDENCE["Mul"]
+    code_precedence = PRECEDENCE["Atom"]
+
+    def _latex(self, printer) -> str:
+        return f"\\mathbf{{1}}^\\top {_wrap(printer, self.args[0], TIGHT)}"
+
+    def _numpycode(self, printer) -> str:
+        return f"{_wrap(printer, self.args[0], ATOM)}.sum(axis=0)"
+
+
+class AsColumn(_ArrayNode):
+    """A per-example vector (n,) broadcast across units: ``v 1^T`` (``v[:, None]``)."""
+
+    nargs = 1
+    precedence = PRECEDENCE["Atom"]
+
+    def _latex(self, printer) -> str:
+        return f"{_wrap(printer, self.args[0], TIGHT)} \\mathbf{{1}}^\\top"
+
+    def _numpycode(self, printer) -> str:
+        return f"{_wrap(printer, self.args[0], ATOM)}[:, None]"
+
+
+class BatchMean(_ArrayNode):
+    """The mean over the batch of a per-example vector: ``(1/n) 1^T v``."""
+
+    nargs = 1
+    precedence = PRECEDENCE["Mul"]
+
+    def _latex(self, printer) -> str:
+        return f"\\frac{{1}}{{n}} \\mathbf{{1}}^\\top {_wrap(printer, self.args[0], TIGHT)}"
+
+    def _numpycode(self, printer) -> str:
+        return f"{_wrap(printer, self.args[0], ATOM)}.sum() / {printer._print(N)}"
+
+
+class ArrayActivation(_ArrayNode):
+    """A registry activation applied to a whole array: ``sigma(Z)``; softmax acts row by row."""
+
+    nargs = 2
+    precedence = PRECEDENCE["Func"]
+
+    @property
+    def activation(self) -> activations.Activation:
+        return activations.get(self.args[0].name)
+
+    def _latex(self, printer) -> str:
+        return f"{self.activation.latex}\\left({printer._print(self.args[1])}\\right)"
+
+    def _numpycode(self, printer) -> str:
+        return print_template(printer, self.activation.numpy, z=self.args[1])
+
+
+class ExampleLoss(_ArrayNode):
+    """Per-example losses (n,): typeset in their plain form, computed in the stable fused form.
+
+    ``args = (plain, Z, A, Y, loss name, output activation name)``: ``plain`` is the vectorised
+    loss through the outputs; the loss registry's fused form for the output activation
+    (log-sigmoid, log-sum-exp, through the logits ``Z`` and the outputs ``A``) is printed for
+    NumPy when it has one.
+    """
+
+    nargs = 6
+
+    @property
+    def precedence(self) -> int:
+        return precedence(self.args[0])
+
+    @property
+    def fused(self) -> str | None:
+        *_, loss, act = self.args
+        return losses.get(loss.name).fused.get(act.name)
+
+    def _latex(self, printer) -> str:
+        return printer._print(self.args[0])
+
+    def _numpycode(self, printer) -> str:
+        plain, z, a, y, _, _ = self.args
+        if self.fused is None:
+            return printer._print(plain)
+        return print_template(printer, self.fused, z=z, a=a, y=y)
+
+
+# --- statements -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArrayStatement:
+    """``target = expr`` over whole arrays, implementing the index-notation ``index_form``."""
+
+    target: str  # python name of the array computed: "z1", "a1", "loss", "delta2", "dW1", "db1"...
+    expr: sp.Expr  # batch/matrix form over ArraySymbol atoms and the node classes above
+    index_form: tuple[sp.Expr, sp.Expr]  # (lhs, rhs) index-notation equation it implements
+    role: str  # "forward" | "loss" | "error" | "gradient"
+
+
+def python_name(name: str, indexed: bool) -> str:
+    """The generated code's name of a batch array: the inputs stack into ``X``, the rest keep theirs."""
+    return "X" if name == "x" and indexed else name
+
+
+def gradient_name(parameter: str) -> str:
+    return "d" + parameter
+
+
+# --- index notation -> batch form -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Arr:
+    """A vectorised sub-expression and the index letters of its axes (``N`` = batch axis)."""
+
+    expr: sp.Expr
+    axes: Axes
+
+
+def _is_per_example(name: str) -> bool:
+    parts = split_name(name)
+    return parts is not None and parts[0] in _PER_EXAMPLE
+
+
+def _atom(name: str, indices: Axes) -> _Arr:
+    if _is_per_example(name):
+        return _Arr(ArraySymbol(python_name(name, bool(indices)), real=True), (N, *indices))
+    if not indices:
+        return _Arr(ScalarSymbol(name, real=True), ())
+    return _Arr(ArraySymbol(name, real=True), indices)
+
+
+def _union(axes_list: list[Axes]) -> Axes:
+    """Target axes of an elementwise combination: the batch axis first, then units in order."""
+    seen: list[sp.Symbol] = []
+    for axes in axes_list:
+        seen.extend(a for a in axes if a not in seen)
+    ordered = tuple(sorted(seen, key=lambda a: a != N))
+    if len(ordered) > 2:
+        raise VectoriseError(f"cannot vectorise an intermediate with indices {ordered} (at most 2)")
+    return ordered
+
+
+def _fit(arr: _Arr, target: Axes) -> sp.Expr:
+    """``arr`` broadcast to ``target`` axes as NumPy broadcasts (trailing axes align)."""
+    if arr.axes == target[len(target) - len(arr.axes) :]:
+        return arr.expr
+    if arr.axes == (N,) and len(target) == 2 and target[0] == N:
+        return AsColumn(arr.expr)
+    raise VectoriseError(f"cannot broadcast axes {arr.axes} to {target}")
+
+
+def _product(factors: list[_Arr]) -> _Arr:
+    """Elementwise product; a per-example scalar times a per-unit vector is an outer product."""
+    constants = [f.expr for f in factors if not f.axes]
+    arrays = [f for f in factors if f.axes]
+    target = _union([f.axes for f in arrays])
+    if len(target) == 2 and target[0] == N:
+        rows = [f for f in arrays if f.axes == (N,)]
+        cols = [f for f in arrays if f.axes == target[1:]]
+        if rows and cols:
+            outer = Outer(sp.Mul(*(f.expr for f in rows)), sp.Mul(*(f.expr for f in cols)))
+            arrays = [_Arr(outer, target)] + [f for f in arrays if f not in rows and f not in cols]
+    if not arrays:
+        return _Arr(sp.Mul(*constants), ())
+    fitted = sorted((_fit(f, target) for f in arrays), key=_factor_order)
+    body = fitted[0] if len(fitted) == 1 else Hadamard(*fitted)
+    return _Arr(sp.Mul(*constants, body), target)
+
+
+def _factor_order(expr: sp.Expr) -> tuple[int, str]:
+    """Matrix products first, then plain arrays, then the rest (``(d W) . A . (1 - A)``)."""
+    rank = 0 if expr.has(BatchMatMul, Outer) else 1 if expr.is_Atom else 2
+    return (rank, sp.srepr(expr))
+
+
+def _sum(terms: list[_Arr]) -> _Arr:
+    target = _union([t.axes for t in terms])
+    return _Arr(sp.Add(*(_fit(t, target) for t in terms)), target)
+
+
+def _others(arr: _Arr, i: sp.Symbol) -> Axes:
+    return tuple(a for a in arr.axes if a != i)
+
+
+def _orient(arr: _Arr, i: sp.Symbol, last: bool) -> sp.Expr:
+    """``arr`` with axis ``i`` last (left operand) or first (right operand) of a product.
+
+    A vector is a column, so a vector on the left is transposed (``d^T x``); NumPy's ``.T`` of a
+    vector is the vector itself, so the code stays the same.
+    """
+    if len(arr.axes) == 1 and last or len(arr.axes) == 2 and arr.axes[-1 if last else 0] != i:
+        return BatchTranspose(arr.expr)
+    return arr.expr
+
+
+def _matmul(left: _Arr, right: _Arr, i: sp.Symbol) -> _Arr:
+    expr = BatchMatMul(_orient(left, i, last=True), _orient(right, i, last=False))
+    return _Arr(expr, _others(left, i) + _others(right, i))
+
+
+def _reduce(arr: _Arr, i: sp.Symbol) -> _Arr:
+    position = arr.axes.index(i)
+    node = ColumnSum if position == 0 else RowSum
+    return _Arr(node(arr.expr), _others(arr, i))
+
+
+def contract(factors: list[_Arr], i: sp.Symbol, order: Axes | None = None) -> _Arr:
+    """``sum_i`` of a product of vectorised factors: a matrix product, or a row/column sum.
+
+    ``order`` fixes the result's axis order (a gradient must be shaped like its parameter);
+    otherwise a batch operand goes on the left so results keep the batch axis first.
+    """
+    inside = [f for f in factors if i in f.axes]
+    outside = [f for f in factors if i not in f.axes]
+    if len(inside) == 2 and not set(_others(inside[0], i)) & set(_others(inside[1], i)):
+        first = order[0] if order else N
+        left, right = sorted(inside, key=lambda f: first not in f.axes)
+        result = _matmul(left, right, i)
+    else:
+        result = _reduce(_product(inside), i)
+    if order and result.axes != order:
+        result = _Arr(BatchTranspose(result.expr), order)
+    return _product([result, *outside]) if outside else result
+
+
+def batch(expr: sp.Expr) -> _Arr:
+    """Vectorise one index-notation expression over a batch."""
+    if isinstance(expr, sp.Indexed):
+        return _atom(expr.base.name, tuple(expr.indices))
+    if isinstance(expr, sp.Symbol):
+        return _atom(expr.name, ())
+    if expr.is_Number:
+        return _Arr(expr, ())
+    if isinstance(expr, sp.Add):
+        return _sum([batch(arg) for arg in expr.args])
+    if isinstance(expr, sp.Mul):
+        return _product([batch(arg) for arg in expr.args])
+    if isinstance(expr, sp.Pow):
+        return _power(batch(expr.base), expr.exp)
+    if isinstance(expr, sp.Sum):
+        return _sum_over(expr)
+    if isinstance(expr, sp.Function):
+        return _function(expr)
+    raise VectoriseError(f"no batch form for {type(expr).__name__} in {expr}")
+
+
+def _power(base: _Arr, exponent: sp.Expr) -> _Arr:
+    if not exponent.is_Number:
+        raise VectoriseError(f"cannot vectorise the power {exponent}")
+    if base.axes:
+        return _Arr(HadamardPower(base.expr, exponent), base.axes)
+    return _Arr(sp.Pow(base.expr, exponent), base.axes)
+
+
+def _sum_over(expr: sp.Sum) -> _Arr:
+    (i, _, _), *rest = expr.limits
+    if rest:
+        return _sum_over(sp.Sum(sp.Sum(expr.function, *rest), (i, 1, 1)))
+    factors = [batch(arg) for arg in sp.Mul.make_args(expr.function)]
+    return contract(factors, i)
+
+
+def _function(expr: sp.Function) -> _Arr:
+    name = type(expr).__name__
+    if name in activations.ACTIVATIONS and not isinstance(expr, ArrayActivation):
+        (arg,) = expr.args
+        inner = batch(arg)
+        return _Arr(ArrayActivation(sp.Symbol(name), inner.expr), inner.axes)
+    args = [batch(arg) for arg in expr.args]
+    axes = _union([a.axes for a in args])
+    return _Arr(expr.func(*(a.expr if not a.axes else _fit(a, axes) for a in args)), axes)
+
+
+def name_activations(expr: sp.Expr) -> sp.Expr:
+    """Write every elementwise activation's forward formula by its name (``1/(1+e^-z) -> sigmoid(z)``).
+
+    Softplus's derivative is the sigmoid formula; named, it prints through the activation's
+    stable NumPy form instead of overflowing ``exp``.
+    """
+    u = sp.Wild("u")
+    for act in activations.ACTIVATIONS.values():
+        if not act.elementwise:
+            continue
+        pattern = act.forward(u)
+        if pattern == u or isinstance(pattern, sp.Function) and pattern.args == (u,):
+            continue  # identity, tanh: nothing to name
+        expr = expr.replace(pattern, lambda u, act=act: act.function()(u))
+    return expr
+
+
+def _vector(expr: sp.Expr) -> _Arr:
+    return batch(name_activations(expr))
+
+
+# --- the derivation's statements ---------------------------------------------------------------
+
+
+def _forward(derivation: Derivation) -> list[ArrayStatement]:
+    names = derivation.names
+    statements = []
+    equations = iter(derivation.setup)
+    for layer in names.layers:
+        z_eq, a_eq = next(equations), next(equations)
+        z = _vector(z_eq.rhs)
+        statements.append(ArrayStatement(layer.z.name, z.expr, (z_eq.lhs, z_eq.rhs), "forward"))
+        # The layer's activation applies to its whole pre-activation array (softmax row-wise).
+        a_expr = ArrayActivation(sp.Symbol(layer.activation), z_atom(layer))
+        statements.append(ArrayStatement(layer.a.name, a_expr, (a_eq.lhs, a_eq.rhs), "forward"))
+    return statements
+
+
+def z_atom(layer) -> sp.Expr:
+    return _atom(layer.z.name, (layer.index,) if layer.index is not None else ()).expr
+
+
+def _loss(derivation: Derivation) -> ArrayStatement:
+    names = derivation.names
+    equation = derivation.setup[-1]
+    out = names.output
+    plain = _vector(equation.rhs)
+    y = _atom(names.y.name, (out.index,) if out.index is not None else ()).expr
+    a = _atom(out.a.name, (out.index,) if out.index is not None else ()).expr
+    per_example = ExampleLoss(
+        plain.expr, z_atom(out), a, y, sp.Symbol(derivation.spec.loss), sp.Symbol(out.activation)
+    )
+    return ArrayStatement("loss", BatchMean(per_example), (equation.lhs, equation.rhs), "loss")
+
+
+def _error(step) -> ArrayStatement:
+    value = _vector(step.value)
+    name = step.delta.base.name if isinstance(step.delta, sp.Indexed) else step.delta.name
+    return ArrayStatement(name, value.expr, (step.delta, step.value), "error")
+
+
+def _gradient(step, derivation: Derivation) -> ArrayStatement:
+    """``dL/dtheta = (1/n) sum_n delta dz/dtheta``, shaped like the parameter."""
+    factors = [batch(arg) for arg in sp.Mul.make_args(name_activations(step.result))]
+    order = tuple(step.element.indices) if isinstance(step.element, sp.Indexed) else ()
+    total = contract(factors, N, order)
+    lhs = Partial(derivation.names.L, step.element)
+    target = gradient_name(step.parameter.name)
+    return ArrayStatement(target, total.expr / N, (lhs, step.result), "gradient")
+
+
+def vectorise(derivation: Derivation) -> tuple[ArrayStatement, ...]:
+    """Forward pass, loss, then each layer's error term followed by its parameters' gradients."""
+    statements = _forward(derivation)
+    statements.append(_loss(derivation))
+    for step in derivation.errors:
+        statements.append(_error(step))
+        statements.extend(
+            _gradient(grad, derivation) for grad in derivation.gradients if grad.layer == step.layer
+        )
+    return tuple(statements)
+
+
+__all__ = [
+    "ArrayActivation",
+    "ArraySymbol",
+    "ArrayStatement",
+    "AsColumn",
+    "BatchMatMul",
+    "BatchMean",
+    "BatchTranspose",
+    "ColumnSum",
+    "ExampleLoss",
+    "Hadamard",
+    "HadamardPower",
+    "N",
+    "Outer",
+    "RowSum",
+    "ScalarSymbol",
+    "VectoriseError",
+    "batch",
+    "contract",
+    "gradient_name",
+    "name_activations",
+    "python_name",
+    "vectorise",
+]
