@@ -15,6 +15,14 @@ from .errors import UsageError
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
     path = Path(path)
+    if path.exists() and not path.is_file():
+        # A device or pipe (/dev/null, /dev/stdout, a FIFO): renaming over it would replace the
+        # node itself, so write through it instead.
+        if path.is_dir():
+            raise UsageError(f"cannot write {str(path)!r}: it is a directory")
+        with open(path, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

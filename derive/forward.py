@@ -47,7 +47,10 @@ def activation(layer: LayerNames, names: ModelNames, dummy: bool = False) -> tup
     act = activations.get(layer.activation)
     if act.elementwise:
         z = layer.el(layer.z)
-        return act.function()(z), act.forward(z)
+        explicit = act.forward(z)
+        if isinstance(explicit, sp.Function) and type(explicit).__name__ == act.name:
+            return explicit, explicit  # SymPy knows it by name (tanh): nothing to write out
+        return act.function()(z), explicit
     c = _bound(names.softmax_dummy, dummy)
     explicit = act.vector_forward(layer.z, layer.index, c, layer.width)
     return explicit, explicit
@@ -100,8 +103,14 @@ def concrete(names: ModelNames, sizes: dict[sp.Symbol, int]) -> tuple[sp.Expr, d
         if act.elementwise:
             values = {k: act.forward(zs[k]) for k in units}
         else:
-            total = sp.Add(*(sp.exp(zs[c]) for c in units))
-            values = {k: sp.exp(zs[k]) / total for k in units}
+            c = sp.Dummy("c", integer=True, positive=True)
+            width = layer.width.subs(sizes)
+            values = {
+                k: act.vector_forward(layer.z, k, c, width).doit().xreplace(
+                    {element(layer.z, u): zs[u] for u in units}
+                )
+                for k in units
+            }
         for k in units:
             explicit[element(layer.z, k)] = zs[k]
             explicit[element(layer.a, k)] = values[k]

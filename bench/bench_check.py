@@ -1,0 +1,90 @@
+"""``derive check`` timings: whole processes against ``python -c "import sympy"`` in the same run,
+and the in-process time of checking one equation (after imports and the model's instances).
+
+Targets (issue 6): ``derive check c-mlp`` with six equations <= 2.5x the baseline; the slowest
+single equation well under a second (reported, median of repeats). Usage:
+python bench/bench_check.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+EQUATIONS = [
+    r"\frac{\partial L}{\partial z^{(2)}_i} = a^{(2)}_i - y_i",
+    r"\frac{\partial L}{\partial W^{(2)}_{ik}} = (a^{(2)}_i - y_i) a^{(1)}_k",
+    r"\frac{\partial L}{\partial W^{(1)}_{kj}} = \sum_{i=1}^{C} (a^{(2)}_i - y_i) W^{(2)}_{ik} a^{(1)}_k"
+    r" (1-a^{(1)}_k) x_j",
+    r"\frac{\partial L}{\partial W^{(1)}_{kj}} = \sum_{i=1}^{C} \frac{\partial L}{\partial z^{(2)}_i}"
+    r"\frac{\partial z^{(2)}_i}{\partial a^{(1)}_k}\frac{\partial a^{(1)}_k}{\partial z^{(1)}_k}"
+    r"\frac{\partial z^{(1)}_k}{\partial W^{(1)}_{kj}}",
+    r"\frac{\partial a^{(2)}_i}{\partial z^{(2)}_l} = a^{(2)}_i (\delta_{il} - a^{(2)}_l)",
+    r"\frac{\partial L}{\partial W^{(1)}_{kj}} = \sum_{i=1}^{C} (a^{(2)}_i - y_i) W^{(2)}_{ik} x_j",
+]
+COMMANDS = {
+    "import sympy (baseline)": [sys.executable, "-c", "import sympy"],
+    "derive check c-mlp (6 equations)": [sys.executable, "-m", "derive", "check", "c-mlp", *EQUATIONS],
+    "derive check a --file check_a.tex (8)": [sys.executable, "-m", "derive", "check", "a", "--file",
+                                              os.path.join(ROOT, "tests", "data", "check_a.tex")],
+}
+TARGETS = {"derive check c-mlp (6 equations)": 2.5, "derive check a --file check_a.tex (8)": 2.5}
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=ROOT))
+    return time.perf_counter() - start
+
+
+def per_equation(repeat: int) -> list[tuple[str, float]]:
+    from derive.check import Checker
+    from derive.spec import resolve
+
+    times: dict[str, list[float]] = {text: [] for text in EQUATIONS}
+    for _ in range(repeat):
+        checker = Checker(resolve("c-mlp"))
+        checker.instances()
+        for text in EQUATIONS:
+            start = time.perf_counter()
+            checker.check(text)
+            times[text].append(time.perf_counter() - start)
+    return [(text, statistics.median(values)) for text, values in times.items()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=11)
+    args = parser.parse_args()
+    samples: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    for cmd in COMMANDS.values():  # warm the file cache
+        timed(cmd)
+    for _ in range(args.repeat):
+        for name, cmd in COMMANDS.items():
+            samples[name].append(timed(cmd))
+    base = statistics.median(samples["import sympy (baseline)"])
+    ok = True
+    print("| command | median (s) | ratio to baseline | target |\n|---|---|---|---|")
+    for name, values in samples.items():
+        ratio = statistics.median(values) / base
+        target = TARGETS.get(name)
+        passed = target is None or ratio <= target
+        ok &= passed
+        mark = "" if target is None else f"<= {target}x {'PASS' if passed else 'FAIL'}"
+        print(f"| `{name}` | {statistics.median(values):.3f} | {ratio:.2f}x | {mark} |")
+    print("\n| c-mlp equation (in process, after instances) | median (ms) |\n|---|---|")
+    for text, seconds in per_equation(args.repeat):
+        short = text if len(text) <= 60 else text[:57] + "..."
+        print(f"| `{short}` | {seconds * 1000:.1f} |")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

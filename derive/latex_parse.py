@@ -1,0 +1,569 @@
+"""LaTeX math -> a small AST of our own, through a lark LALR grammar. Never evaluates user text.
+
+``parse_equation(text)`` returns an ``Equation`` (its sides, left to right) or raises
+``LatexError`` with the column of the problem. The AST knows notation, not models: ``Name`` is a
+letter with its subscripts (indices) and an optional layer label from ``^{(1)}`` / ``^{[1]}``;
+``Partial`` is ``\\frac{\\partial A}{\\partial B}``; ``\\delta_{kj}`` becomes ``Kronecker``. What
+the names mean is decided by ``derive.check``. Work is bounded: the text length, the nesting depth
+and the tree depth are limited, and the parser is not recursive (the transformer runs inline).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+MAX_LENGTH = 2000  # characters of one equation
+MAX_NESTING = 30  # brackets and braces inside each other
+MAX_DEPTH = 120  # depth of the resulting tree
+
+Index = str | int  # an index letter (``k``, ``\\alpha``) or a concrete position (``1``)
+
+
+class LatexError(Exception):
+    """The text is not an equation we can read; ``column`` is 1-based when known."""
+
+    def __init__(self, message: str, column: int | None = None):
+        self.message = message
+        self.column = column
+        super().__init__(f"{message} at column {column}" if column else message)
+
+
+# --- the tree -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    depth: int = field(init=False, compare=False, repr=False, default=1)
+
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+    def __post_init__(self) -> None:
+        depth = 1 + max((child.depth for child in self.children()), default=0)
+        if depth > MAX_DEPTH:
+            raise LatexError(f"expression nested too deeply (more than {MAX_DEPTH} levels)")
+        object.__setattr__(self, "depth", depth)
+
+
+@dataclass(frozen=True)
+class Num(Node):
+    value: float
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    """A letter with subscripts (indices) and an optional layer label: ``w_{kj}^{(1)}``."""
+
+    base: str  # "a", "W", "L" (also from \\mathcal{L}), "delta", "alpha", ...
+    indices: tuple[Index, ...] = ()
+    label: int | str | None = None
+    column: int = 0
+
+    def show(self) -> str:
+        text = ("\\" + self.base) if len(self.base) > 1 else self.base
+        if self.indices:
+            text += "_{" + "".join(str(i) for i in self.indices) + "}"
+        if self.label is not None:
+            text += f"^{{({self.label})}}"
+        return text
+
+
+@dataclass(frozen=True)
+class Partial(Node):
+    num: Name
+    den: Name
+
+    def children(self):
+        return (self.num, self.den)
+
+
+@dataclass(frozen=True)
+class Add(Node):
+    terms: tuple[Node, ...]
+
+    def children(self):
+        return self.terms
+
+
+@dataclass(frozen=True)
+class Mul(Node):
+    factors: tuple[Node, ...]
+
+    def children(self):
+        return self.factors
+
+
+@dataclass(frozen=True)
+class Div(Node):
+    num: Node
+    den: Node
+
+    def children(self):
+        return (self.num, self.den)
+
+
+@dataclass(frozen=True)
+class Pow(Node):
+    base: Node
+    exp: Node
+
+    def children(self):
+        return (self.base, self.exp)
+
+
+@dataclass(frozen=True)
+class Neg(Node):
+    arg: Node
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True)
+class Func(Node):
+    """``\\sigma``, ``\\exp``, ``\\log`` (``\\ln`` too), ``\\tanh`` applied to ``arg``; ``prime``: f'."""
+
+    name: str
+    arg: Node
+    prime: bool = False
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True)
+class Sum(Node):
+    var: str
+    lower: Node | None
+    upper: Node | None
+    body: Node
+    column: int = 0
+
+    def children(self):
+        return tuple(n for n in (self.lower, self.upper, self.body) if n is not None)
+
+
+@dataclass(frozen=True)
+class Kronecker(Node):
+    i: Index
+    j: Index
+
+
+@dataclass(frozen=True)
+class Cond(Node):
+    kind: str  # "eq", "ne" or "otherwise"
+    i: Index | None = None
+    j: Index | None = None
+
+
+@dataclass(frozen=True)
+class Cases(Node):
+    rows: tuple[tuple[Node, Cond], ...]
+
+    def children(self):
+        return tuple(part for row in self.rows for part in row)
+
+
+@dataclass(frozen=True)
+class Group(Node):
+    """Brackets the writer typed; kept because ``^{(1)}`` is a layer label, not a power."""
+
+    inner: Node
+    bracket: str
+
+    def children(self):
+        return (self.inner,)
+
+
+@dataclass(frozen=True)
+class Equation:
+    sides: tuple[Node, ...]
+    text: str
+
+
+# --- the grammar --------------------------------------------------------------------------------
+
+GREEK = (
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi "
+    "pi rho tau upsilon phi varphi chi psi omega ell"
+).split()
+
+GRAMMAR = r"""
+start: expr ("=" expr)*
+
+?expr: term
+     | expr "+" term          -> add
+     | expr "-" term          -> sub
+     | "-" term               -> neg
+     | "+" term               -> pos
+
+?term: factor
+     | term factor            -> mul
+     | term MULOP factor      -> mulop
+     | term "/" factor        -> div
+     | bigop
+     | term bigop             -> mul
+     | term MULOP bigop       -> mulop
+
+bigop: SUM "_" sum_sub ("^" bound)? body
+?body: term
+     | "-" term               -> neg
+sum_sub: index                -> sum_var
+       | "{" index "}"        -> sum_var
+       | "{" index "=" expr "}"
+bound: DIGIT | LETTER | "{" expr "}"
+
+?factor: postfix
+postfix: primary script*
+bare: bare_primary script*
+script: "_" sub_arg           -> subscript
+      | "^" sup_arg           -> superscript
+sub_arg: index | DIGIT | "{" sub_item+ "}"
+?sub_item: index | NUMBER | ","
+sup_arg: DIGIT | LETTER | GREEK | "{" expr "}"
+index: LETTER | GREEK
+
+?bare_primary: LETTER         -> letter
+             | GREEK          -> letter
+             | MATHCAL        -> mathcal
+             | NUMBER         -> number
+             | frac
+
+?primary: bare_primary
+        | "(" expr ")"        -> paren
+        | "[" expr "]"        -> bracket
+        | "{" expr "}"        -> brace
+        | FUNC PRIME? "(" expr ")"   -> func
+        | FUNC PRIME? bare           -> func
+        | cases
+        | PARTIAL bare "/" PARTIAL bare -> partial
+
+frac: FRAC "{" PARTIAL bare "}" "{" PARTIAL bare "}" -> partial
+    | FRAC "{" TEXT bare "}" "{" TEXT bare "}"       -> dfrac
+    | FRAC frac_arg frac_arg                         -> frac
+?frac_arg: DIGIT -> number
+         | LETTER -> letter
+         | "{" expr "}"
+
+cases: BEGIN_CASES case_row (ROWSEP case_row)* ROWSEP? END_CASES
+case_row: expr ","? "&" cond ("," | ".")?
+cond: TEXT* relation
+    | TEXT+                   -> otherwise
+relation: index "=" index     -> eq
+        | index NEQ index     -> ne
+
+MULOP: /\\cdot(?![a-zA-Z])|\\times(?![a-zA-Z])|\*/
+SUM: /\\sum(?![a-zA-Z])/
+FRAC: /\\[dt]?frac(?![a-zA-Z])/
+PARTIAL: /\\partial(?![a-zA-Z])/
+FUNC: /\\(sigma|exp|log|ln|tanh)(?![a-zA-Z])/
+GREEK: /\\(GREEK_NAMES)(?![a-zA-Z])/
+MATHCAL: /\\mathcal\s*(\{\s*[A-Za-z]\s*\}|[A-Za-z])/
+TEXT: /\\(text|textrm|mathrm|textnormal|mbox|textit|mathit)\s*\{[^{}]*\}/
+NEQ: /\\neq?(?![a-zA-Z])|\\not\s*=/
+BEGIN_CASES: /\\begin\s*\{cases\}/
+END_CASES: /\\end\s*\{cases\}/
+ROWSEP: /\\\\(\s*\[[^\]]*\])?/
+PRIME: "'"
+LETTER: /[A-Za-z]/
+DIGIT.2: /[0-9]/
+NUMBER: /[0-9]+(\.[0-9]+)?|\.[0-9]+/
+
+SPACING: /\\[,;:! ]|~|\\q?quad(?![a-zA-Z])/
+SIZING: /\\(left|right|[bB]igg?[lr]?)(?![a-zA-Z])/
+STYLE: /\\(displaystyle|textstyle|limits|nolimits|nonumber|notag)(?![a-zA-Z])/
+%import common.WS
+%ignore WS
+%ignore SPACING
+%ignore SIZING
+%ignore STYLE
+"""
+
+_TEXT_RELATION = re.compile(
+    r"(?:if|for|when)?\s*\$?\s*([A-Za-z])\s*(=|\\neq?|\\not\s*=)\s*([A-Za-z])\s*\$?"
+)
+_KNOWN_COMMAND = re.compile(
+    r"\\(?:[,;:! \\]|cdot|times|sum|d?frac|tfrac|partial|sigma|exp|log|ln|tanh|mathcal|text|textrm|mathrm"
+    r"|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
+    r"|textstyle|limits|nolimits|nonumber|notag|" + "|".join(GREEK) + r")(?![a-zA-Z])"
+)
+_COMMAND = re.compile(r"\\[a-zA-Z]+|\\.")
+_STRIP = re.compile(r"\\(label|tag)\s*\{[^{}]*\}|\\(left|right)\s*\.")
+
+
+def _column(tok: Token) -> int:
+    return (tok.column or 1) if isinstance(tok, Token) else 0
+
+
+def _index(tok: Token) -> Index:
+    text = str(tok)
+    if text.isdigit():
+        return int(text)
+    return text.lstrip("\\")
+
+
+def _is_label(node: Node) -> bool:
+    """``(1)``, ``[1]`` or ``(l)`` typed as a superscript: a layer label."""
+    if not isinstance(node, Group) or node.bracket not in "([":
+        return False
+    inner = node.inner
+    return (isinstance(inner, Num) and float(inner.value).is_integer()) or (
+        isinstance(inner, Name) and not inner.indices and inner.label is None
+    )
+
+
+def _label_value(node: Group) -> int | str:
+    inner = node.inner
+    return int(inner.value) if isinstance(inner, Num) else inner.base
+
+
+def _flat(cls, parts) -> Node:
+    items: list[Node] = []
+    for part in parts:
+        items.extend(part.children() if isinstance(part, cls) else (part,))
+    return cls(tuple(items))
+
+
+class _Build(Transformer):
+    """Parse-tree callbacks, run inline by the LALR parser (so building is not recursive)."""
+
+    def start(self, sides):
+        return tuple(sides)
+
+    def add(self, c):
+        return _flat(Add, c)
+
+    def sub(self, c):
+        return _flat(Add, [c[0], Neg(c[1])])
+
+    def neg(self, c):
+        return Neg(c[0])
+
+    def pos(self, c):
+        return c[0]
+
+    def mul(self, c):
+        return _flat(Mul, c)
+
+    def mulop(self, c):
+        return _flat(Mul, [c[0], c[2]])
+
+    def div(self, c):
+        return Div(c[0], c[1])
+
+    def number(self, c):
+        return Num(float(c[0]))
+
+    def letter(self, c):
+        return Name(str(_index(c[0])), column=_column(c[0]))
+
+    def mathcal(self, c):
+        letter = re.sub(r"[^A-Za-z]", "", str(c[0])[len("\\mathcal"):])
+        return Name(letter, column=_column(c[0]))
+
+    def paren(self, c):
+        return Group(c[0], "(")
+
+    def bracket(self, c):
+        return Group(c[0], "[")
+
+    def brace(self, c):
+        return Group(c[0], "{")
+
+    def frac(self, c):
+        num, den = c[1], c[2]
+        if _is_d(num) and _is_d(den):  # \frac{d L}{d a}: written like a product, means a derivative
+            return Partial(num.factors[1], den.factors[1])
+        return Div(num, den)
+
+    def partial(self, c):
+        names = [x for x in c if isinstance(x, Node)]
+        for name in names:
+            if not isinstance(name, Name):
+                raise LatexError("a partial derivative must be of one quantity by one quantity")
+        return Partial(names[0], names[1])
+
+    def dfrac(self, c):
+        tokens = [x for x in c if isinstance(x, Token) and x.type in ("LETTER", "TEXT")]
+        if any(re.sub(r".*\{\s*|\s*\}", "", str(t)) != "d" for t in tokens):
+            raise LatexError("cannot read this fraction", _column(tokens[0]))
+        return self.partial(c)
+
+    def func(self, c):
+        name = str(c[0]).lstrip("\\")
+        prime = len(c) == 3
+        if prime and name != "sigma":
+            raise LatexError(f"derivative mark ' is only understood on \\sigma, not \\{name}", _column(c[0]))
+        return Func("log" if name == "ln" else name, c[-1], prime)
+
+    def index(self, c):
+        return c[0]
+
+    def sub_arg(self, c):
+        return tuple(_index(t) for t in c if not (isinstance(t, Token) and t.type == "COMMA"))
+
+    def sup_arg(self, c):
+        item = c[0]
+        if isinstance(item, Token):
+            return Num(float(item)) if item.type == "DIGIT" else self.letter([item])
+        return item
+
+    def subscript(self, c):
+        return ("sub", c[0])
+
+    def superscript(self, c):
+        return ("sup", c[0])
+
+    def postfix(self, c):
+        node, scripts = c[0], c[1:]
+        powers: list[Node] = []
+        for kind, arg in scripts:
+            if kind == "sub":
+                if not isinstance(node, Name) or node.indices:
+                    raise LatexError("a subscript must follow a quantity's letter, once", _name_column(node))
+                node = Name(node.base, arg, node.label, node.column)
+            elif isinstance(node, Name) and node.label is None and not powers and _is_label(arg):
+                node = Name(node.base, node.indices, _label_value(arg), node.column)
+            else:
+                powers.append(arg)
+        if isinstance(node, Name) and node.base == "delta" and len(node.indices) == 2 and node.label is None:
+            node = Kronecker(*node.indices)
+        for power in powers:
+            node = Pow(node, power)
+        return node
+
+    bare = postfix
+
+    def sum_var(self, c):
+        return (c[0], None)
+
+    def sum_sub(self, c):
+        return (c[0], c[1])
+
+    def bound(self, c):
+        item = c[0]
+        if isinstance(item, Token):
+            return Num(float(item)) if item.type == "DIGIT" else self.letter([item])
+        return item
+
+    def bigop(self, c):
+        (var, lower), rest = c[1], c[2:]
+        upper = rest[0] if len(rest) == 2 else None
+        return Sum(_index(var) if isinstance(var, Token) else var, lower, upper, rest[-1], _column(c[0]))
+
+    def eq(self, c):
+        return Cond("eq", _index(c[0]), _index(c[-1]))
+
+    def ne(self, c):
+        return Cond("ne", _index(c[0]), _index(c[2]))
+
+    def cond(self, c):
+        return c[-1]
+
+    def otherwise(self, c):
+        text = " ".join(re.sub(r"^\\[a-z]+\s*\{|\}$", "", str(t)) for t in c).strip()
+        match = _TEXT_RELATION.fullmatch(text)
+        if match:
+            return Cond("eq" if match.group(2) == "=" else "ne", match.group(1), match.group(3))
+        if re.fullmatch(r"(otherwise|else|(for|if)\s+all\s+others?|sonst)\.?", text, re.IGNORECASE):
+            return Cond("otherwise")
+        raise LatexError(f"cannot read the condition {text!r}", _column(c[0]))
+
+    def case_row(self, c):
+        nodes = [x for x in c if isinstance(x, Node)]
+        return (nodes[0], nodes[1])
+
+    def cases(self, c):
+        return Cases(tuple(x for x in c if isinstance(x, tuple)))
+
+
+def _is_letter(node: Node, letter: str) -> bool:
+    return isinstance(node, Name) and node.base == letter and not node.indices and node.label is None
+
+
+def _is_d(node: Node) -> bool:
+    """``d X`` inside a fraction: the letter d times one quantity."""
+    if isinstance(node, Group):
+        node = node.inner
+    return (
+        isinstance(node, Mul) and len(node.factors) == 2 and _is_letter(node.factors[0], "d")
+        and isinstance(node.factors[1], Name)
+    )
+
+
+def _name_column(node: Node) -> int | None:
+    return node.column if isinstance(node, Name) else None
+
+
+@cache
+def _parser() -> Lark:
+    grammar = GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK))
+    return Lark(grammar, parser="lalr", lexer="contextual", transformer=_Build(), maybe_placeholders=False)
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "})]":
+            depth -= 1
+    return deepest
+
+
+def clean(text: str) -> str:
+    """Drop what only typesets: ``\\label``, ``\\tag``, invisible delimiters, final punctuation."""
+    text = _STRIP.sub(" ", text.strip().strip("$"))
+    return re.sub(r"(?:[\s,.;~]|\\q?quad|\\[,;:! ])+$", "", text.strip())
+
+
+def _check_commands(text: str) -> None:
+    for match in _COMMAND.finditer(text):
+        if not _KNOWN_COMMAND.match(text, match.start()):
+            raise LatexError(f"unknown command {match.group(0)}", match.start() + 1)
+
+
+def _describe(exc: UnexpectedInput, text: str) -> LatexError:
+    if isinstance(exc, UnexpectedEOF):
+        return LatexError("the equation ends too early", len(text) + 1)
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END":
+            return LatexError("the equation ends too early", len(text) + 1)
+        return LatexError(f"unexpected {str(token)!r}", token.column)
+    if isinstance(exc, UnexpectedCharacters):
+        return LatexError(f"unexpected {text[exc.pos_in_stream]!r}", exc.column)
+    return LatexError("cannot parse", getattr(exc, "column", None))
+
+
+def parse_equation(text: str) -> Equation:
+    """Parse ``lhs = rhs [= ...]``; raise ``LatexError`` naming the problem and its column."""
+    if len(text) > MAX_LENGTH:
+        raise LatexError(f"equation too long ({len(text)} characters; the limit is {MAX_LENGTH})")
+    source = clean(text)
+    if not source:
+        raise LatexError("empty equation")
+    if _nesting(source) > MAX_NESTING:
+        raise LatexError(f"brackets nested too deeply (more than {MAX_NESTING} levels)")
+    _check_commands(source)
+    try:
+        sides = _parser().parse(source)
+    except UnexpectedInput as exc:
+        raise _describe(exc, source) from None
+    except LarkError as exc:  # a callback raised: lark wraps it
+        inner = getattr(exc, "orig_exc", None)
+        if isinstance(inner, LatexError):
+            raise inner from None
+        raise LatexError(f"cannot parse: {exc}".splitlines()[0]) from None
+    if len(sides) < 2:
+        raise LatexError("not an equation: no '=' found")
+    return Equation(sides, source)
