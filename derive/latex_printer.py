@@ -139,9 +139,10 @@ class DerivePrinter(LatexPrinter):
         return tex if exp is None else rf"{self._add_parens(tex)}^{{{exp}}}"
 
     def _print_KroneckerDelta(self, expr: sp.KroneckerDelta, exp: str | None = None) -> str:
-        # An indicator, not \delta_{jk}: the sheet's \delta is the error term.
+        # \delta_{jk}, as a course writes the softmax Jacobian; the error terms carry one index
+        # (or none), so two indices always mean the Kronecker delta.
         first, second = (self._print(a) for a in expr.args)
-        tex = rf"\mathbf{{1}}_{{{first}={second}}}"
+        tex = rf"\delta_{{{first}{second}}}"
         return tex if exp is None else rf"{self._add_parens(tex)}^{{{exp}}}"
 
     def _print_Heaviside(self, expr: sp.Heaviside, exp: str | None = None) -> str:
