@@ -33,6 +33,11 @@ class Activation:
     vector_forward: Callable[[sp.IndexedBase, Expr, Expr, Expr], Expr] | None = None
     jacobian: Callable[[sp.IndexedBase, Expr, Expr], Expr] | None = None
     numpy_helpers: tuple[str, ...] = ()  # names of helper functions the NumPy form calls
+    # A normalised layer (softmax) may also give its per-example log-normaliser (z, c, size) ->
+    # log sum_c e^{z_c}, and a NumPy form returning ``(a, log-normaliser)`` of ``{z}`` from one
+    # shifted exp, for a loss whose stable form reads it (``Loss.fused``'s ``{log_normaliser}``).
+    log_normaliser: Callable[[sp.IndexedBase, Expr, Expr], Expr] | None = None
+    numpy_log_normalised: str | None = None
 
     @property
     def elementwise(self) -> bool:
@@ -105,8 +110,10 @@ _ENTRIES = (
         latex=r"\operatorname{softmax}",
         unicode="softmax",
         numpy="_softmax({z})",
-        numpy_helpers=("_softmax",),
+        numpy_helpers=("_softmax", "_softmax_log_sum_exp"),
         vector_forward=_softmax,
+        log_normaliser=lambda z, c, size: sp.log(sp.Sum(sp.exp(z[c]), (c, 1, size))),
+        numpy_log_normalised="_softmax_log_sum_exp({z})",
         jacobian=lambda a, k, j: a[k] * (sp.KroneckerDelta(k, j) - a[j]),
     ),
 )

@@ -6,7 +6,8 @@ a single-unit output ``size`` is ``None`` and ``c`` is unused. ``identities`` ar
 assumes of its target (cross-entropy's one-hot ``sum_k y_k = 1``) which the engine may use when
 simplifying, and which renderers state. ``fused`` gives, per output activation, a numerically
 stable NumPy form of the per-example loss written through the pre-activation ``{z}`` (log-sigmoid,
-log-sum-exp), the output ``{a}`` and the target ``{y}``, arrays named by the caller (atoms);
+log-sum-exp), the output ``{a}``, the target ``{y}`` and the output activation's per-example
+log-normaliser ``{log_normaliser}`` (``Activation.log_normaliser``), arrays named by the caller;
 ``numpy`` is the plain form through the output ``{a}``.
 """
 
@@ -40,7 +41,7 @@ class Loss:
     numpy: str  # per-example loss through {a} and {y}; arrays of shape (n,) or (n, C)
     accepts: Callable[[object, str], str | None]  # (units, activation) -> problem or None
     identities: tuple[Identity, ...] = ()
-    fused: dict[str, str] = field(default_factory=dict)  # activation -> stable form via {z}, {y}
+    fused: dict[str, str] = field(default_factory=dict)  # activation -> stable per-example form
 
     def check_output(self, units: object, activation: str) -> str | None:
         return self.accepts(units, activation)
@@ -102,8 +103,9 @@ _ENTRIES = (
                 reason="y is one-hot",
             ),
         ),
-        # log sum_c e^{z_c} = max_c z_c - log max_c a_c: stable (max a >= 1/C), and it reuses a.
-        fused={"softmax": "{z}.max(axis=1) - np.log({a}.max(axis=1)) - ({y} * {z}).sum(axis=1)"},
+        # -sum_c y_c log a_c = log sum_c e^{z_c} - sum_c y_c z_c (sum_c y_c = 1), the log-sum-exp
+        # being the softmax's own log-normaliser, computed with it from the same shifted exp.
+        fused={"softmax": "{log_normaliser} - ({y} * {z}).sum(axis=1)"},
     ),
     Loss(
         name="mse",

@@ -35,6 +35,14 @@ HELPERS: dict[str, str] = {
     e /= e.sum(axis=1, keepdims=True)
     return e
 ''',
+    "_softmax_log_sum_exp": '''def _softmax_log_sum_exp(z: Array) -> tuple[Array, Array]:
+    """Softmax of each row and the row's log-sum-exp log Σ_c exp(z_c), from one shifted exp."""
+    top = z.max(axis=1, keepdims=True)
+    e: Array = np.exp(z - top)
+    total = e.sum(axis=1, keepdims=True)
+    e /= total
+    return e, np.log(total[:, 0]) + top[:, 0]
+''',
     "_one_hot": '''def _one_hot(labels: Array, classes: int) -> Array:
     """Integer class labels (n,) as one-hot rows (n, classes)."""
     rows: Array = (labels[:, None] == np.arange(classes)).astype(np.float64)

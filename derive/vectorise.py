@@ -16,7 +16,8 @@ through the activation registry.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import string
+from dataclasses import dataclass, replace
 
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
@@ -256,6 +257,20 @@ class ArrayActivation(_ArrayNode):
         return print_template(printer, self.activation.numpy, z=self.args[1])
 
 
+class LogNormalisedActivation(ArrayActivation):
+    """A normalised activation and its per-example log-normaliser, ``(A, lse)``, computed together.
+
+    Typeset as the activation; printed for NumPy through the registry's ``numpy_log_normalised``
+    form, which returns both from one row maximum and one exp (softmax and log-sum-exp).
+    """
+
+    def _numpycode(self, printer) -> str:
+        template = self.activation.numpy_log_normalised
+        if template is None:
+            raise VectoriseError(f"activation {self.activation.name!r} has no log-normalised NumPy form")
+        return print_template(printer, template, z=self.args[1])
+
+
 class ExampleLoss(_ArrayNode):
     """Per-example losses (n,): typeset in their plain form, computed in the stable fused form.
 
@@ -276,6 +291,12 @@ class ExampleLoss(_ArrayNode):
         *_, loss, act = self.args
         return losses.get(loss.name).fused.get(act.name)
 
+    @property
+    def reads_log_normaliser(self) -> bool:
+        """Whether the fused form reads the output activation's log-normaliser array."""
+        fields = (name for _, name, _, _ in string.Formatter().parse(self.fused or "") if name)
+        return "log_normaliser" in fields
+
     def _latex(self, printer) -> str:
         return printer._print(self.args[0])
 
@@ -283,7 +304,8 @@ class ExampleLoss(_ArrayNode):
         plain, z, a, y, _, _ = self.args
         if self.fused is None:
             return printer._print(plain)
-        return print_template(printer, self.fused, z=z, a=a, y=y)
+        log_normaliser = ArraySymbol(log_normaliser_name(z.name), real=True)
+        return print_template(printer, self.fused, z=z, a=a, y=y, log_normaliser=log_normaliser)
 
 
 # --- statements -------------------------------------------------------------------------------
@@ -297,6 +319,8 @@ class ArrayStatement:
     expr: sp.Expr  # batch/matrix form over ArraySymbol atoms and the node classes above
     index_form: tuple[sp.Expr, sp.Expr]  # (lhs, rhs) index-notation equation it implements
     role: str  # "forward" | "loss" | "error" | "gradient"
+    # Further equations of a statement that assigns more than one array ("a2, lse2 = ...").
+    also: tuple[tuple[sp.Expr, sp.Expr], ...] = ()
 
 
 def python_name(name: str, indexed: bool) -> str:
@@ -306,6 +330,12 @@ def python_name(name: str, indexed: bool) -> str:
 
 def gradient_name(parameter: str) -> str:
     return "d" + parameter
+
+
+def log_normaliser_name(z_name: str) -> str:
+    """``z2 -> lse2``: the array of a layer's per-example log-normaliser (log-sum-exp)."""
+    parts = split_name(z_name)
+    return "lse" + (parts[1] if parts else "")
 
 
 # --- index notation -> batch form -------------------------------------------------------------
@@ -545,6 +575,38 @@ def _gradient(step, derivation: Derivation) -> ArrayStatement:
     return ArrayStatement(target, total.expr / N, (lhs, step.result), "gradient")
 
 
+def share_log_normaliser(
+    statements: tuple[ArrayStatement, ...], derivation: Derivation
+) -> tuple[ArrayStatement, ...]:
+    """``statements`` with the output activation also giving its log-normaliser, when the loss's
+    stable form reads it: softmax and cross-entropy then share one row maximum and one exp.
+    """
+    loss = next(st for st in statements if st.role == "loss")
+    per_example = next(iter(loss.expr.atoms(ExampleLoss)))
+    if not per_example.reads_log_normaliser:
+        return statements
+    names = derivation.names
+    out = names.output
+    act = activations.get(out.activation)
+    if act.log_normaliser is None:
+        loss_name = derivation.spec.loss
+        raise VectoriseError(f"activation {act.name!r} has no log-normaliser for loss {loss_name!r}")
+    z = z_atom(out)
+    lse = log_normaliser_name(z.name)
+    equation = (sp.Symbol(lse), act.log_normaliser(out.z, names.softmax_dummy, out.width))
+    return tuple(
+        replace(
+            st,
+            target=f"{st.target}, {lse}",
+            expr=LogNormalisedActivation(sp.Symbol(act.name), z),
+            also=(equation,),
+        )
+        if st.role == "forward" and st.target == out.a.name
+        else st
+        for st in statements
+    )
+
+
 def vectorise(derivation: Derivation) -> tuple[ArrayStatement, ...]:
     """Forward pass, loss, then each layer's error term followed by its parameters' gradients."""
     statements = _forward(derivation)
@@ -569,6 +631,7 @@ __all__ = [
     "ExampleLoss",
     "Hadamard",
     "HadamardPower",
+    "LogNormalisedActivation",
     "N",
     "Outer",
     "RowSum",
@@ -577,7 +640,9 @@ __all__ = [
     "batch",
     "contract",
     "gradient_name",
+    "log_normaliser_name",
     "name_activations",
     "python_name",
+    "share_log_normaliser",
     "vectorise",
 ]

@@ -34,6 +34,15 @@ def _softmax(z: Array) -> Array:
     return e
 
 
+def _softmax_log_sum_exp(z: Array) -> tuple[Array, Array]:
+    """Softmax of each row and the row's log-sum-exp log Σ_c exp(z_c), from one shifted exp."""
+    top = z.max(axis=1, keepdims=True)
+    e: Array = np.exp(z - top)
+    total = e.sum(axis=1, keepdims=True)
+    e /= total
+    return e, np.log(total[:, 0]) + top[:, 0]
+
+
 # Underflow to zero (the exp of a logit far below the others) is the exact double-precision
 # answer, not an error; overflow, division by zero and invalid values still are.
 @np.errstate(under="ignore")
@@ -66,9 +75,10 @@ def loss_and_grad(params: dict[str, Array], X: Array, y: Array) -> tuple[float, 
     # zₖ = bₖ + Σⱼ wₖⱼ xⱼ
     z = X @ W.T + b
     # aₖ = exp(zₖ)/Σ_c exp(z_c)
-    a = _softmax(z)
+    # lse = log(Σ_c exp(z_c))
+    a, lse = _softmax_log_sum_exp(z)
     # L = -Σ_c y_c log(a_c)
-    loss = (z.max(axis=1) - np.log(a.max(axis=1)) - (y * z).sum(axis=1)).sum() / n
+    loss = (lse - (y * z).sum(axis=1)).sum() / n
 
     # Backward pass. Each delta array holds its error term divided by n (the weight of one
     # example in the mean), so each gradient is a plain sum over the batch.

@@ -41,6 +41,15 @@ def _softmax(z: Array) -> Array:
     return e
 
 
+def _softmax_log_sum_exp(z: Array) -> tuple[Array, Array]:
+    """Softmax of each row and the row's log-sum-exp log Σ_c exp(z_c), from one shifted exp."""
+    top = z.max(axis=1, keepdims=True)
+    e: Array = np.exp(z - top)
+    total = e.sum(axis=1, keepdims=True)
+    e /= total
+    return e, np.log(total[:, 0]) + top[:, 0]
+
+
 # Underflow to zero (the exp of a logit far below the others) is the exact double-precision
 # answer, not an error; overflow, division by zero and invalid values still are.
 @np.errstate(under="ignore")
@@ -85,9 +94,10 @@ def loss_and_grad(params: dict[str, Array], X: Array, y: Array) -> tuple[float, 
     # z⁽²⁾ᵢ = b⁽²⁾ᵢ + Σₖ w⁽²⁾ᵢₖ a⁽¹⁾ₖ
     z2 = a1 @ W2.T + b2
     # a⁽²⁾ᵢ = exp(z⁽²⁾ᵢ)/Σ_c exp(z⁽²⁾_c)
-    a2 = _softmax(z2)
+    # lse2 = log(Σ_c exp(z⁽²⁾_c))
+    a2, lse2 = _softmax_log_sum_exp(z2)
     # L = -Σ_c y_c log(a⁽²⁾_c)
-    loss = (z2.max(axis=1) - np.log(a2.max(axis=1)) - (y * z2).sum(axis=1)).sum() / n
+    loss = (lse2 - (y * z2).sum(axis=1)).sum() / n
 
     # Backward pass. Each delta array holds its error term divided by n (the weight of one
     # example in the mean), so each gradient is a plain sum over the batch.

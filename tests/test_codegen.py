@@ -24,10 +24,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import derive
+import derive.activations
 from derive.naming import names as model_names
 from derive.render.numpy import module_source
 from derive.spec import ModelSpec, builtin_names, parse_spec
-from derive.vectorise import ArraySymbol, BatchMatMul, BatchTranspose, Hadamard, Outer, vectorise
+from derive.vectorise import (
+    ArraySymbol,
+    BatchMatMul,
+    BatchTranspose,
+    Hadamard,
+    Outer,
+    share_log_normaliser,
+    vectorise,
+)
 from derive.verify import central_differences, load_module, random_instance, relative_error, worst_errors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -304,6 +313,47 @@ def test_width_one_output_uses_an_outer_product():
     statements = {st.target: st for st in vectorise(derive.derive("b"))}
     assert statements["delta1"].expr.has(Outer)
     assert [st.role for st in vectorise(derive.derive("b"))].count("gradient") == 4
+
+
+def test_log_normaliser_rules_match_the_activation():
+    """exp(z_k - log-normaliser) is the activation itself (SymPy, at a concrete width)."""
+    z, k, c = sp.IndexedBase("z", real=True), sp.Symbol("k", integer=True), sp.Symbol("c", integer=True)
+    entries = [act for act in derive.activations.ACTIVATIONS.values() if act.log_normaliser]
+    assert entries
+    for act in entries:
+        assert act.vector_forward and act.numpy_log_normalised
+        for unit in (1, 3):
+            expected = act.vector_forward(z, k, c, 3).doit().subs(k, unit)
+            shifted = sp.exp(z[unit] - act.log_normaliser(z, c, 3).doit())
+            assert sp.simplify(expected - shifted) == 0, act.name
+
+
+@pytest.mark.parametrize("model", ["c", "c-mlp"])
+def test_softmax_and_cross_entropy_share_the_log_sum_exp(model):
+    derivation, module = generated(model)
+    rng = np.random.default_rng(13)
+    for scale in (1.0, 1000.0):
+        z = rng.normal(size=(5, 4)) * scale
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            a, lse = module._softmax_log_sum_exp(z)
+        assert np.array_equal(a, module._softmax(z))
+        assert np.allclose(lse, np.logaddexp.reduce(z, axis=1), rtol=1e-14, atol=0)
+    # Training reads the shared normaliser; predictions keep the plain activation.
+    training = share_log_normaliser(vectorise(derivation), derivation)
+    out = derivation.names.output
+    line = next(st for st in training if st.target.startswith(f"{out.a.name}, "))
+    assert line.also and line.role == "forward"
+    source = module_source(derivation)
+    loss_line = next(text for text in source.splitlines() if text.strip().startswith("loss = "))
+    assert ".max(" not in loss_line and line.target.split(", ")[1] in loss_line
+    assert f"    {out.a.name} = _softmax(" in source
+
+
+@pytest.mark.parametrize("model", ["a", "b"])
+def test_losses_without_a_log_normaliser_leave_the_statements_alone(model):
+    derivation = derive.derive(model)
+    statements = vectorise(derivation)
+    assert share_log_normaliser(statements, derivation) == statements
 
 
 # --- verification command ---------------------------------------------------------------------

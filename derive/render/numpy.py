@@ -8,7 +8,10 @@ gives the same bytes.
 One code-level choice is made here, not in the mathematics: the output error is divided by the
 batch size ``n`` once, where it is an ``(n, C)`` array. Every later error term is linear in it and
 every gradient is linear in its error term, so the gradients come out as batch means without
-scaling each (large) gradient array, as a careful hand-written implementation does.
+scaling each (large) gradient array, as a careful hand-written implementation does. And where the
+loss's stable form reads the output activation's log-normaliser (cross-entropy after softmax),
+``loss_and_grad`` computes both in one call (``derive.vectorise.share_log_normaliser``), while
+``forward`` keeps the plain activation.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from .. import __version__, losses
 from ..chain import Derivation
 from ..naming import ModelNames
 from ..numpy_printer import HELPERS, NumPyCodePrinter, equation_text
-from ..vectorise import ArrayStatement, N, gradient_name, python_name, vectorise
+from ..vectorise import ArrayStatement, N, gradient_name, python_name, share_log_normaliser, vectorise
 from .environment import render
 
 COMMENT_WIDTH = 100  # within the project's 110 columns at the function body's indentation
@@ -75,7 +78,7 @@ def _lines(
 ) -> list[Line]:
     return [
         Line(
-            _comment(equation_text(*st.index_form)),
+            tuple(line for form in (st.index_form, *st.also) for line in _comment(equation_text(*form))),
             st.target,
             printer.doprint(_code_expr(st, output_error)),
         )
@@ -130,6 +133,9 @@ def context(derivation: Derivation) -> dict:
     output_error_name = output_error.base.name if isinstance(output_error, sp.Indexed) else output_error.name
     printer = NumPyCodePrinter()
     forward = [st for st in statements if st.role == "forward"]
+    # Training shares work between the output activation and the stable loss where the
+    # registries allow it (softmax's log-sum-exp); ``forward`` needs the activation only.
+    training = share_log_normaliser(statements, derivation)
     loss = next(st for st in statements if st.role == "loss")
     backward = [st for st in statements if st.role in ("error", "gradient")]
     out = names.output
@@ -146,7 +152,8 @@ def context(derivation: Derivation) -> dict:
         # A one-input model's x is a number per example: the column of X.
         input_line=None if names.input_index is not None else f"{python_name('x', False)} = X[:, 0]",
         labels_width=None if out.index is None else f"{out.b.name}.shape[0]",
-        forward=_lines(tuple(forward), printer, output_error_name),
+        predict=_lines(tuple(forward), printer, output_error_name),
+        forward=_lines(tuple(st for st in training if st.role == "forward"), printer, output_error_name),
         loss=_lines((loss,), printer, output_error_name)[0],
         backward=_lines(tuple(backward), printer, output_error_name),
         output=out.a.name,
