@@ -8,13 +8,10 @@ machine noise hits every command alike. Usage: python bench/bench_cli.py [--repe
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness import interleaved
+
 COMMANDS = {
     "import sympy (baseline)": [sys.executable, "-c", "import sympy"],
     "derive --help": [sys.executable, "-m", "derive", "--help"],
@@ -23,32 +20,21 @@ COMMANDS = {
 TARGETS = {"derive --help": 0.6, "derive show b": 2.0}
 
 
-def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=ROOT))
-    return time.perf_counter() - start
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
-    samples: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for cmd in COMMANDS.values():  # warm the file cache
-        timed(cmd)
-    for _ in range(args.repeat):
-        for name, cmd in COMMANDS.items():
-            samples[name].append(timed(cmd))
-    base = statistics.median(samples["import sympy (baseline)"])
+    medians = interleaved(COMMANDS, args.repeat)
+    base = medians["import sympy (baseline)"]
     ok = True
     print("| command | median (s) | ratio to baseline | target |\n|---|---|---|---|")
-    for name, values in samples.items():
-        ratio = statistics.median(values) / base
+    for name, median in medians.items():
+        ratio = median / base
         target = TARGETS.get(name)
         passed = target is None or ratio <= target
         ok &= passed
         mark = "" if target is None else f"<= {target}x {'PASS' if passed else 'FAIL'}"
-        print(f"| `{name}` | {statistics.median(values):.3f} | {ratio:.2f}x | {mark} |")
+        print(f"| `{name}` | {median:.3f} | {ratio:.2f}x | {mark} |")
     return 0 if ok else 1
 
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import ROOT, interleaved
+
 DEPTHS = (8, 16, 32)
 FAMILIES = {
     "softmax+ce": ("C", "softmax", "ce"),
@@ -47,13 +46,6 @@ def commands(spec: Path, out: Path) -> dict[str, list[str]]:
     }
 
 
-def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    return time.perf_counter() - start
-
-
 def output_sizes(spec: Path) -> dict[str, int]:
     """Bytes printed by code, show --json and show for one spec."""
     run = [sys.executable, "-m", "derive"]
@@ -66,13 +58,13 @@ def output_sizes(spec: Path) -> dict[str, int]:
     return sizes
 
 
-def report(family: str, samples: dict, sizes: dict) -> bool:
+def report(family: str, medians: dict, sizes: dict) -> bool:
     ok = True
     print(f"\n### {family}\n")
     print("| command | depth 8 (s) | depth 16 (s) | depth 32 (s) | step 16->32 / step 8->16 | targets |")
     print("|---|---|---|---|---|---|")
-    for name, by_depth in samples.items():
-        t8, t16, t32 = (statistics.median(by_depth[d]) for d in DEPTHS)
+    for name in dict.fromkeys(name for name, _ in medians):
+        t8, t16, t32 = (medians[name, d] for d in DEPTHS)
         ratio = (t32 - t16) / (t16 - t8) if t16 > t8 else float("inf")
         passed = t32 <= MAX_SECONDS and ratio <= MAX_STEP_RATIO
         ok &= passed or name != "derive code"  # the issue's target is on `derive code`
@@ -98,14 +90,9 @@ def main() -> int:
                 spec.write_text(spec_text(depth, family), encoding="utf-8")
                 for name, cmd in commands(spec, Path(tmp) / "out.py").items():
                     runs[name, depth] = cmd
-            for cmd in runs.values():  # warm the file cache
-                timed(cmd)
-            samples: dict[str, dict[int, list[float]]] = {}
-            for _ in range(args.repeat):
-                for (name, depth), cmd in runs.items():
-                    samples.setdefault(name, {}).setdefault(depth, []).append(timed(cmd))
+            medians = interleaved(runs, args.repeat)
             sizes = {d: output_sizes(Path(tmp) / f"deep{d}-{family.replace('+', '-')}.toml") for d in DEPTHS}
-            ok &= report(family, samples, sizes)
+            ok &= report(family, medians, sizes)
     return 0 if ok else 1
 
 

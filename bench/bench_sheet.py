@@ -9,42 +9,23 @@ Usage: python bench/bench_sheet.py [--repeat N] [--no-write]
 from __future__ import annotations
 
 import argparse
-import os
 import platform
-import re
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "RESULTS.md"
+from harness import interleaved, write_section
+
 HEADING = "## Answer sheet (issue 3)"
 TARGET = 3.0
 
 
-def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    return time.perf_counter() - start
-
-
 def measure(repeat: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as work:
-        commands = {
+        medians = interleaved({
             "baseline": [sys.executable, "-c", "import sympy"],
             "sheet": [sys.executable, "-m", "derive", "sheet", "--no-pdf", "-o", f"{work}/problem1.tex"],
-        }
-        samples: dict[str, list[float]] = {name: [] for name in commands}
-        for cmd in commands.values():  # warm the file cache
-            timed(cmd)
-        for _ in range(repeat):
-            for name, cmd in commands.items():
-                samples[name].append(timed(cmd))
-    return statistics.median(samples["baseline"]), statistics.median(samples["sheet"])
+        }, repeat)
+    return medians["baseline"], medians["sheet"]
 
 
 def section(base: float, sheet: float, repeat: int) -> str:
@@ -61,17 +42,6 @@ def section(base: float, sheet: float, repeat: int) -> str:
     )
 
 
-def write(text: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (or append it), keeping the others."""
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(updated, encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=11)
@@ -81,7 +51,7 @@ def main() -> int:
     text = section(base, sheet, args.repeat)
     print(text)
     if not args.no_write:
-        write(text)
+        write_section(HEADING, text)
     return 0 if sheet / base <= TARGET else 1
 
 

@@ -1,0 +1,48 @@
+"""Shared benchmark harness: whole-process timings, interleaved, and RESULTS.md sections.
+
+Every benchmark compares medians of runs interleaved with a reference measured in the same run,
+so machine noise hits both alike; ratios, not absolute seconds, are what the targets bound.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Hashable, Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def timed(cmd: list[str]) -> float:
+    """Seconds one whole process takes, with the checkout's ``derive`` importable."""
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return time.perf_counter() - start
+
+
+def interleaved(commands: Mapping[Hashable, list[str]], repeat: int) -> dict[Hashable, float]:
+    """Median seconds of each command, over ``repeat`` rounds that run every command once."""
+    for cmd in commands.values():  # warm the file cache
+        timed(cmd)
+    samples: dict[Hashable, list[float]] = {key: [] for key in commands}
+    for _ in range(repeat):
+        for key, cmd in commands.items():
+            samples[key].append(timed(cmd))
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def write_section(heading: str, text: str) -> None:
+    """Replace the section under ``heading`` in RESULTS.md (or append it), keeping the others."""
+    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", current)
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text
+    RESULTS.write_text(updated, encoding="utf-8")
