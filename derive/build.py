@@ -20,7 +20,9 @@ def build_outputs(outdir: str | Path, pdf: bool | None, echo: Callable[[str], No
     from .render.numpy import module_source
 
     models = builtin_names()
-    write_sheet(models, str(Path(outdir) / "problem1.tex"), pdf=pdf, title=None, echo=echo)
+    # The code first: a sheet that cannot be compiled (no LaTeX engine with --pdf) must not
+    # cost the user the modules.
     for model in models:
         path = write_atomic(module_path(outdir, model), module_source(derive(model)))
         echo(f"wrote {path}")
+    write_sheet(models, str(Path(outdir) / "problem1.tex"), pdf=pdf, title=None, echo=echo)

@@ -70,8 +70,8 @@ class Chain:
 
 
 @dataclass(frozen=True)
-class Identity:
-    """A model fact used in a simplification, e.g. ``sum_k y_k = 1`` (y is one-hot)."""
+class UsedIdentity:
+    """A loss-registry fact used in a simplification: ``sum_k y_k = 1`` (y is one-hot)."""
 
     lhs: sp.Expr
     rhs: sp.Expr
@@ -91,7 +91,7 @@ class ErrorStep:
     collected: sp.Expr  # the product with sums split and Kronecker deltas summed out
     result: sp.Expr  # simplified, indexed by ``of``'s index
     value: sp.Expr  # the same, indexed by the layer's own index: what ``delta`` stands for
-    uses: tuple[Identity, ...] = ()
+    uses: tuple[UsedIdentity, ...] = ()
     output: bool = False  # True for the output layer (no earlier delta involved)
 
 
@@ -118,7 +118,7 @@ class Derivation:
     setup: tuple[Equation, ...]
     errors: tuple[ErrorStep, ...]  # output layer first
     gradients: tuple[GradientStep, ...]  # in ``names.parameters()`` order
-    identities: tuple[Identity, ...] = field(default=())
+    identities: tuple[UsedIdentity, ...] = field(default=())
 
     def error(self, layer: int) -> ErrorStep:
         return next(step for step in self.errors if step.layer == layer)
@@ -190,8 +190,8 @@ def _simplest(expr: sp.Expr) -> sp.Expr:
 
 
 def _apply_identities(
-    expr: sp.Expr, identities: tuple[Identity, ...]
-) -> tuple[sp.Expr, tuple[Identity, ...]]:
+    expr: sp.Expr, identities: tuple[UsedIdentity, ...]
+) -> tuple[sp.Expr, tuple[UsedIdentity, ...]]:
     """Replace each identity's left side (any summation letter) by its right side."""
     used = []
     for ident in identities:
@@ -212,14 +212,14 @@ def _apply_identities(
 # --- the walk -----------------------------------------------------------------------------------
 
 
-def _activation_factor(layer: LayerNames, names: ModelNames) -> Factor:
+def _activation_factor(layer: LayerNames) -> Factor:
     """``da_k/dz_k`` of an elementwise layer."""
     act = activations.get(layer.activation)
     z, a = layer.el(layer.z), layer.el(layer.a)
     return Factor(a, z, sp.diff(act.forward(z), z), act.derivative(z, a))
 
 
-def _output_error(names: ModelNames, identities: tuple[Identity, ...]) -> ErrorStep:
+def _output_error(names: ModelNames, identities: tuple[UsedIdentity, ...]) -> ErrorStep:
     out = names.output
     act = activations.get(out.activation)
     k = out.index
@@ -229,7 +229,7 @@ def _output_error(names: ModelNames, identities: tuple[Identity, ...]) -> ErrorS
     loss_factor = Factor(names.L, a_k, dl_da, dl_da)
     delta = out.el(out.delta)
     if act.elementwise:
-        act_factor = _activation_factor(out, names)
+        act_factor = _activation_factor(out)
         z_k = out.el(out.z)
         chain = Chain((loss_factor.partial, act_factor.partial))
         product = loss_factor.textbook * act_factor.textbook
@@ -258,7 +258,7 @@ def _hidden_error(layer: LayerNames, nxt: LayerNames, names: ModelNames) -> Erro
     a_k = layer.el(layer.a)
     raw = local_derivative(forward.pre_activation(nxt, dummy=True), a_k)
     link = Factor(z_next, a_k, raw, raw)
-    act_factor = _activation_factor(layer, names)
+    act_factor = _activation_factor(layer)
     bounds = (i, 1, nxt.width) if i is not None else None
     chain = Chain((Partial(names.L, z_next), link.partial, act_factor.partial), bounds)
     back = nxt.el(nxt.delta) * link.textbook
@@ -291,7 +291,7 @@ def derive_spec(spec: ModelSpec) -> Derivation:
     entry = losses.get(spec.loss)
     y_of = lambda c: element(names.y, c)  # noqa: E731
     identities = tuple(
-        Identity(ident.lhs(y_of, out.index, out.width), ident.rhs, ident.reason)
+        UsedIdentity(ident.lhs(y_of, out.index, out.width), ident.rhs, ident.reason)
         for ident in entry.identities
         if out.index is not None
     )

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DeriveError, ToolMissing
-from .files import write_atomic
 
 INSTALL_HINT = (
     "install a LaTeX engine to get the PDF (Debian/Ubuntu: apt-get install texlive-latex-base "
@@ -61,11 +60,6 @@ def first_error(log: str) -> str:
 class Build:
     pdf: bytes
     log: str
-
-
-def compile_pdf(tex: str, pdf: str | Path) -> Path:
-    """Compile the document ``tex`` and write the PDF to ``pdf`` atomically."""
-    return write_atomic(pdf, build(tex).pdf)
 
 
 def build(tex: str) -> Build:

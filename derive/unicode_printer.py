@@ -83,6 +83,30 @@ class UnicodePrinter(PrettyPrinter):
             return prettyForm.__mul__(*top)
         return prettyForm.__mul__(*top) / prettyForm.__mul__(*[self._print(i) for i in denominator])
 
+    def _print_Max(self, e):
+        args = prettyForm(*stringPict.next(*self._join(", ", e.args)))
+        return prettyForm(*stringPict.next(prettyForm("max"), prettyForm(*args.parens())))
+
+    def _print_Min(self, e):
+        args = prettyForm(*stringPict.next(*self._join(", ", e.args)))
+        return prettyForm(*stringPict.next(prettyForm("min"), prettyForm(*args.parens())))
+
+    def _join(self, sep: str, args) -> list:
+        pieces = []
+        for number, arg in enumerate(args):
+            if number:
+                pieces.append(prettyForm(sep))
+            pieces.append(self._print(arg))
+        return pieces
+
+    def _print_Heaviside(self, e):
+        # relu's derivative (the registry takes relu'(0) = 0): the Iverson bracket [z > 0].
+        return prettyForm(f"[{self._linear(e.args[0])} > 0]")
+
+    def _print_KroneckerDelta(self, e):
+        # Two indices, δⱼₖ: error terms carry one index (or none), so this is never ambiguous.
+        return prettyForm("δ" + unicode_sub("".join(self._index(i) for i in e.args)))
+
     def _print_Function(self, e, sort=False, func_name=None, left="(", right=")"):
         act = ACTIVATIONS.get(type(e).__name__)
         if act is not None and type(e).__name__ not in ("tanh",):
@@ -123,9 +147,13 @@ def ordered_product(factors, bounds=None) -> prettyForm:
 def equation(*parts) -> str:
     """``p1 = p2 = ...`` as a multi-line string; parts are expressions or ready prettyForms."""
     forms = [p if isinstance(p, stringPict) else pretty(p) for p in parts]
-    pieces = []
-    for number, form in enumerate(forms):
-        if number:
+    pieces: list = []
+    previous = None
+    for form in forms:
+        if str(form) == previous:
+            continue  # the same printed form twice says nothing: a = b = b
+        if pieces:
             pieces.append(prettyForm(" = "))
         pieces.append(form)
+        previous = str(form)
     return str(prettyForm(*stringPict.next(*pieces)))

@@ -21,11 +21,11 @@ import sympy as sp
 
 from .. import activations, losses
 from ..chain import Chain, Derivation, ErrorStep, Factor, GradientStep, Partial
-from ..errors import ToolMissing
+from ..errors import ToolMissing, UsageError
 from ..latex_escape import escape, plain
 from ..latex_printer import chain as print_chain
 from ..latex_printer import latex, rows
-from ..naming import ModelNames, element, index
+from ..naming import ModelNames, element, index, scalar
 from .environment import render as render_template
 from .network import layout
 
@@ -148,6 +148,7 @@ def error_block(ctx: Context, d: Derivation, step: ErrorStep) -> dict:
         "definition": ctx.inline(_delta_definition(step)),
         "of": ctx.tex(step.of),
         "summed": ctx.tex(step.chain.sum[0]) if step.chain.sum else "",
+        "activation": activations.get(d.names.layers[step.layer - 1].activation).title,
         "chain": rows(chain_lhs, ctx.chain(step.chain)),
         "factors": [_factor(ctx, f) for f in step.factors],
         "product": rows(ctx.tex(lhs), *product, ctx.tex(step.result)) if step.output else [],
@@ -244,15 +245,12 @@ def instance_block(ctx: Context, d: Derivation, step: ErrorStep) -> dict:
 
 
 def vectorised(d: Derivation) -> list[dict]:
-    """The batch form from ``derive.vectorise`` (empty when that module is not there)."""
-    try:
-        from ..vectorise import batch, vectorise
-    except ImportError:
-        return []
+    """The batch form from ``derive.vectorise``: each statement's target and right-hand side."""
+    from ..vectorise import batch, vectorise
 
     def target(lhs: sp.Expr) -> str:
-        if isinstance(lhs, Partial):
-            return rf"\frac{{\partial {latex(lhs.num)}}}{{\partial {latex(batch(lhs.den).expr)}}}"
+        if isinstance(lhs, Partial):  # dL/dW: the derivative with respect to the whole array
+            return latex(Partial(lhs.num, batch(lhs.den).expr))
         return latex(batch(lhs).expr)
 
     return [{"rows": rows(target(s.index_form[0]), latex(s.expr)), "role": s.role} for s in vectorise(d)]
@@ -279,6 +277,8 @@ def part(d: Derivation, letter: str, heading: str | None = None) -> dict:
         "network": layout(d.names),
         "errors": [error_block(ctx, d, s) for s in d.errors if s.output or not deep],
         "gradients": [gradient_block(ctx, d, g) for g in shown_gradients],
+        # The generic error notation of the introduction, printed like every other equation.
+        "notation": f"{ctx.tex(scalar('delta'))} = {ctx.inline(Partial(d.names.L, scalar('z')))}",
         "deep": deep,
         "recursion": recursion_block(ctx.part, d) if deep and hidden else None,
         "instances": [instance_block(ctx, d, s) for s in hidden] if deep else [],
@@ -330,9 +330,11 @@ def write_sheet(models: Sequence[str], output: str, pdf: bool | None = None, tit
     from ..files import write_atomic
     from ..spec import builtin_names
 
+    target = Path(output)
+    if target.suffix != ".tex":
+        raise UsageError(f"the sheet's output must be a .tex file (its PDF goes beside it), got {output!r}")
     derivations = [derive(m) for m in (models or builtin_names())]
     tex = sheet(derivations, title)
-    target = Path(output)
     pdf_path = target.with_suffix(".pdf")
     if pdf is not False and latex_compile.available():
         # Compile first: a failed compile leaves both existing outputs untouched.
@@ -348,4 +350,6 @@ def write_sheet(models: Sequence[str], output: str, pdf: bool | None = None, tit
                                         f"{latex_compile.INSTALL_HINT}")
     if pdf is None:
         echo(f"no PDF: {latex_compile.INSTALL_HINT}")
+    if pdf_path.exists():
+        echo(f"note: {pdf_path} was not rebuilt and may not match {target}")
     return target

@@ -15,18 +15,10 @@ from .environment import render as render_template
 
 
 def _factor(factor: Factor) -> str:
-    parts = [factor.partial, factor.raw]
-    if factor.textbook != factor.raw:
-        parts.append(factor.textbook)
-    text = equation(*parts)
-    for value, condition in factor.cases:
-        text += "\n" + equation(value) + _condition(condition)
-    return text
-
-
-def _condition(condition: sp.Expr) -> str:
-    symbol = "=" if isinstance(condition, sp.Eq) else "≠"
-    return f"    if {condition.lhs} {symbol} {condition.rhs}"
+    parts = [factor.partial, factor.raw, factor.textbook]
+    if factor.cases:
+        parts.append(sp.Piecewise(*factor.cases, evaluate=False))
+    return equation(*parts)
 
 
 def _error(step: ErrorStep) -> dict:
@@ -76,7 +68,7 @@ def render(derivation: Derivation) -> str:
     return render_template(
         "terminal.txt.j2",
         name=spec.name,
-        title=spec.title or spec.name,
+        title=spec.title,
         loss=losses.get(spec.loss).title,
         setup=setup,
         errors=[_error(step) for step in derivation.errors],
