@@ -127,10 +127,11 @@ def verify(models: tuple[str, ...]) -> None:
 
     Prints the worst relative error per parameter; exits 1 above tolerance.
     """
+    from .errors import VerificationFailed
     from .verify import verify_models
 
-    ok = verify_models(models, echo=click.echo)
-    sys.exit(0 if ok else 1)
+    if not verify_models(models, echo=click.echo):
+        raise VerificationFailed("a gradient differs from its finite-difference estimate beyond tolerance")
 
 
 @cli.command()

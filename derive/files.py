@@ -14,6 +14,7 @@ from .errors import UsageError
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` (creating missing folders) so that it appears whole or not at all."""
     path = Path(path)
     if path.exists() and not path.is_file():
         # A device or pipe (/dev/null, /dev/stdout, a FIFO): renaming over it would replace the

@@ -109,7 +109,7 @@ class UnicodePrinter(PrettyPrinter):
 
     def _print_Function(self, e, sort=False, func_name=None, left="(", right=")"):
         act = ACTIVATIONS.get(type(e).__name__)
-        if act is not None and type(e).__name__ not in ("tanh",):
+        if act is not None:
             arg = prettyForm(*self._print(e.args[0]).parens())
             return prettyForm(*stringPict.next(prettyForm(act.unicode), arg))
         return super()._print_Function(e, sort=sort, func_name=func_name, left=left, right=right)
