@@ -2,7 +2,7 @@
 
 A subclass of SymPy's ``LatexPrinter``: quantities print as the sheet writes them
 (``W1[k, j] -> w^{(1)}_{kj}``, ``delta2 -> \\delta^{(2)}``, ``L -> \\mathcal{L}``, ``K1 -> K_{1}``),
-activations by their registry's ``latex`` field (``\\sigma\\left(z\\right)``), ``Partial`` as a
+activations by their registry's ``latex`` field (``\\sigma(z)``), ``Partial`` as a
 ``\\partial`` fraction, and products in the order a course writes them (error, weight, activation,
 input: ``\\delta^{(2)} w^{(2)}_{k} a^{(1)}_{k} (1 - a^{(1)}_{k})``). Helpers print a ``Chain``
 (factors in reading order, under its sum) and equation chains ``lhs = r1 = r2``, broken over
@@ -122,7 +122,7 @@ class DerivePrinter(LatexPrinter):
         act = ACTIVATIONS.get(expr.func.__name__)
         if act is None or not isinstance(expr, AppliedUndef):
             return super()._print_Function(expr, exp)
-        tex = rf"{act.latex}\left({self._print(expr.args[0])}\right)"
+        tex = act.latex + self._add_parens(self._print(expr.args[0]))  # \sigma(z), no \left-gap
         return tex if exp is None else rf"{tex}^{{{exp}}}"
 
     def _print_Partial(self, expr: Partial) -> str:
