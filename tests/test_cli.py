@@ -107,3 +107,11 @@ def test_console_script_entry_point_exists():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
         scripts = tomllib.load(handle)["project"]["scripts"]
     assert scripts["derive"] == "derive.cli:main"
+
+
+def test_readme_example_is_current():
+    """The README shows real output: it must still be what `derive show a` prints."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    example = readme.split("## Example: `derive show a`\n\n```text\n", 1)[1].split("\n...\n```", 1)[0]
+    assert run("show", "a").stdout.startswith(example)
