@@ -11,7 +11,7 @@ derivative of ``forward``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -32,7 +32,10 @@ class Activation:
     # Non-elementwise (whole layer) activations:
     vector_forward: Callable[[sp.IndexedBase, Expr, Expr, Expr], Expr] | None = None
     jacobian: Callable[[sp.IndexedBase, Expr, Expr], Expr] | None = None
-    numpy_helpers: tuple[str, ...] = ()  # names of helper functions the NumPy form calls
+    # Source text of the helper functions the NumPy forms call (name -> source), each defined in
+    # a generated module that calls it. Each is the whole-array form and stays finite, without
+    # warnings, for logits of any magnitude.
+    numpy_helpers: dict[str, str] = field(default_factory=dict)
     # A normalised layer (softmax) may also give its per-example log-normaliser (z, c, size) ->
     # log sum_c e^{z_c}, and a NumPy form returning ``(a, log-normaliser)`` of ``{z}`` from one
     # shifted exp, for a loss whose stable form reads it (``Loss.fused``'s ``{log_normaliser}``).
@@ -72,7 +75,12 @@ _ENTRIES = (
         latex=r"\sigma",
         unicode="σ",
         numpy="_sigmoid({z})",
-        numpy_helpers=("_sigmoid",),
+        numpy_helpers={
+            "_sigmoid": '''def _sigmoid(z: Array) -> Array:
+    """Logistic sigmoid 1 / (1 + exp(-z)) as (1 + tanh(z / 2)) / 2: cannot overflow."""
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+''',
+        },
         forward=_sigmoid,
         derivative=lambda z, a: a * (1 - a),
     ),
@@ -110,7 +118,22 @@ _ENTRIES = (
         latex=r"\operatorname{softmax}",
         unicode="softmax",
         numpy="_softmax({z})",
-        numpy_helpers=("_softmax", "_softmax_log_sum_exp"),
+        numpy_helpers={
+            "_softmax": '''def _softmax(z: Array) -> Array:
+    """Softmax of each row, shifted by the row maximum so that exp cannot overflow."""
+    e: Array = np.exp(z - z.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+''',
+            "_softmax_log_sum_exp": '''def _softmax_log_sum_exp(z: Array) -> tuple[Array, Array]:
+    """Softmax of each row and its log-sum-exp log Σ_c exp(z_c), from one shared exp."""
+    top = z.max(axis=1, keepdims=True)
+    e: Array = np.exp(z - top)
+    total = e.sum(axis=1, keepdims=True)
+    e /= total
+    return e, np.log(total[:, 0]) + top[:, 0]
+''',
+        },
         vector_forward=_softmax,
         log_normaliser=lambda z, c, size: sp.log(sp.Sum(sp.exp(z[c]), (c, 1, size))),
         numpy_log_normalised="_softmax_log_sum_exp({z})",

@@ -9,6 +9,11 @@ stable NumPy form of the per-example loss written through the pre-activation ``{
 log-sum-exp), the output ``{a}``, the target ``{y}`` and the output activation's per-example
 log-normaliser ``{log_normaliser}`` (``Activation.log_normaliser``), arrays named by the caller;
 ``numpy`` is the plain form through the output ``{a}``.
+
+``target`` names the kind of target the loss compares with (``TARGETS``: 0/1 labels, one-hot
+rows, real numbers), which decides how generated code documents and accepts ``y`` and how test
+targets are drawn (``Loss.sample_targets``). ``numpy_helpers`` (of a loss or a target kind) holds the
+source text of the helper functions its NumPy forms call, for a generated module calling them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy as sp
 
 from .errors import UsageError
@@ -34,17 +40,77 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class Target:
+    """A kind of target ``y``: what it holds, how to draw one, how integer labels become one."""
+
+    name: str
+    holds: str  # what y holds, for a docstring: "0/1 labels"
+    sample: Callable[[np.random.Generator, int, int | None], np.ndarray]  # (rng, n, width) -> y
+    # NumPy form turning integer class labels ``{labels}`` (n,) into targets of width ``{width}``,
+    # for targets a user may also give as labels; None when y is given as it is.
+    numpy_from_labels: str | None = None
+    numpy_helpers: dict[str, str] = field(default_factory=dict)  # helper name -> its source text
+
+
+def _sample_binary(rng: np.random.Generator, n: int, width: int | None) -> np.ndarray:
+    return rng.integers(0, 2, size=n if width is None else (n, width)).astype(np.float64)
+
+
+def _sample_one_hot(rng: np.random.Generator, n: int, width: int | None) -> np.ndarray:
+    if width is None:
+        raise UsageError("one-hot targets need an output of more than one unit")
+    rows: np.ndarray = np.eye(width)[rng.integers(0, width, size=n)]
+    return rows
+
+
+def _sample_real(rng: np.random.Generator, n: int, width: int | None) -> np.ndarray:
+    return rng.normal(size=n if width is None else (n, width))
+
+
+_ONE_HOT = '''def _one_hot(labels: Array, classes: int) -> Array:
+    """Integer class labels (n,) as one-hot rows (n, classes)."""
+    rows: Array = (labels[:, None] == np.arange(classes)).astype(np.float64)
+    return rows
+'''
+
+TARGETS: dict[str, Target] = {
+    target.name: target
+    for target in (
+        Target("binary", "0/1 labels", _sample_binary),
+        Target(
+            "one-hot",
+            "one-hot rows",
+            _sample_one_hot,
+            numpy_from_labels="_one_hot({labels}, {width})",
+            numpy_helpers={"_one_hot": _ONE_HOT},
+        ),
+        Target("real", "real targets", _sample_real),
+    )
+}
+
+
+@dataclass(frozen=True)
 class Loss:
     name: str
     title: str
     expression: Callable[[Accessor, Accessor, Expr, Expr | None], Expr]
     numpy: str  # per-example loss through {a} and {y}; arrays of shape (n,) or (n, C)
     accepts: Callable[[object, str], str | None]  # (units, activation) -> problem or None
+    target: str  # kind of target y, a key of TARGETS: "binary" | "one-hot" | "real"
     identities: tuple[Identity, ...] = ()
     fused: dict[str, str] = field(default_factory=dict)  # activation -> stable per-example form
+    numpy_helpers: dict[str, str] = field(default_factory=dict)  # helper name -> its source text
 
     def check_output(self, units: object, activation: str) -> str | None:
         return self.accepts(units, activation)
+
+    @property
+    def target_kind(self) -> Target:
+        return TARGETS[self.target]
+
+    def sample_targets(self, rng: np.random.Generator, n: int, width: int | None) -> np.ndarray:
+        """Random targets this loss accepts for ``n`` examples: (n,), or (n, width) for a wide output."""
+        return self.target_kind.sample(rng, n, width)
 
 
 def _bce(a: Accessor, y: Accessor, c: Expr, size: Expr | None) -> Expr:
@@ -88,6 +154,7 @@ _ENTRIES = (
         expression=_bce,
         numpy="-({y} * np.log({a}) + (1.0 - {y}) * np.log1p(-{a}))",
         accepts=_bce_accepts,
+        target="binary",
         fused={"sigmoid": "np.logaddexp(0.0, {z}) - {y} * {z}"},
     ),
     Loss(
@@ -96,6 +163,7 @@ _ENTRIES = (
         expression=_ce,
         numpy="-np.sum({y} * np.log({a}), axis=1)",
         accepts=_ce_accepts,
+        target="one-hot",
         identities=(
             Identity(
                 lhs=lambda y, c, size: sp.Sum(y(c), (c, 1, size)),
@@ -113,6 +181,7 @@ _ENTRIES = (
         expression=_mse,
         numpy="0.5 * np.sum(({a} - {y}) ** 2, axis=1)",
         accepts=_mse_accepts,
+        target="real",
     ),
 )
 

@@ -120,6 +120,14 @@ def unicode_name(name: str) -> str:
     return name
 
 
+def batch_name(name: str, indexed: bool) -> str:
+    """A per-example quantity's name once stacked over a batch, in generated code: input vectors
+    ``x`` stack into the matrix ``X`` (as ``latex_name(..., matrix=True)`` writes it); a one-input
+    model's ``x`` (a number per example) and every other quantity keep their names.
+    """
+    return "X" if name == "x" and indexed else name
+
+
 # --- the model's quantities ---------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@
 ``NumPyCodePrinter`` prints batch expressions (``derive.vectorise``) as NumPy code in the layout
 ``ruff format`` produces (spaces around binary operators, ``a**2`` but ``(a - y) ** 2``), with
 NumPy as ``np``, ``Heaviside(z, 0)`` as ``(z > 0)``, and every helper function it prints a call
-to recorded in ``helpers``, so a module defines exactly the helpers it uses (``HELPERS``).
+to recorded in ``helpers``, so a module defines exactly the helpers it uses (``helper_source``).
 
 ``EquationPrinter`` prints the index-notation equations as one-line Unicode text in the sheet's
 notation (``δ⁽¹⁾ₖ = a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ) Σᵢ w⁽²⁾ᵢₖ δ⁽²⁾ᵢ``) for comments in generated code.
@@ -16,39 +16,34 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
-from . import activations
+from . import activations, losses
 from .chain import Partial
+from .errors import DeriveError
 from .naming import SUPERSCRIPTS, unicode_name, unicode_sub
 
 MUL = PRECEDENCE["Mul"]
 
-# Numerically stable helpers the registries' NumPy forms call, as source text of the generated
-# module. Each is the whole-array form; none warns or overflows for logits of any magnitude.
-HELPERS: dict[str, str] = {
-    "_sigmoid": '''def _sigmoid(z: Array) -> Array:
-    """Logistic sigmoid 1 / (1 + exp(-z)) as (1 + tanh(z / 2)) / 2: no overflow for any z."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-''',
-    "_softmax": '''def _softmax(z: Array) -> Array:
-    """Softmax of each row, shifted by the row maximum so that exp cannot overflow."""
-    e: Array = np.exp(z - z.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
-    return e
-''',
-    "_softmax_log_sum_exp": '''def _softmax_log_sum_exp(z: Array) -> tuple[Array, Array]:
-    """Softmax of each row and the row's log-sum-exp log Σ_c exp(z_c), from one shifted exp."""
-    top = z.max(axis=1, keepdims=True)
-    e: Array = np.exp(z - top)
-    total = e.sum(axis=1, keepdims=True)
-    e /= total
-    return e, np.log(total[:, 0]) + top[:, 0]
-''',
-    "_one_hot": '''def _one_hot(labels: Array, classes: int) -> Array:
-    """Integer class labels (n,) as one-hot rows (n, classes)."""
-    rows: Array = (labels[:, None] == np.arange(classes)).astype(np.float64)
-    return rows
-''',
-}
+
+def helper_sources() -> dict[str, str]:
+    """Every helper function a registry's NumPy form may call, name -> its source text.
+
+    The source lives beside the registry entry whose form calls it (``numpy_helpers`` of an
+    activation, a loss or a loss's target kind), so a new activation is one registry entry.
+    """
+    tables: list[dict[str, str]] = [
+        *(entry.numpy_helpers for entry in activations.ACTIVATIONS.values()),
+        *(entry.numpy_helpers for entry in losses.LOSSES.values()),
+        *(entry.numpy_helpers for entry in losses.TARGETS.values()),
+    ]
+    return {name: source for table in tables for name, source in table.items()}
+
+
+def helper_source(name: str) -> str:
+    """The source text of helper ``name``; an error naming it when no registry entry defines it."""
+    try:
+        return helper_sources()[name]
+    except KeyError:
+        raise DeriveError(f"no registry entry defines the NumPy helper {name!r}") from None
 
 
 class NumPyCodePrinter(NumPyPrinter):

@@ -25,7 +25,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from . import activations, losses
 from .chain import Derivation, Partial
 from .errors import DeriveError
-from .naming import BATCH, index, latex_name, split_name
+from .naming import BATCH, batch_name, index, latex_name, split_name
 
 #: The batch axis label and the batch size ``n`` (one symbol: the sum over examples runs to n).
 N = index(BATCH)
@@ -88,8 +88,9 @@ def _wrap(printer, arg: sp.Expr, level: int) -> str:
 _HELPER_CALL = re.compile(r"(?<![\w.])(_[a-z][a-z0-9_]*)\(")
 
 
-def print_template(printer, template: str, **args: sp.Expr) -> str:
-    """A registry's NumPy template (``"np.tanh({z})"``) filled with the printed ``args``.
+def print_template(printer, template: str, **args: sp.Expr | str) -> str:
+    """A registry's NumPy template (``"np.tanh({z})"``) filled with the printed ``args``
+    (an argument given as a string is code already).
 
     Helper functions the template calls (``_sigmoid``) are reported to a printer that keeps a
     ``helpers`` set, so the generated module defines exactly those it uses.
@@ -97,7 +98,8 @@ def print_template(printer, template: str, **args: sp.Expr) -> str:
     helpers = getattr(printer, "helpers", None)
     if helpers is not None:
         helpers.update(_HELPER_CALL.findall(template))
-    return template.format(**{key: printer._print(value) for key, value in args.items()})
+    printed = {key: value if isinstance(value, str) else printer._print(value) for key, value in args.items()}
+    return template.format(**printed)
 
 
 class _ArrayNode(sp.Function):
@@ -323,11 +325,6 @@ class ArrayStatement:
     also: tuple[tuple[sp.Expr, sp.Expr], ...] = ()
 
 
-def python_name(name: str, indexed: bool) -> str:
-    """The generated code's name of a batch array: the inputs stack into ``X``, the rest keep theirs."""
-    return "X" if name == "x" and indexed else name
-
-
 def gradient_name(parameter: str) -> str:
     return "d" + parameter
 
@@ -356,7 +353,7 @@ def _is_per_example(name: str) -> bool:
 
 def _atom(name: str, indices: Axes) -> _Arr:
     if _is_per_example(name):
-        return _Arr(ArraySymbol(python_name(name, bool(indices)), real=True), (N, *indices))
+        return _Arr(ArraySymbol(batch_name(name, bool(indices)), real=True), (N, *indices))
     if not indices:
         return _Arr(ScalarSymbol(name, real=True), ())
     return _Arr(ArraySymbol(name, real=True), indices)
@@ -642,7 +639,6 @@ __all__ = [
     "gradient_name",
     "log_normaliser_name",
     "name_activations",
-    "python_name",
     "share_log_normaliser",
     "vectorise",
 ]

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import derive
 import derive.activations
+from derive.losses import LOSSES
 from derive.naming import names as model_names
 from derive.render.numpy import module_source
 from derive.spec import ModelSpec, builtin_names, parse_spec
@@ -37,7 +38,18 @@ from derive.vectorise import (
     share_log_normaliser,
     vectorise,
 )
-from derive.verify import central_differences, load_module, random_instance, relative_error, worst_errors
+from derive.verify import (
+    MAX_COORDINATES,
+    central_differences,
+    load_module,
+    random_instance,
+    relative_error,
+    sample_coordinates,
+    size_sets,
+    verify_models,
+    verify_module,
+    worst_errors,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTINS = builtin_names()
@@ -211,7 +223,7 @@ def test_inputs_are_not_modified(model):
     derivation, module = generated(model)
     rng = np.random.default_rng(11)
     params, X, y = random_instance(module, derivation, {s: 3 for s in module.SIZES}, 4, rng)
-    if derivation.spec.loss == "ce":
+    if LOSSES[derivation.spec.loss].target == "one-hot":
         y = np.argmax(y, axis=1)
     before = ({k: v.copy() for k, v in params.items()}, X.copy(), y.copy())
     module.loss_and_grad(params, X, y)
@@ -361,8 +373,6 @@ def test_losses_without_a_log_normaliser_leave_the_statements_alone(model):
 
 def test_verify_passes_for_builtins_and_fails_for_a_wrong_gradient():
     lines: list[str] = []
-    from derive.verify import verify_models
-
     assert verify_models(("a", "c"), echo=lines.append)
     assert any(line.startswith("a ") and "ok" in line for line in lines)
 
@@ -377,6 +387,105 @@ def test_verify_passes_for_builtins_and_fails_for_a_wrong_gradient():
     broken.loss_and_grad = wrong
     worst = worst_errors(derivation, broken)
     assert worst["W1"] > TOL and worst["b1"] < TOL
+
+
+EXAMPLES = sorted(str(path) for path in (ROOT / "examples").glob("*.toml"))
+
+
+@pytest.mark.parametrize("model", [*BUILTINS, *EXAMPLES])
+def test_verify_gives_every_size_symbol_its_own_value(model):
+    derivation, module = generated(model)
+    names = derivation.names
+    literal = {int(w) for w in (names.input_width, *(layer.width for layer in names.layers)) if w.is_Integer}
+    sets = list(size_sets(derivation, module))
+    first = sets[0]
+    second = sets[1] if len(first) > 1 else first  # one symbol: no other assignment to rotate to
+    for sizes in (first, second):
+        assert len(set(sizes.values())) == len(sizes), sizes  # no square shape by accident
+        assert not set(sizes.values()) & literal, sizes
+    if len(first) > 1:
+        assert all(first[s] != second[s] for s in first), (first, second)
+    assert any(set(sizes.values()) <= {1, 2} for sizes in sets) or not first
+
+
+def test_verify_catches_a_weight_used_transposed_on_square_shapes():
+    """A module using W (C, M) as if it were (M, C) is self-consistent when C = M: only sizes
+    that differ expose it."""
+    derivation, _ = generated("c")
+    source = module_source(derivation)
+    assert source.count("X @ W.T + b") == 2 and "dW = delta.T @ X" in source
+    swapped = source.replace("X @ W.T + b", "X @ W + b").replace("dW = delta.T @ X", "dW = X.T @ delta")
+    module = load_module(swapped, "test_codegen_swapped_c")
+    rng = np.random.default_rng(1)
+    square = {"C": 3, "M": 3}
+    params, X, y = random_instance(module, derivation, square, 4, rng)
+    grads = module.loss_and_grad(params, X, y)[1]
+    numeric = central_differences(lambda p: module.loss_and_grad(p, X, y)[0], params)
+    assert relative_error(grads["W"], numeric["W"]) < TOL  # invisible at equal sizes
+    lines: list[str] = []
+    assert not verify_module(derivation, module, lines.append)
+    assert lines[0].startswith("c ") and "FAIL" in lines[0] and "ValueError" in lines[0]
+
+
+def test_sampled_central_differences_equal_the_full_ones_there():
+    rng = np.random.default_rng(4)
+    params = {"W": rng.normal(size=(7, 9)), "b": rng.normal(size=(7,)), "c": np.asarray(0.3)}
+    X = rng.normal(size=(5, 9))
+
+    def loss(p):
+        return float(np.sum(np.tanh(X @ p["W"].T + p["b"]) ** 2) + p["c"] ** 3)
+
+    full = central_differences(loss, params)
+    chosen = sample_coordinates(params, rng, limit=10)
+    assert [len(chosen[k]) for k in ("W", "b", "c")] == [10, 7, 1]
+    sampled = central_differences(loss, params, coordinates=chosen)
+    for name in params:
+        assert np.array_equal(sampled[name], np.reshape(full[name], -1)[chosen[name]]), name
+    assert all(np.array_equal(v, params[k]) for k, v in params.items())  # unchanged
+
+
+def test_verify_samples_coordinates_of_a_huge_parameter(tmp_path):
+    path = tmp_path / "huge.toml"
+    path.write_text(
+        'name = "huge"\ninputs = 100000\nloss = "mse"\n'
+        '[[layers]]\nunits = 3\nactivation = "tanh"\n[[layers]]\nunits = 2\nactivation = "identity"\n'
+    )
+    lines: list[str] = []
+    assert verify_models((str(path),), echo=lines.append)
+    assert f"W1 {MAX_COORDINATES} of 300000" in lines[0] and "ok" in lines[0]
+    assert f"at most {MAX_COORDINATES}" in lines[-1]
+
+
+# --- targets from the loss registry -----------------------------------------------------------------
+
+WIDE_REGRESSION = (
+    'name = "wide"\ninputs = "M"\nloss = "mse"\n[[layers]]\nunits = 3\nactivation = "identity"\n'
+)
+
+
+def test_multi_output_regression_takes_real_targets_as_they_are():
+    spec = parse_spec(WIDE_REGRESSION, "<wide>")
+    source = module_source(derive.derive(spec))
+    assert "_one_hot" not in source and "class labels" not in source
+    assert "y is (n, 3) of real targets" in source
+    for sizes, n in (({"M": 2}, 1), ({"M": 4}, 5)):
+        check_against_references(spec, sizes, n, seed=n)
+    derivation, module = generated(spec)
+    params, X, y = random_instance(module, derivation, {"M": 2}, 4, np.random.default_rng(0))
+    assert y.shape == (4, 3) and not set(np.unique(y)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_names_a_target_kind_with_a_sampler(name):
+    loss = LOSSES[name]
+    rng = np.random.default_rng(2)
+    width = None if loss.target == "binary" else 4
+    y = loss.sample_targets(rng, 6, width)
+    assert y.shape == ((6,) if width is None else (6, width)) and y.dtype == np.float64
+    if loss.target in ("binary", "one-hot"):
+        assert set(np.unique(y)) <= {0.0, 1.0}
+    if loss.target == "one-hot":
+        assert np.array_equal(y.sum(axis=1), np.ones(6))
 
 
 # --- the source text ------------------------------------------------------------------------------
@@ -400,31 +509,47 @@ def test_backward_lines_carry_their_equations():
     assert f"derive {derive.__version__}" in source
 
 
-def test_generated_code_passes_ruff_and_mypy(tmp_path):
-    for model in BUILTINS:
-        (tmp_path / f"gen_{model.replace('-', '_')}.py").write_text(module_source(derive.derive(model)))
+def _odd_specs() -> dict[str, ModelSpec]:
+    """Specs that stretch the layout: quotes in the title, one input, a wide regression output,
+    long names and numbered sizes (long init lines, a long SIZES tuple), 100000 inputs."""
     odd = parse_spec(
         'name = "odd"\ntitle = "A \\"quoted\\" \\\\ title"\ninputs = 1\nloss = "mse"\n'
         '[[layers]]\nunits = "H"\nactivation = "softplus"\n[[layers]]\nunits = 1\nactivation = "relu"\n'
         '[[layers]]\nunits = "C"\nactivation = "tanh"\n',
         "<odd>",
     )
-    (tmp_path / "gen_odd.py").write_text(module_source(derive.derive(odd)))
+    hidden = "".join(
+        f'[[layers]]\nunits = "K{100 + i}"\nactivation = "{HIDDEN[i % len(HIDDEN)]}"\n' for i in range(11)
+    )
+    deep = parse_spec(
+        f'name = "{"d" * 58}-deep"\ntitle = "{"a long title " * 9}"\ninputs = "M999"\nloss = "ce"\n'
+        + hidden
+        + '[[layers]]\nunits = "C999"\nactivation = "softmax"\n',
+        "<deep>",
+    )
+    big = parse_spec(
+        'name = "big"\ninputs = 100000\nloss = "mse"\n[[layers]]\nunits = 99999\nactivation = "sigmoid"\n'
+        '[[layers]]\nunits = 3\nactivation = "identity"\n',
+        "<big>",
+    )
+    return {"odd": odd, "deep": deep, "big": big}
+
+
+def test_generated_code_passes_ruff_and_mypy(tmp_path):
+    """ruff (the project's settings and ruff's defaults, 88 columns) and mypy --strict."""
+    for model in BUILTINS:
+        (tmp_path / f"gen_{model.replace('-', '_')}.py").write_text(module_source(derive.derive(model)))
+    for name, spec in _odd_specs().items():
+        (tmp_path / f"gen_{name}.py").write_text(module_source(derive.derive(spec)))
     config = str(ROOT / "pyproject.toml")
     ruff = shutil.which("ruff") or pytest.fail("ruff is not installed")
+    extra = ["--extend-select", "N,ANN,RUF", "--ignore", "RUF003,N803,N806"]
     for command in (
-        [
-            ruff,
-            "check",
-            "--config",
-            config,
-            "--extend-select",
-            "N,ANN,RUF",
-            "--ignore",
-            "RUF003,N803,N806",
-            ".",
-        ],
+        [ruff, "check", "--config", config, *extra, "."],
         [ruff, "format", "--check", "--config", config, "."],
+        # ruff's defaults (line length 88), with line lengths checked too.
+        [ruff, "check", "--isolated", "--extend-select", "E501,W", *extra, "."],
+        [ruff, "format", "--check", "--isolated", "."],
         [
             sys.executable,
             "-m",
@@ -437,6 +562,6 @@ def test_generated_code_passes_ruff_and_mypy(tmp_path):
         ],
     ):
         result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
-        assert result.returncode == 0, f"{command[1:3]}:\n{result.stdout}{result.stderr}"
+        assert result.returncode == 0, f"{command[1:4]}:\n{result.stdout}{result.stderr}"
     odd_module = load_module((tmp_path / "gen_odd.py").read_text(), "test_codegen_odd")
     assert odd_module.SIZES == ("C", "H")
