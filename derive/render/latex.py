@@ -350,6 +350,6 @@ def write_sheet(models: Sequence[str], output: str, pdf: bool | None = None, tit
                                         f"{latex_compile.INSTALL_HINT}")
     if pdf is None:
         echo(f"no PDF: {latex_compile.INSTALL_HINT}")
-    if pdf_path.exists():
-        echo(f"note: {pdf_path} was not rebuilt and may not match {target}")
+        if pdf_path.exists():
+            echo(f"note: {pdf_path} was not rebuilt and may not match {target}")
     return target
