@@ -1,5 +1,7 @@
 """``derive check`` timings: whole processes against ``python -c "import sympy"`` in the same run,
-and the in-process time of checking one equation (after imports and the model's instances).
+and the in-process time of checking one equation (after imports and the model's instances), without
+and with the symbolic proof attempt (whose first use in a process includes building the model at
+proof sizes).
 
 Targets (issue 6): ``derive check c-mlp`` with six equations <= 2.5x the baseline; the slowest
 single equation well under a second (reported, median of repeats). Usage:
@@ -44,19 +46,24 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def per_equation(repeat: int) -> list[tuple[str, float]]:
+def per_equation(repeat: int) -> list[tuple[str, float, float, bool]]:
+    """(equation, median ms without the proof attempt, median ms with it, proved?) per equation."""
     from derive.check import Checker
     from derive.spec import resolve
 
-    times: dict[str, list[float]] = {text: [] for text in EQUATIONS}
+    times: dict[tuple[str, float], list[float]] = {}
+    proved: dict[str, bool] = {}
     for _ in range(repeat):
-        checker = Checker(resolve("c-mlp"))
-        checker.instances()
-        for text in EQUATIONS:
-            start = time.perf_counter()
-            checker.check(text)
-            times[text].append(time.perf_counter() - start)
-    return [(text, statistics.median(values)) for text, values in times.items()]
+        for limit in (0.0, 1.0):
+            checker = Checker(resolve("c-mlp"), proof_time_limit=limit)
+            checker.instances()
+            for text in EQUATIONS:
+                start = time.perf_counter()
+                result = checker.check(text)
+                times.setdefault((text, limit), []).append(time.perf_counter() - start)
+                proved[text] = result.proof is not None or proved.get(text, False)
+    return [(text, statistics.median(times[(text, 0.0)]), statistics.median(times[(text, 1.0)]), proved[text])
+            for text in EQUATIONS]
 
 
 def main() -> int:
@@ -79,10 +86,11 @@ def main() -> int:
         ok &= passed
         mark = "" if target is None else f"<= {target}x {'PASS' if passed else 'FAIL'}"
         print(f"| `{name}` | {statistics.median(values):.3f} | {ratio:.2f}x | {mark} |")
-    print("\n| c-mlp equation (in process, after instances) | median (ms) |\n|---|---|")
-    for text, seconds in per_equation(args.repeat):
+    print("\n| c-mlp equation (in process, after instances) | numeric only (ms) | with proof attempt (ms) "
+          "| proved |\n|---|---|---|---|")
+    for text, numeric, total, proved in per_equation(args.repeat):
         short = text if len(text) <= 60 else text[:57] + "..."
-        print(f"| `{short}` | {seconds * 1000:.1f} |")
+        print(f"| `{short}` | {numeric * 1000:.1f} | {total * 1000:.1f} | {'yes' if proved else 'no'} |")
     return 0 if ok else 1
 
 

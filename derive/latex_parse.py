@@ -4,14 +4,16 @@
 ``LatexError`` with the column of the problem. The AST knows notation, not models: ``Name`` is a
 letter with its subscripts (indices) and an optional layer label from ``^{(1)}`` / ``^{[1]}``;
 ``Partial`` is ``\\frac{\\partial A}{\\partial B}``; ``\\delta_{kj}`` becomes ``Kronecker``. What
-the names mean is decided by ``derive.check``. Work is bounded: the text length, the nesting depth
-and the tree depth are limited, and the parser is not recursive (the transformer runs inline).
+the names mean is decided by ``derive.checking``. Bold names (``\\mathbf{w}``) are the plain
+name marked ``bold``; ``\\sum_{k \\neq j}`` is a ``Sum`` with ``exclude``; ``\\tanh^2 z`` is a power.
+Work is bounded: the text length, the nesting depth and the tree depth are limited, and the parser
+is not recursive (the transformer runs inline).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 from lark import Lark, Token, Transformer
@@ -63,9 +65,11 @@ class Name(Node):
     indices: tuple[Index, ...] = ()
     label: int | str | None = None
     column: int = 0
+    bold: bool = False  # typed as \\mathbf{w} / \\boldsymbol{\\delta}: the same quantity as plain w
 
     def show(self) -> str:
         text = ("\\" + self.base) if len(self.base) > 1 else self.base
+        text = f"\\mathbf{{{text}}}" if self.bold else text
         if self.indices:
             text += "_{" + "".join(str(i) for i in self.indices) + "}"
         if self.label is not None:
@@ -143,6 +147,7 @@ class Sum(Node):
     upper: Node | None
     body: Node
     column: int = 0
+    exclude: Index | None = None  # \\sum_{k \\neq j}: every k but j
 
     def children(self):
         return tuple(n for n in (self.lower, self.upper, self.body) if n is not None)
@@ -188,6 +193,8 @@ class Equation:
 
 # --- the grammar --------------------------------------------------------------------------------
 
+DIFFERENTIABLE = ("sigma", "tanh")  # functions whose f' is understood (activations)
+
 GREEK = (
     "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi "
     "pi rho tau upsilon phi varphi chi psi omega ell"
@@ -216,6 +223,8 @@ bigop: SUM "_" sum_sub ("^" bound)? body
 sum_sub: index                -> sum_var
        | "{" index "}"        -> sum_var
        | "{" index "=" expr "}"
+       | "{" index NEQ index "}"                     -> sum_except
+       | "{" index "=" expr "," index NEQ index "}"  -> sum_from_except
 bound: DIGIT | LETTER | "{" expr "}"
 
 ?factor: postfix
@@ -231,6 +240,7 @@ index: LETTER | GREEK
 ?bare_primary: LETTER         -> letter
              | GREEK          -> letter
              | MATHCAL        -> mathcal
+             | BOLD           -> bold
              | NUMBER         -> number
              | frac
 
@@ -240,6 +250,8 @@ index: LETTER | GREEK
         | "{" expr "}"        -> brace
         | FUNC PRIME? "(" expr ")"   -> func
         | FUNC PRIME? bare           -> func
+        | FUNC PRIME? "^" sup_arg "(" expr ")"   -> func_power
+        | FUNC PRIME? "^" sup_arg bare           -> func_power
         | cases
         | PARTIAL bare "/" PARTIAL bare -> partial
 
@@ -264,6 +276,7 @@ PARTIAL: /\\partial(?![a-zA-Z])/
 FUNC: /\\(sigma|exp|log|ln|tanh)(?![a-zA-Z])/
 GREEK: /\\(GREEK_NAMES)(?![a-zA-Z])/
 MATHCAL: /\\mathcal\s*(\{\s*[A-Za-z]\s*\}|[A-Za-z])/
+BOLD: /\\(mathbf|boldsymbol|bm)\s*(\{\s*([A-Za-z]|\\(GREEK_NAMES))\s*\}|[A-Za-z]|\\(GREEK_NAMES)(?![a-zA-Z]))/
 TEXT: /\\(text|textrm|mathrm|textnormal|mbox|textit|mathit)\s*\{[^{}]*\}/
 NEQ: /\\neq?(?![a-zA-Z])|\\not\s*=/
 BEGIN_CASES: /\\begin\s*\{cases\}/
@@ -288,8 +301,8 @@ _TEXT_RELATION = re.compile(
     r"(?:if|for|when)?\s*\$?\s*([A-Za-z])\s*(=|\\neq?|\\not\s*=)\s*([A-Za-z])\s*\$?"
 )
 _KNOWN_COMMAND = re.compile(
-    r"\\(?:[,;:! \\]|cdot|times|sum|d?frac|tfrac|partial|sigma|exp|log|ln|tanh|mathcal|text|textrm|mathrm"
-    r"|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
+    r"\\(?:[,;:! \\]|cdot|times|sum|d?frac|tfrac|partial|sigma|exp|log|ln|tanh|mathcal|mathbf|boldsymbol|bm"
+    r"|text|textrm|mathrm|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
     r"|textstyle|limits|nolimits|nonumber|notag|" + "|".join(GREEK) + r")(?![a-zA-Z])"
 )
 _COMMAND = re.compile(r"\\[a-zA-Z]+|\\.")
@@ -366,6 +379,10 @@ class _Build(Transformer):
         letter = re.sub(r"[^A-Za-z]", "", str(c[0])[len("\\mathcal"):])
         return Name(letter, column=_column(c[0]))
 
+    def bold(self, c):
+        inner = re.sub(r"^\\(mathbf|boldsymbol|bm)\s*\{?\s*|\s*\}$", "", str(c[0]))
+        return Name(inner.lstrip("\\"), column=_column(c[0]), bold=True)
+
     def paren(self, c):
         return Group(c[0], "(")
 
@@ -397,9 +414,18 @@ class _Build(Transformer):
     def func(self, c):
         name = str(c[0]).lstrip("\\")
         prime = len(c) == 3
-        if prime and name != "sigma":
-            raise LatexError(f"derivative mark ' is only understood on \\sigma, not \\{name}", _column(c[0]))
+        if prime and name not in DIFFERENTIABLE:
+            raise LatexError(f"derivative mark ' is only understood on \\sigma and \\tanh, not \\{name}",
+                             _column(c[0]))
         return Func("log" if name == "ln" else name, c[-1], prime)
+
+    def func_power(self, c):
+        """``\\tanh^2 z`` = (tanh z)^2; ``\\sigma^{-1}`` would be an inverse, which is not a power."""
+        power, name = c[-2], str(c[0])
+        if not (isinstance(power, Num) and power.value >= 0):
+            raise LatexError(f"only a power such as ^2 is understood right after {name}; "
+                             f"write ({name}(z))^{{...}} otherwise", _column(c[0]))
+        return Pow(self.func([*c[:-2], c[-1]]), power)
 
     def index(self, c):
         return c[0]
@@ -426,9 +452,9 @@ class _Build(Transformer):
             if kind == "sub":
                 if not isinstance(node, Name) or node.indices:
                     raise LatexError("a subscript must follow a quantity's letter, once", _name_column(node))
-                node = Name(node.base, arg, node.label, node.column)
+                node = replace(node, indices=arg)
             elif isinstance(node, Name) and node.label is None and not powers and _is_label(arg):
-                node = Name(node.base, node.indices, _label_value(arg), node.column)
+                node = replace(node, label=_label_value(arg))
             else:
                 powers.append(arg)
         if isinstance(node, Name) and node.base == "delta" and len(node.indices) == 2 and node.label is None:
@@ -445,6 +471,15 @@ class _Build(Transformer):
     def sum_sub(self, c):
         return (c[0], c[1])
 
+    def sum_except(self, c):
+        return (c[0], None, _index(c[2]))
+
+    def sum_from_except(self, c):
+        var, lower, again, _, other = c
+        if _index(again) != _index(var):
+            raise LatexError(f"write \\sum_{{{var}=..., {var} \\neq {other}}}", _column(again))
+        return (var, lower, _index(other))
+
     def bound(self, c):
         item = c[0]
         if isinstance(item, Token):
@@ -452,9 +487,10 @@ class _Build(Transformer):
         return item
 
     def bigop(self, c):
-        (var, lower), rest = c[1], c[2:]
+        (var, lower, *exclude), rest = c[1], c[2:]
         upper = rest[0] if len(rest) == 2 else None
-        return Sum(_index(var) if isinstance(var, Token) else var, lower, upper, rest[-1], _column(c[0]))
+        name = _index(var) if isinstance(var, Token) else var
+        return Sum(name, lower, upper, rest[-1], _column(c[0]), exclude[0] if exclude else None)
 
     def eq(self, c):
         return Cond("eq", _index(c[0]), _index(c[-1]))

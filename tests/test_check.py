@@ -5,6 +5,7 @@ files, exit codes and the limits on pathological input."""
 import json
 import random
 import re
+import signal
 from pathlib import Path
 
 import autograd.numpy as anp
@@ -15,14 +16,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from derive import forward
-from derive.check import Checker, ModelInstance, ModelTable, check_all, exit_code, run_check
+from derive.check import Checker, check_all, exit_code, run_check
 from derive.check import _file_equations as file_equations
+from derive.checking.binding import Binder
+from derive.checking.instances import ModelInstance
+from derive.checking.problems import Wrong
+from derive.checking.quantities import ModelTable
 from derive.cli import main
 from derive.errors import UsageError
 from derive.latex_parse import Cases, Kronecker, LatexError, Name, Partial, Pow, Sum, parse_equation
 from derive.naming import element
 from derive.naming import names as model_names
-from derive.spec import resolve
+from derive.spec import parse_spec, resolve
 
 DATA = Path(__file__).parent / "data"
 
@@ -202,6 +207,13 @@ def test_correct_answers_pass(checkers, model, text):
     assert result.checked >= 4
 
 
+@pytest.mark.parametrize("model, text", [(m, t) for m, texts in CORRECT.items() for t in texts])
+def test_correct_course_answers_are_proved_symbolically(checkers, model, text):
+    result = verdict(checkers, model, text)
+    assert result.proof is not None and result.method == "proved symbolically", result.show()
+    assert set(result.proof.sizes) == {str(s) for s in checkers[model].table.size_symbols()}
+
+
 # --- every kind of mistake is caught ------------------------------------------------------------
 
 WRONG = [
@@ -292,9 +304,12 @@ def test_overflow_is_undefined_not_a_crash(checkers):
 
 def test_user_text_is_never_evaluated_as_code():
     root = Path(__file__).parent.parent / "derive"
-    for name in ("check.py", "latex_parse.py", "equations.py"):
-        source = (root / name).read_text()
-        assert not re.search(r"\b(eval|exec|sympify|parse_expr|parse_latex)\(", source), name
+    modules = [root / name for name in ("check.py", "latex_parse.py", "equations.py")]
+    modules += sorted((root / "checking").glob("*.py"))
+    assert len(modules) > 5
+    for path in modules:
+        source = path.read_text()
+        assert not re.search(r"\b(eval|exec|sympify|parse_expr|parse_latex)\(", source), path.name
 
 
 # --- files, exit codes, the command -------------------------------------------------------------
@@ -399,3 +414,141 @@ def test_unclosed_display_is_reported_and_long_files_stay_linear(tmp_path):
     results = check_all("a", file_equations(str(answers)))
     assert [r.verdict for r in results] == ["correct", "error"]
     assert results[1].line == 2 and "never closed" in results[1].reason
+
+
+# --- the symbolic proof attempt -----------------------------------------------------------------
+
+
+def _bound(checker, text):
+    equation = parse_equation(text)
+    binder = Binder(checker.table)
+    return equation, binder, binder.bind(equation)
+
+
+@pytest.mark.parametrize("kind, model, text, words", WRONG, ids=[w[0] for w in WRONG])
+def test_the_prover_alone_never_proves_a_wrong_equation(checkers, kind, model, text, words):
+    """Soundness without the numeric verdict in front: every wrong equation that binds is unproved."""
+    checker = checkers[model]
+    try:
+        equation, binder, free = _bound(checker, text)
+    except Wrong:
+        return  # rejected before any evaluation
+    assert checker.prover.prove(equation, binder, free) is None
+
+
+def test_a_concrete_index_is_proved_for_every_assignment(checkers):
+    """a_1 breaks the symmetry between classes: each value of j is proved, not one per pattern."""
+    result = verdict(checkers, "c", r"\frac{\partial a_1}{\partial z_j} = a_1(\delta_{1j} - a_j)")
+    assert result.verdict == "correct", result.show()
+    assert result.proof is not None and result.proof.assignments == result.proof.sizes["C"]
+
+
+def test_an_identity_beyond_sum_y_is_checked_numerically_only(checkers):
+    """y_k^2 = y_k holds for one-hot y but is not an identity the proof knows: numeric only."""
+    result = verdict(checkers, "c", r"\mathcal{L} = -\sum_{k=1}^{C} y_k^2 \log a_k")
+    assert result.verdict == "correct" and result.proof is None
+    assert result.method == "checked numerically at 4 instances"
+    assert "checked numerically at 4 instances: correct:" in result.show()
+
+
+def test_log_sum_exp_form_of_the_loss_is_proved_through_sum_y_equal_one(checkers):
+    text = r"\mathcal{L} = -\sum_k y_k z_k + \log\left(\sum_{c=1}^{C} e^{z_c}\right)"
+    result = verdict(checkers, "c", text)
+    assert result.verdict == "correct" and result.proof is not None, result.show()
+
+
+def test_proof_time_limit_gives_a_numeric_verdict_and_restores_the_alarm():
+    checker = Checker(resolve("c-mlp"), proof_time_limit=1e-4)
+    handler = signal.getsignal(signal.SIGALRM)
+    result = checker.check(CORRECT["c-mlp"][2])
+    assert result.verdict == "correct" and result.proof is None
+    assert signal.getsignal(signal.SIGALRM) is handler
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_json_reports_how_each_equation_was_established(capsys):
+    argv = ["check", "c", CORRECT["c"][0], r"\mathcal{L} = -\sum_{k=1}^{C} y_k^2 \log a_k", "--json"]
+    code, out, _ = run(argv, capsys)
+    data = json.loads(out)
+    first, second = data["results"]
+    assert code == 0 and first["method"] == "proved symbolically"
+    assert first["proof"]["sizes"] == {"C": 2, "M": 2}
+    assert second["method"] == "checked numerically at 4 instances" and second["proof"] is None
+    assert data["methods"] == {"proved symbolically": 1, "checked numerically": 1}
+
+
+# --- notation: sums with an exception, powers of functions, bold names --------------------------
+
+TANH_SPEC = """
+name = "t"
+inputs = "M"
+loss = "mse"
+
+[[layers]]
+units = "K"
+activation = "tanh"
+
+[[layers]]
+units = 1
+activation = "identity"
+"""
+
+NOTATION = [
+    # (model, equation, correct?)
+    ("c", r"\frac{\partial L}{\partial z_j} = -y_j (1 - a_j) + \sum_{k \neq j} y_k a_j", True),
+    ("c", r"\frac{\partial L}{\partial z_j} = -y_j (1 - a_j) + \sum_{k=1, k \neq j}^{C} y_k a_j", True),
+    ("c", r"\frac{\partial a_k}{\partial z_j} = \delta_{kj} a_k - a_k a_j", True),
+    ("c", r"\frac{\partial L}{\partial z_j} = -y_j (1 - a_j) + \sum_{k \neq j} y_k a_k", False),
+    ("c", r"\frac{\partial L}{\partial z_j} = -y_j (1 - a_j) + \sum_{k=1}^{C} y_k a_j", False),
+    ("a", r"\frac{\partial a}{\partial z} = \sigma(z) - \sigma^2(z)", True),
+    ("a", r"\frac{\partial a}{\partial z} = \sigma(z) - \sigma^{2} z", True),
+    ("a", r"\frac{\partial a}{\partial z} = \sigma(z) + \sigma^2(z)", False),
+    ("t", r"\frac{\partial a^{(1)}_k}{\partial z^{(1)}_k} = 1 - \tanh^2 z^{(1)}_k", True),
+    ("t", r"\frac{\partial a^{(1)}_k}{\partial z^{(1)}_k} = \tanh'(z^{(1)}_k) = 1 - \tanh^{2}(z^{(1)}_k)",
+     True),
+    ("t", r"\delta^{(1)}_k = \delta^{(2)} w^{(2)}_k (1 - \tanh^2 z^{(1)}_k)", True),
+    ("t", r"\frac{\partial a^{(1)}_k}{\partial z^{(1)}_k} = 1 - \tanh z^{(1)}_k", False),
+    ("t", r"\delta^{(1)}_k = \delta^{(2)} w^{(2)}_k \tanh^2 z^{(1)}_k", False),
+    ("a", r"\frac{\partial L}{\partial \mathbf{w}_j} = (a - y) \mathbf{x}_j", True),
+    ("c-mlp", r"\boldsymbol{\delta}^{(1)}_k = \sum_i \boldsymbol\delta^{(2)}_i \mathbf{W}^{(2)}_{ik}"
+              r" \, a^{(1)}_k (1 - a^{(1)}_k)", True),
+    ("c", r"\frac{\partial L}{\partial \bm{W}_{kj}} = (a_k - y_k) \bm{x}_j", True),
+    ("a", r"\frac{\partial L}{\partial \mathbf{w}_j} = (y - a) \mathbf{x}_j", False),
+    ("c", r"\frac{\partial L}{\partial \bm{W}_{kj}} = (a_j - y_j) \bm{x}_k", False),
+]
+
+
+@pytest.fixture(scope="module")
+def notation_checkers(checkers):
+    return {**checkers, "t": Checker(parse_spec(TANH_SPEC, "t.toml"))}
+
+
+@pytest.mark.parametrize("model, text, correct", NOTATION)
+def test_new_notation_is_checked(notation_checkers, model, text, correct):
+    result = notation_checkers[model].check(text)
+    assert result.verdict == ("correct" if correct else "incorrect"), result.show()
+    if correct:
+        assert result.proof is not None, result.show()
+
+
+def test_new_notation_parses_to_the_plain_tree():
+    bold = parse_equation(r"\mathbf{w}_j = \boldsymbol{\delta}_{k} \bm W").sides
+    assert bold[0] == Name("w", ("j",), column=1, bold=True) and bold[1].factors[0].base == "delta"
+    assert bold[1].factors[1].base == "W"
+    power = parse_equation(r"a = \tanh^2 z").sides[1]
+    assert isinstance(power, Pow) and power.exp.value == 2 and power.base.name == "tanh"
+    total = parse_equation(r"a = \sum_{k \ne j} a_k").sides[1]
+    assert isinstance(total, Sum) and (total.var, total.exclude, total.upper) == ("k", "j", None)
+
+
+@pytest.mark.parametrize("model, text, words", [
+    ("a", r"\frac{\partial a}{\partial z} = \sigma^{-1}(z)", "only a power such as ^2"),
+    ("c", r"\frac{\partial L}{\partial z_j} = \sum_{k \neq k} y_k a_j", "excludes k itself"),
+    ("c", r"\frac{\partial L}{\partial z_j} = \sum_{k \neq i} y_k a_j", "index i on the right is not bound"),
+    ("c", r"L = \sum_{k=1, i \neq j}^{C} y_k", r"write \sum_{k=..., k \neq j}"),
+    ("a", r"\frac{\partial L}{\partial \mathbf{w}} = (a - y) \mathbf{x}",
+     r"\mathbf{w} is written with 0 indices"),
+])
+def test_new_notation_mistakes_have_a_reason(checkers, model, text, words):
+    result = verdict(checkers, model, text)
+    assert result.verdict in ("incorrect", "error") and words in result.reason, result.show()

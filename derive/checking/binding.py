@@ -1,0 +1,148 @@
+"""Index and range analysis, decided before any number is computed.
+
+``Binder.bind(equation)`` resolves every name (``quantities``), takes the left side's free
+indices and the ranges they run over, and checks every other side against them: an index that
+nothing binds, one that runs over two different ranges, or a sum whose range runs past a
+quantity it indexes raises ``Wrong`` with the reason. ``refs`` and ``ranges`` (keyed by node id)
+are what evaluation reads. ``check_limits`` bounds literal exponents.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..latex_parse import Add, Cases, Equation, Group, Kronecker, Name, Neg, Node, Num, Partial, Pow, Sum
+from .problems import Unreadable, Wrong
+from .quantities import ModelTable, Ref
+
+MAX_EXPONENT = 100  # |literal exponent|; larger ones only overflow
+
+Occurrences = dict[str, list[tuple[sp.Expr | None, str]]]  # letter -> (dimension or None, where)
+
+
+def _merge(into: Occurrences, more: Occurrences) -> Occurrences:
+    for letter, items in more.items():
+        into.setdefault(letter, []).extend(items)
+    return into
+
+
+class Binder:
+    """Resolves names and binds indices statically; raises ``Wrong`` with the reason."""
+
+    def __init__(self, table: ModelTable):
+        self.table = table
+        self.refs: dict[int, Ref] = {}
+        self.ranges: dict[int, tuple[sp.Expr, sp.Expr]] = {}
+        self.sum_dims: dict[int, tuple[sp.Expr, ...]] = {}  # what each sum's index runs over
+
+    def occurrences(self, node: Node) -> Occurrences:
+        """Index letters used in ``node`` and not bound inside it, with what they index."""
+        method = getattr(self, "_occ_" + type(node).__name__, None)
+        if method:
+            return method(node)
+        found: Occurrences = {}
+        for child in node.children():
+            _merge(found, self.occurrences(child))
+        return found
+
+    def _occ_Name(self, node: Name) -> Occurrences:
+        ref = self.table.resolve(node)
+        self.refs[id(node)] = ref
+        found: Occurrences = {}
+        if ref.quantity is not None:
+            for idx, dim in zip(ref.indices, ref.quantity.dims, strict=True):
+                if isinstance(idx, str):
+                    found.setdefault(idx, []).append((dim, node.show()))
+        return found
+
+    def _occ_Partial(self, node: Partial) -> Occurrences:
+        found = _merge(self._occ_Name(node.num), self._occ_Name(node.den))
+        for part in (node.num, node.den):
+            quantity = self.refs[id(part)].quantity
+            if quantity is None or quantity.kind == "delta":
+                raise Wrong(f"{part.show()} in a partial derivative is not a quantity of the forward pass")
+        return found
+
+    def _occ_Kronecker(self, node: Kronecker) -> Occurrences:
+        return {i: [(None, "\\delta")] for i in (node.i, node.j) if isinstance(i, str)}
+
+    def _occ_Cases(self, node: Cases) -> Occurrences:
+        found: Occurrences = {}
+        for value, cond in node.rows:
+            _merge(found, self.occurrences(value))
+            for i in (cond.i, cond.j):
+                if isinstance(i, str):
+                    found.setdefault(i, []).append((None, "a condition"))
+        return found
+
+    def _occ_Sum(self, node: Sum) -> Occurrences:
+        found = self.occurrences(node.body)
+        uses = found.pop(node.var, [])
+        if node.exclude == node.var:
+            raise Wrong(f"the sum over {node.var} excludes {node.var} itself, so it has no terms")
+        if isinstance(node.exclude, str):  # \sum_{k \neq j} uses j like a Kronecker delta does
+            found.setdefault(node.exclude, []).append((None, f"\\sum_{{{node.var} \\neq {node.exclude}}}"))
+        dims = [(dim, where) for dim, where in uses if dim is not None]
+        if node.upper is None:
+            if not dims:
+                raise Wrong(f"the sum over {node.var} indexes no quantity, so its range is unknown")
+            lower, upper = sp.Integer(1), dims[0][0]
+            if node.lower is not None:
+                lower = self.bound(node.lower, node.var)
+        else:
+            lower = self.bound(node.lower, node.var) if node.lower is not None else sp.Integer(1)
+            upper = self.bound(node.upper, node.var)
+        for dim, where in dims:
+            if (lower - 1).is_nonnegative is not True:
+                raise Wrong(f"the sum over {node.var} starts at {lower}, but {where} is indexed from 1")
+            if (dim - upper).is_nonnegative is not True:
+                raise Wrong(f"the sum over {node.var} runs to {upper}, but {where} has {dim} entries")
+        self.ranges[id(node)] = (lower, upper)
+        self.sum_dims[id(node)] = tuple(dim for dim, _ in dims)
+        return found
+
+    def bound(self, node: Node, var: str) -> sp.Expr:
+        """A sum's bound: numbers and the model's size symbols with + and -."""
+        if isinstance(node, Num) and float(node.value).is_integer():
+            return sp.Integer(int(node.value))
+        if isinstance(node, Group):
+            return self.bound(node.inner, var)
+        if isinstance(node, Name) and node.base in self.table.sizes and not node.indices:
+            return self.table.sizes[node.base]
+        if isinstance(node, Add):
+            return sp.Add(*(self.bound(term, var) for term in node.terms))
+        if isinstance(node, Neg):
+            return -self.bound(node.arg, var)
+        sizes = ", ".join(self.table.sizes) or "none"
+        raise Wrong(f"the bound of the sum over {var} must be a number or a size of the model ({sizes})")
+
+    def bind(self, equation: Equation) -> dict[str, sp.Expr]:
+        """The free indices of the left side and their ranges; checks every other side against them."""
+        free: dict[str, sp.Expr] = {}
+        for letter, uses in self.occurrences(equation.sides[0]).items():
+            dims = {dim for dim, _ in uses if dim is not None}
+            if not dims:
+                raise Wrong(f"index {letter} on the left side indexes no quantity, so its range is unknown")
+            if len(dims) > 1:
+                listed = ", ".join(f"{where} ({dim} entries)" for dim, where in uses if dim is not None)
+                raise Wrong(f"index {letter} stands for different ranges on the left side: {listed}")
+            free[letter] = dims.pop()
+        for side in equation.sides[1:]:
+            for letter, uses in self.occurrences(side).items():
+                if letter not in free:
+                    raise Wrong(f"index {letter} on the right is not bound by the left side or a sum")
+                for dim, where in uses:
+                    if dim is not None and dim != free[letter]:
+                        raise Wrong(f"index {letter} runs over {free[letter]} values on the left, "
+                                    f"but {where} has {dim} entries")
+        return free
+
+
+def check_limits(node: Node) -> None:
+    """``Unreadable`` for a literal exponent beyond ``MAX_EXPONENT`` anywhere in ``node``."""
+    if isinstance(node, Pow):
+        inner = node.exp.inner if isinstance(node.exp, Group) else node.exp
+        if isinstance(inner, Num) and abs(inner.value) > MAX_EXPONENT:
+            raise Unreadable(f"exponent {inner.value:g} is too large (the limit is {MAX_EXPONENT})")
+    for child in node.children():
+        check_limits(child)

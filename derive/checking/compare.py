@@ -1,0 +1,54 @@
+"""Whether two sides agree at the points checked, and in what way they differ when they do not.
+
+``close`` is the tolerance; ``Point`` one checked point (sizes, index values, both values), shown
+as the counterexample of a wrong equation; ``diagnose`` names a simple difference (a sign, a
+constant factor or offset, a side that is 0) from all the pairs of values seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RTOL, ATOL = 1e-7, 1e-10
+
+
+@dataclass
+class Point:
+    sizes: dict[str, int]
+    indices: dict[str, int]
+    left: float | None
+    right: float | None
+    problem: str = ""
+
+    def show(self) -> str:
+        where = ", ".join(f"{k}={v}" for k, v in {**self.sizes, **self.indices}.items())
+        left = "undefined" if self.left is None else f"{self.left + 0.0:.6g}"  # + 0.0: no "-0"
+        right = "undefined" if self.right is None else f"{self.right + 0.0:.6g}"
+        return f"at {where}: left = {left}, right = {right}" + (f" ({self.problem})" if self.problem else "")
+
+    def to_dict(self) -> dict:
+        return {"sizes": self.sizes, "indices": self.indices, "left": self.left, "right": self.right}
+
+
+def close(left: float, right: float) -> bool:
+    return abs(left - right) <= ATOL + RTOL * max(abs(left), abs(right))
+
+
+def diagnose(pairs: list[tuple[float, float]]) -> str:
+    """Name the kind of difference when it is simple: a sign, a constant factor or offset."""
+    scale = max(max(abs(left), abs(right)) for left, right in pairs)
+    if all(close(right, 0.0) for _, right in pairs):
+        return "the right side is 0 at every point checked"
+    if all(close(left, 0.0) for left, _ in pairs):
+        return "the left side is 0 at every point checked, the right side is not"
+    if all(close(-left, right) for left, right in pairs):
+        return "the sign is wrong"
+    nonzero = [(left, right) for left, right in pairs if abs(left) > ATOL + RTOL * scale]
+    if nonzero and len(nonzero) == len(pairs):
+        ratio = nonzero[0][1] / nonzero[0][0]
+        if all(close(right, ratio * left) for left, right in pairs):
+            return f"off by a factor of {ratio:.6g}"
+    offset = pairs[0][1] - pairs[0][0]
+    if all(close(right, left + offset) for left, right in pairs):
+        return f"off by a constant {offset:.6g}"
+    return "the two sides differ"

@@ -1,0 +1,179 @@
+"""The value of one side of an equation at one model instance and one assignment of its indices.
+
+``Evaluator(binder, model, deadline)(node, env)`` walks the AST: names are the instance's values,
+partial derivatives its derivatives, ``\\delta`` error terms dL/dz of their layer, sums run over
+the ranges the binder fixed. Arithmetic and functions are hooks (``total``, ``product``,
+``function``...), so that ``proof.SymbolicEvaluator`` reads the same tree into SymPy. Functions
+named after an activation (``\\sigma``, ``\\tanh``) are that registry entry, its derivative SymPy's.
+Work is bounded by a ``Deadline`` and by ``MAX_SUM_TERMS``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import activations
+from ..latex_parse import (
+    Add,
+    Cases,
+    Div,
+    Func,
+    Group,
+    Kronecker,
+    Mul,
+    Name,
+    Neg,
+    Node,
+    Num,
+    Partial,
+    Pow,
+    Sum,
+)
+from .binding import Binder
+from .instances import Element, elementwise
+from .problems import Undefined, Unreadable, Wrong
+from .quantities import E, Ref
+
+MAX_SUM_TERMS = 1000
+
+# LaTeX function name -> activation, read off the registry (\sigma -> sigmoid, \tanh -> tanh).
+ACTIVATION_OF = {entry.latex.lstrip("\\"): name for name, entry in activations.ACTIVATIONS.items()
+                 if entry.elementwise}
+_MATH: dict[str, Callable[[float], float]] = {"exp": math.exp, "log": math.log}
+
+
+class Deadline:
+    """Wall-clock limit of one equation, checked every 256 evaluation steps."""
+
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+        self.seconds = seconds
+        self.ticks = 0
+
+    def check(self) -> None:
+        self.ticks += 1
+        if self.ticks % 256 == 0 and time.monotonic() > self.end:
+            self.expired()
+
+    def expired(self) -> None:
+        raise Unreadable(f"checking took longer than the limit of {self.seconds:g} s")
+
+
+def float_function(name: str, prime: bool) -> Callable[[float], float]:
+    """A written function (or its derivative, ``prime``) as a float function."""
+    if name in ACTIVATION_OF:
+        return elementwise(ACTIVATION_OF[name])[prime]
+    return _MATH[name]
+
+
+class Evaluator:
+    """A side's value at one model instance and one assignment of its indices (floats)."""
+
+    total: Callable[[list], Any] = staticmethod(math.fsum)
+    product: Callable[[list], Any] = staticmethod(math.prod)
+    exp: Callable[[Any], Any] = staticmethod(math.exp)
+    euler: Any = math.e
+
+    def __init__(self, binder: Binder, model, deadline: Deadline):
+        self.refs = binder.refs
+        self.ranges = binder.ranges
+        self.model = model  # a ModelInstance, or proof.SymbolicModel for the symbolic reading
+        self.deadline = deadline
+
+    def __call__(self, node: Node, env: dict[str, int]):
+        self.deadline.check()
+        try:
+            value = getattr(self, "_" + type(node).__name__)(node, env)
+        except (ZeroDivisionError, OverflowError, ValueError) as exc:
+            raise Undefined(str(exc)) from None
+        if isinstance(value, complex) or not math.isfinite(value):
+            raise Undefined("not a finite real number")
+        return value
+
+    def number(self, value: float):
+        return value
+
+    def function(self, name: str, prime: bool) -> Callable:
+        return float_function(name, prime)
+
+    def _Num(self, node: Num, env):
+        return self.number(node.value)
+
+    def _Group(self, node: Group, env):
+        return self(node.inner, env)
+
+    def _Add(self, node: Add, env):
+        return self.total([self(term, env) for term in node.terms])
+
+    def _Mul(self, node: Mul, env):
+        return self.product([self(factor, env) for factor in node.factors])
+
+    def _Div(self, node: Div, env):
+        return self(node.num, env) / self(node.den, env)
+
+    def _Neg(self, node: Neg, env):
+        return -self(node.arg, env)
+
+    def _Pow(self, node: Pow, env):
+        base = node.base.inner if isinstance(node.base, Group) else node.base
+        if isinstance(base, Name) and self.refs[id(base)] == E:  # e^{...}
+            return self.exp(self(node.exp, env))
+        return self(node.base, env) ** self(node.exp, env)
+
+    def _Func(self, node: Func, env):
+        return self.function(node.name, node.prime)(self(node.arg, env))
+
+    def element(self, ref: Ref, env) -> Element:
+        q = ref.quantity
+        assert q is not None  # the binder resolved this name to a quantity
+        values = tuple(env[i] if isinstance(i, str) else i for i in ref.indices)
+        for value, dim, written in zip(values, q.dims, ref.indices, strict=True):
+            size = self.model.size(dim)
+            if not 1 <= value <= size:
+                raise Wrong(f"{q.latex} has no entry {written} = {value} (it has {size} when {dim} = {size})")
+        return q.key, values
+
+    def _Name(self, node: Name, env):
+        ref = self.refs[id(node)]
+        if ref.size is not None:
+            return self.number(float(self.model.sizes[ref.size]))
+        if ref.quantity is None:
+            return self.euler
+        element = self.element(ref, env)
+        if ref.quantity.kind == "delta":  # the error term delta = dL/dz of its layer
+            z = self.model.table.quantities[("z", ref.quantity.layer)]
+            return self.model.derivative((self.model.names.L.name, ()), (z.key, element[1]))
+        return self.model.value(element)
+
+    def _Partial(self, node: Partial, env):
+        num = self.element(self.refs[id(node.num)], env)
+        den = self.element(self.refs[id(node.den)], env)
+        return self.model.derivative(num, den)
+
+    def _Kronecker(self, node: Kronecker, env):
+        i, j = (env[x] if isinstance(x, str) else x for x in (node.i, node.j))
+        return self.number(1.0 if i == j else 0.0)
+
+    def _Cases(self, node: Cases, env):
+        for value, cond in node.rows:
+            i, j = (env[x] if isinstance(x, str) else x for x in (cond.i, cond.j)) if cond.i else (0, 0)
+            if cond.kind == "otherwise" or (cond.kind == "eq") == (i == j):
+                return self(value, env)
+        raise Undefined("no case applies")
+
+    def _Sum(self, node: Sum, env):
+        lower, upper = (self.model.size(b) for b in self.ranges[id(node)])
+        if upper - lower + 1 > MAX_SUM_TERMS:
+            raise Unreadable(f"the sum over {node.var} has more than {MAX_SUM_TERMS} terms")
+        inner = dict(env)
+        terms = []
+        skip = env[node.exclude] if isinstance(node.exclude, str) else node.exclude
+        for value in range(lower, upper + 1):
+            if value == skip:
+                continue
+            inner[node.var] = value
+            terms.append(self(node.body, inner))
+        return self.total(terms)

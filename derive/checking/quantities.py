@@ -1,0 +1,123 @@
+"""Written names -> the model's quantities: ``ModelTable.resolve(name)`` gives a ``Ref``.
+
+A quantity keeps its Python name from ``derive.naming`` (``W1``, ``a2``, ``delta1``), its kind
+and layer, and its dimensions (size expressions); its typeset form is ``naming.latex_name``. A
+name that is no quantity, has the wrong number of indices or an ambiguous layer raises ``Wrong``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..latex_parse import Index, Name
+from ..naming import ModelNames, latex_name
+from .problems import Wrong
+
+LAYER_KINDS = ("z", "a", "w", "b", "delta")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A model quantity: its Python name (``W1``), dimensions (sizes) and typeset name."""
+
+    key: str
+    kind: str  # x, y, L, z, a, w, b, delta
+    layer: int | None
+    dims: tuple[sp.Expr, ...]
+
+    @property
+    def latex(self) -> str:
+        return latex_name(self.key)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A resolved name: a quantity element (indices: letters or numbers), a size, or e."""
+
+    quantity: Quantity | None
+    indices: tuple[Index, ...] = ()
+    size: sp.Symbol | None = None
+
+
+E = Ref(None)  # Euler's number
+
+
+def _dims(*pairs) -> tuple[sp.Expr, ...]:
+    return tuple(width for width, idx in pairs if idx is not None)
+
+
+class ModelTable:
+    """Every quantity of a model, looked up by what a writer calls it."""
+
+    def __init__(self, names: ModelNames):
+        self.names = names
+        out = names.output
+        self.quantities: dict[tuple[str, int | None], Quantity] = {}
+        self._add(Quantity(names.x.name, "x", None, _dims((names.input_width, names.input_index))))
+        self._add(Quantity(names.y.name, "y", None, _dims((out.width, out.index))))
+        self._add(Quantity(names.L.name, "L", None, ()))
+        for layer in names.layers:
+            unit = _dims((layer.width, layer.index))
+            weight = _dims((layer.width, layer.index), (layer.prev_width, layer.prev_index))
+            for kind, q, dims in (("z", layer.z, unit), ("a", layer.a, unit), ("w", layer.w, weight),
+                                  ("b", layer.b, unit), ("delta", layer.delta, unit)):
+                self._add(Quantity(q.name, kind, layer.number, dims))
+        self.sizes = {str(w): w for w in self.size_symbols()}
+
+    def _add(self, q: Quantity) -> None:
+        self.quantities[(q.kind, q.layer)] = q
+
+    def size_symbols(self) -> list[sp.Symbol]:
+        widths = [self.names.input_width, *(layer.width for layer in self.names.layers)]
+        return sorted({w for w in widths if isinstance(w, sp.Symbol)}, key=str)
+
+    def known(self) -> str:
+        return ", ".join(q.latex for q in self.quantities.values() if q.kind != "delta")
+
+    def resolve(self, name: Name) -> Ref:
+        """The model quantity (or size, or e) a written name stands for; ``Wrong`` if none."""
+        base = "w" if name.base == "W" else name.base
+        if base in self.sizes and not name.indices and name.label is None:
+            return Ref(None, size=self.sizes[base])
+        if base == "e" and not name.indices and name.label is None:
+            return E
+        if base == "a" and name.label == 0:
+            base, label = "x", None
+        else:
+            label = name.label
+        if base in ("x", "y", "L"):
+            if label is not None:
+                raise Wrong(f"{name.show()}: {base} has no layer superscript")
+            return self._element(self.quantities[(base, None)], name)
+        if base not in LAYER_KINDS:
+            raise Wrong(f"{name.show()} is not a quantity of model {self.names.spec.name} "
+                        f"(its quantities: {self.known()})")
+        return self._element(self._layer_quantity(base, label, name), name)
+
+    def _layer_quantity(self, kind: str, label, name: Name) -> Quantity:
+        layers = self.names.layers
+        if isinstance(label, str):
+            raise Wrong(f"{name.show()}: the layer superscript must be a number such as (1)")
+        if label is not None:
+            if (kind, label) not in self.quantities:
+                raise Wrong(f"{name.show()}: model {self.names.spec.name} has layers 1 to {len(layers)}")
+            return self.quantities[(kind, label)]
+        if len(layers) == 1:
+            return self.quantities[(kind, 1)]
+        # Without a superscript, the number of indices often tells the layer (model b: a_k, a).
+        fits = [self.quantities[(kind, n)] for n in range(1, len(layers) + 1)
+                if len(self.quantities[(kind, n)].dims) == len(name.indices)]
+        if len(fits) != 1:
+            options = " or ".join(f"{kind}^{{({n})}}" for n in range(1, len(layers) + 1))
+            raise Wrong(f"{name.show()} is ambiguous in model {self.names.spec.name}: write {options}")
+        return fits[0]
+
+    def _element(self, q: Quantity, name: Name) -> Ref:
+        if len(name.indices) != len(q.dims):
+            over = " over " + ", ".join(str(d) for d in q.dims) if q.dims else ""
+            raise Wrong(f"{name.show()} is written with {len(name.indices)} "
+                        f"{'index' if len(name.indices) == 1 else 'indices'}, "
+                        f"but {q.latex} has {len(q.dims)}{over}")
+        return Ref(q, name.indices)
