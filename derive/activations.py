@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .errors import UsageError
+from .registry import lookup
 
 Expr = sp.Expr
 
@@ -145,8 +145,4 @@ ACTIVATIONS: dict[str, Activation] = {entry.name: entry for entry in _ENTRIES}
 
 
 def get(name: str) -> Activation:
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        known = ", ".join(sorted(ACTIVATIONS))
-        raise UsageError(f"unknown activation {name!r}; known activations: {known}") from None
+    return lookup(ACTIVATIONS, "activation", "activations", name)

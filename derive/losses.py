@@ -25,6 +25,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import UsageError
+from .registry import lookup
 
 Expr = sp.Expr
 Accessor = Callable[[Expr], Expr]
@@ -189,8 +190,4 @@ LOSSES: dict[str, Loss] = {entry.name: entry for entry in _ENTRIES}
 
 
 def get(name: str) -> Loss:
-    try:
-        return LOSSES[name]
-    except KeyError:
-        known = ", ".join(sorted(LOSSES))
-        raise UsageError(f"unknown loss {name!r}; known losses: {known}") from None
+    return lookup(LOSSES, "loss", "losses", name)
