@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
 import sympy as sp
 
 from .errors import UsageError
 from .registry import lookup
+
+if TYPE_CHECKING:  # NumPy is only needed to draw targets; `derive show` must not pay its import
+    import numpy as np
 
 Expr = sp.Expr
 Accessor = Callable[[Expr], Expr]
@@ -54,12 +57,16 @@ class Target:
 
 
 def _sample_binary(rng: np.random.Generator, n: int, width: int | None) -> np.ndarray:
+    import numpy as np
+
     return rng.integers(0, 2, size=n if width is None else (n, width)).astype(np.float64)
 
 
 def _sample_one_hot(rng: np.random.Generator, n: int, width: int | None) -> np.ndarray:
     if width is None:
         raise UsageError("one-hot targets need an output of more than one unit")
+    import numpy as np
+
     rows: np.ndarray = np.eye(width)[rng.integers(0, width, size=n)]
     return rows
 

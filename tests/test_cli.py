@@ -115,3 +115,11 @@ def test_readme_example_is_current():
         readme = handle.read()
     example = readme.split("## Example: `derive show a`\n\n```text\n", 1)[1].split("\n...\n```", 1)[0]
     assert run("show", "a").stdout.startswith(example)
+
+
+def test_show_does_not_import_numpy():
+    """`derive show` is timed against a bare SymPy import (bench/bench_cli.py): NumPy (60 ms)
+    is for code generation and grading only."""
+    code = ("import sys, derive; from derive.render.terminal import render; "
+            "render(derive.derive('c-mlp')); assert 'numpy' not in sys.modules, 'numpy imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ, PYTHONPATH=ROOT))
