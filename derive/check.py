@@ -9,6 +9,9 @@ reported as checked numerically. The numeric verdict decides: a proof is only at
 reported, for an equation that agrees at every point.
 
 Verdicts: ``correct``, ``incorrect`` (with the reason) and ``error`` (unreadable or over a limit).
+Work is bounded per equation (``TIME_LIMIT``) and for the whole run (``RUN_TIME_LIMIT``: equations
+left when it runs out are reported as not checked). The random instances come from one seed
+(``DEFAULT_SEED`` unless given), so a run is reproducible and a counterexample can be recomputed.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sympy as sp
@@ -30,12 +34,15 @@ from .checking.instances import ModelInstance
 from .checking.problems import Undefined, Unreadable, Wrong
 from .checking.proof import PROOF_TIME_LIMIT, Proof, Prover
 from .checking.quantities import ModelTable
-from .errors import UsageError
+from .errors import DeriveError, UsageError
 from .latex_parse import Equation, LatexError, clean, parse_equation
 from .naming import names as model_names
 from .spec import ModelSpec, resolve
 
 TIME_LIMIT = 5.0  # seconds per equation
+RUN_TIME_LIMIT = 60.0  # seconds for all the equations of one run (a file may hold MAX_EQUATIONS)
+DEFAULT_SEED = 20240601
+NOT_CHECKED = "not checked: time budget exhausted"
 MAX_FILE_BYTES = 1_000_000
 MAX_EQUATIONS = 500
 MAX_POINTS = 32  # free-index assignments per instance
@@ -88,9 +95,10 @@ def _short(text: str, limit: int = 70) -> str:
 class Checker:
     """Checks equations against one model; random instances are shared between equations."""
 
-    def __init__(self, spec: ModelSpec, seed: int = 20240601, time_limit: float = TIME_LIMIT,
+    def __init__(self, spec: ModelSpec, seed: int = DEFAULT_SEED, time_limit: float = TIME_LIMIT,
                  proof_time_limit: float = PROOF_TIME_LIMIT):
         self.spec = spec
+        self.seed = seed
         self.time_limit = time_limit
         self.table = ModelTable(model_names(spec))
         self.rng = random.Random(seed)
@@ -102,9 +110,14 @@ class Checker:
             self._instances = sampling.draw(self.table, self.rng)
         return self._instances
 
-    def check(self, text: str, where: str = "equation", line: int | None = None) -> Result:
+    def check(self, text: str, where: str = "equation", line: int | None = None,
+              time_left: float | None = None) -> Result:
+        """Check one equation; ``time_left`` is what remains of the run's budget, if less."""
         result = Result(where, line, text, "correct")
-        deadline = Deadline(self.time_limit)
+        if time_left is not None and time_left < self.time_limit:
+            deadline = Deadline(time_left, "the time budget of the run ran out while checking it")
+        else:
+            deadline = Deadline(self.time_limit)
         try:
             equation = parse_equation(text)
             for side in equation.sides:
@@ -113,7 +126,9 @@ class Checker:
             free = binder.bind(equation)
             self._compare(equation, binder, free, deadline, result)
             if result.verdict == "correct":
-                result.proof = self.prover.prove(equation, binder, free)
+                result.proof = self.prover.prove(equation, binder, free, deadline.left())
+        except DeriveError:  # about the whole run (a model too large to evaluate): not this equation's
+            raise
         except LatexError as exc:
             result.verdict, result.reason = "error", f"cannot parse: {exc}"
         except Unreadable as exc:
@@ -137,21 +152,23 @@ class Checker:
         return [dict(zip(letters, combo, strict=True)) for combo in combos]
 
     def _compare(self, equation: Equation, binder: Binder, free, deadline: Deadline, result: Result) -> None:
-        rng = random.Random(equation.text)  # the same points for the same equation, whatever came before
+        # The same points for the same equation and seed, whatever came before.
+        rng = random.Random(f"{self.seed} {equation.text}")
         for number, side in enumerate(equation.sides[1:], start=2):
             pairs, bad = [], None
-            for instance in self.instances():
+            for position, instance in enumerate(self.instances(), start=1):
                 evaluate = Evaluator(binder, instance, deadline)
                 sizes = {str(s): v for s, v in instance.sizes.items()}
                 for env in self._assignments(free, instance, rng):
                     point = self._point(evaluate, equation.sides[0], side, env, sizes)
                     result.checked += 1
                     if point.left is None or point.right is None:
-                        bad = bad or point
-                        continue
-                    pairs.append((point.left, point.right))
-                    if not close(point.left, point.right):
-                        bad = bad or point
+                        wrong = True
+                    else:
+                        pairs.append((point.left, point.right))
+                        wrong = not close(point.left, point.right)
+                    if wrong and bad is None:  # the first one found, with what reproduces it
+                        bad = replace(point, seed=self.seed, instance=position, values=instance.inputs())
             result.instances = len(self.instances())
             if not pairs and bad is None:
                 raise Unreadable("neither side has a value at any point checked")
@@ -205,12 +222,26 @@ def _file_equations(path: str) -> list[Item]:
     return [(f"{path}:{f.line}", f.line, f.text, f.problem) for f in found]
 
 
-def check_all(model: str | ModelSpec, items: list[Item]) -> list[Result]:
-    """Check (where, line, text, problem) items against ``model``."""
+def check_all(model: str | ModelSpec, items: list[Item], seed: int = DEFAULT_SEED,
+              timeout: float = RUN_TIME_LIMIT) -> list[Result]:
+    """Check (where, line, text, problem) items against ``model`` within ``timeout`` seconds in all.
+
+    Equations left when the time is up are ``error`` results saying they were not checked, so a
+    grader sees every equation of the file and the run ends on time.
+    """
     spec = model if isinstance(model, ModelSpec) else resolve(model)
-    checker = Checker(spec)
-    return [Result(where, line, text, "error", problem) if problem else checker.check(text, where, line)
-            for where, line, text, problem in items]
+    checker = Checker(spec, seed=seed)
+    end = time.monotonic() + timeout
+    results = []
+    for where, line, text, problem in items:
+        left = end - time.monotonic()
+        if problem:
+            results.append(Result(where, line, text, "error", problem))
+        elif left <= 0:
+            results.append(Result(where, line, text, "error", f"{NOT_CHECKED} ({timeout:g} s for the run)"))
+        else:
+            results.append(checker.check(text, where, line, time_left=left))
+    return results
 
 
 def exit_code(results: list[Result]) -> int:
@@ -226,8 +257,10 @@ def summary(results: list[Result]) -> dict[str, int]:
 
 
 def run_check(model: str, equations: tuple[str, ...], path: str | None, as_json: bool,
-              echo: Callable[[str], None]) -> int:
+              echo: Callable[[str], None], seed: int = DEFAULT_SEED, timeout: float = RUN_TIME_LIMIT) -> int:
     """``derive check``: print one line per equation and a summary (or JSON); return the exit code."""
+    if not timeout > 0:  # also NaN
+        raise UsageError(f"the time budget must be a positive number of seconds, not {timeout:g}")
     if path and equations:
         raise UsageError("give equations on the command line or --file, not both")
     if not path and not equations:
@@ -238,14 +271,14 @@ def run_check(model: str, equations: tuple[str, ...], path: str | None, as_json:
         if len(equations) > MAX_EQUATIONS:
             raise UsageError(f"too many equations ({len(equations)}); the limit is {MAX_EQUATIONS}")
         items = [(f"equation {n}", None, text, "") for n, text in enumerate(equations, start=1)]
-    results = check_all(model, items)
+    results = check_all(model, items, seed=seed, timeout=timeout)
     code = exit_code(results)
     counts = summary(results)
     if as_json:
         proved = sum(r.proof is not None for r in results)
         methods = {"proved symbolically": proved, "checked numerically": counts["correct"] - proved}
-        echo(json.dumps({"model": model, "results": [r.to_dict() for r in results], "summary": counts,
-                         "methods": methods, "exit_code": code}, indent=2))
+        echo(json.dumps({"model": model, "seed": seed, "results": [r.to_dict() for r in results],
+                         "summary": counts, "methods": methods, "exit_code": code}, indent=2))
         return code
     for result in results:
         echo(result.show())

@@ -139,14 +139,19 @@ def verify(models: tuple[str, ...]) -> None:
 @click.argument("equations", nargs=-1)
 @click.option("--file", "path", default=None, help="A .tex or .md file whose display equations to check.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable results.")
-def check(model: str, equations: tuple[str, ...], path: str | None, as_json: bool) -> None:
+@click.option("--seed", type=int, default=20240601, show_default=True,
+              help="Seed of the random instances; the same seed gives the same counterexamples.")
+@click.option("--timeout", type=float, default=60.0, show_default=True,
+              help="Seconds for the whole run; equations left then are reported as not checked.")
+def check(model: str, equations: tuple[str, ...], path: str | None, as_json: bool, seed: int,
+          timeout: float) -> None:
     """Check hand-written LaTeX EQUATIONS (or those in --file) against MODEL.
 
-    Exit 0 when all are correct, 1 when any is wrong, 2 when one cannot be parsed.
+    Exit 0 when all are correct, 1 when any is wrong, 2 when one cannot be parsed or checked.
     """
     from .check import run_check
 
-    sys.exit(run_check(model, equations, path, as_json, echo=click.echo))
+    sys.exit(run_check(model, equations, path, as_json, echo=click.echo, seed=seed, timeout=timeout))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,8 +6,13 @@ letter with its subscripts (indices) and an optional layer label from ``^{(1)}``
 ``Partial`` is ``\\frac{\\partial A}{\\partial B}``; ``\\delta_{kj}`` becomes ``Kronecker``. What
 the names mean is decided by ``derive.checking``. Bold names (``\\mathbf{w}``) are the plain
 name marked ``bold``; ``\\sum_{k \\neq j}`` is a ``Sum`` with ``exclude``; ``\\tanh^2 z`` is a power.
+Functions are exp, log and the activations under their registry LaTeX (``\\operatorname{relu}``).
 Work is bounded: the text length, the nesting depth and the tree depth are limited, and the parser
 is not recursive (the transformer runs inline).
+
+Lark builds the LALR tables from ``GRAMMAR`` once per process (about 0.05 s). A generated
+standalone parser would save that, at the price of a second code path and a large generated file
+under another licence; a cached pickle would be loaded from a writable place. Neither is worth it.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from functools import cache
+from types import ModuleType
+from typing import Any
 
-from lark import Lark, Token, Transformer
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from . import activations
 
 MAX_LENGTH = 2000  # characters of one equation
 MAX_NESTING = 30  # brackets and braces inside each other
@@ -130,7 +136,8 @@ class Neg(Node):
 
 @dataclass(frozen=True)
 class Func(Node):
-    """``\\sigma``, ``\\exp``, ``\\log`` (``\\ln`` too), ``\\tanh`` applied to ``arg``; ``prime``: f'."""
+    """A function applied to ``arg``; ``prime``: f'. ``name`` is ``function_key`` of what was typed:
+    ``exp``, ``log`` (``\\ln`` too), or an activation's LaTeX (``sigma``, ``operatorname{relu}``)."""
 
     name: str
     arg: Node
@@ -193,12 +200,32 @@ class Equation:
 
 # --- the grammar --------------------------------------------------------------------------------
 
-DIFFERENTIABLE = ("sigma", "tanh")  # functions whose f' is understood (activations)
+MATH_FUNCTIONS = (r"\exp", r"\log", r"\ln")
 
-GREEK = (
+
+def function_key(latex: str) -> str:
+    """How a function is known once read: its LaTeX without the backslash and spaces
+    (``\\operatorname { relu }`` -> ``operatorname{relu}``); ``\\ln`` is ``log``."""
+    key = re.sub(r"\s+", "", latex).lstrip("\\")
+    return "log" if key == "ln" else key
+
+
+def _command_pattern(latex: str) -> str:
+    """A regex for a function's LaTeX as people type it: ``\\operatorname{relu}`` with any spaces."""
+    pattern = "".join(r"\s*\{\s*" if ch == "{" else r"\s*\}" if ch == "}" else re.escape(ch) for ch in latex)
+    return pattern + ("(?![a-zA-Z])" if latex[-1].isalpha() else "")
+
+
+# Functions the grammar reads: every elementwise activation under its registry ``latex`` (\sigma,
+# \tanh, \operatorname{relu}, ...), whose derivative f' is understood too, and exp and log.
+ACTIVATION_LATEX = tuple(entry.latex for entry in activations.ACTIVATIONS.values() if entry.elementwise)
+DIFFERENTIABLE = frozenset(function_key(latex) for latex in ACTIVATION_LATEX)
+FUNCTION_PATTERN = "|".join(_command_pattern(latex) for latex in (*ACTIVATION_LATEX, *MATH_FUNCTIONS))
+
+GREEK = [letter for letter in (
     "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi "
-    "pi rho tau upsilon phi varphi chi psi omega ell"
-).split()
+    "pi rho sigma tau upsilon phi varphi chi psi omega ell"
+).split() if letter not in DIFFERENTIABLE]  # \sigma is the sigmoid
 
 GRAMMAR = r"""
 start: expr ("=" expr)*
@@ -273,7 +300,7 @@ MULOP: /\\cdot(?![a-zA-Z])|\\times(?![a-zA-Z])|\*/
 SUM: /\\sum(?![a-zA-Z])/
 FRAC: /\\[dt]?frac(?![a-zA-Z])/
 PARTIAL: /\\partial(?![a-zA-Z])/
-FUNC: /\\(sigma|exp|log|ln|tanh)(?![a-zA-Z])/
+FUNC: /FUNCTION_NAMES/
 GREEK: /\\(GREEK_NAMES)(?![a-zA-Z])/
 MATHCAL: /\\mathcal\s*(\{\s*[A-Za-z]\s*\}|[A-Za-z])/
 BOLD: /\\(mathbf|boldsymbol|bm)\s*(\{\s*([A-Za-z]|\\(GREEK_NAMES))\s*\}|[A-Za-z]|\\(GREEK_NAMES)(?![a-zA-Z]))/
@@ -301,19 +328,24 @@ _TEXT_RELATION = re.compile(
     r"(?:if|for|when)?\s*\$?\s*([A-Za-z])\s*(=|\\neq?|\\not\s*=)\s*([A-Za-z])\s*\$?"
 )
 _KNOWN_COMMAND = re.compile(
-    r"\\(?:[,;:! \\]|cdot|times|sum|d?frac|tfrac|partial|sigma|exp|log|ln|tanh|mathcal|mathbf|boldsymbol|bm"
+    r"\\(?:[,;:! \\]|cdot|times|sum|d?frac|tfrac|partial|mathcal|mathbf|boldsymbol|bm"
     r"|text|textrm|mathrm|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
-    r"|textstyle|limits|nolimits|nonumber|notag|" + "|".join(GREEK) + r")(?![a-zA-Z])"
+    r"|textstyle|limits|nolimits|nonumber|notag|" + "|".join(GREEK) + r")(?![a-zA-Z])|" + FUNCTION_PATTERN
 )
-_COMMAND = re.compile(r"\\[a-zA-Z]+|\\.")
+_COMMAND = re.compile(r"\\operatorname\s*\{[^{}]*\}|\\[a-zA-Z]+|\\.")
 _STRIP = re.compile(r"\\(label|tag)\s*\{[^{}]*\}|\\(left|right)\s*\.")
 
 
-def _column(tok: Token) -> int:
-    return (tok.column or 1) if isinstance(tok, Token) else 0
+def _is_token(item: object) -> bool:
+    """A lark token (a str with a type), whichever lark runtime made it."""
+    return isinstance(item, str) and hasattr(item, "type")
 
 
-def _index(tok: Token) -> Index:
+def _column(tok: Any) -> int:
+    return (tok.column or 1) if _is_token(tok) else 0
+
+
+def _index(tok: Any) -> Index:
     text = str(tok)
     if text.isdigit():
         return int(text)
@@ -342,7 +374,7 @@ def _flat(cls, parts) -> Node:
     return cls(tuple(items))
 
 
-class _Build(Transformer):
+class _Build:
     """Parse-tree callbacks, run inline by the LALR parser (so building is not recursive)."""
 
     def start(self, sides):
@@ -406,18 +438,18 @@ class _Build(Transformer):
         return Partial(names[0], names[1])
 
     def dfrac(self, c):
-        tokens = [x for x in c if isinstance(x, Token) and x.type in ("LETTER", "TEXT")]
+        tokens = [x for x in c if _is_token(x) and x.type in ("LETTER", "TEXT")]
         if any(re.sub(r".*\{\s*|\s*\}", "", str(t)) != "d" for t in tokens):
             raise LatexError("cannot read this fraction", _column(tokens[0]))
         return self.partial(c)
 
     def func(self, c):
-        name = str(c[0]).lstrip("\\")
+        name = function_key(str(c[0]))
         prime = len(c) == 3
         if prime and name not in DIFFERENTIABLE:
-            raise LatexError(f"derivative mark ' is only understood on \\sigma and \\tanh, not \\{name}",
-                             _column(c[0]))
-        return Func("log" if name == "ln" else name, c[-1], prime)
+            raise LatexError(f"derivative mark ' is only understood on an activation "
+                             f"({', '.join(ACTIVATION_LATEX)}), not {c[0]}", _column(c[0]))
+        return Func(name, c[-1], prime)
 
     def func_power(self, c):
         """``\\tanh^2 z`` = (tanh z)^2; ``\\sigma^{-1}`` would be an inverse, which is not a power."""
@@ -431,11 +463,11 @@ class _Build(Transformer):
         return c[0]
 
     def sub_arg(self, c):
-        return tuple(_index(t) for t in c if not (isinstance(t, Token) and t.type == "COMMA"))
+        return tuple(_index(t) for t in c if not (_is_token(t) and t.type == "COMMA"))
 
     def sup_arg(self, c):
         item = c[0]
-        if isinstance(item, Token):
+        if _is_token(item):
             return Num(float(item)) if item.type == "DIGIT" else self.letter([item])
         return item
 
@@ -482,14 +514,14 @@ class _Build(Transformer):
 
     def bound(self, c):
         item = c[0]
-        if isinstance(item, Token):
+        if _is_token(item):
             return Num(float(item)) if item.type == "DIGIT" else self.letter([item])
         return item
 
     def bigop(self, c):
         (var, lower, *exclude), rest = c[1], c[2:]
         upper = rest[0] if len(rest) == 2 else None
-        name = _index(var) if isinstance(var, Token) else var
+        name = _index(var) if _is_token(var) else var
         return Sum(name, lower, upper, rest[-1], _column(c[0]), exclude[0] if exclude else None)
 
     def eq(self, c):
@@ -536,10 +568,20 @@ def _name_column(node: Node) -> int | None:
     return node.column if isinstance(node, Name) else None
 
 
+def grammar() -> str:
+    """``GRAMMAR`` with the Greek letters and the registry's function names filled in."""
+    return GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK)).replace("FUNCTION_NAMES", FUNCTION_PATTERN)
+
+
+_OPTIONS: dict[str, Any] = {"parser": "lalr", "lexer": "contextual", "maybe_placeholders": False}
+
+
 @cache
-def _parser() -> Lark:
-    grammar = GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK))
-    return Lark(grammar, parser="lalr", lexer="contextual", transformer=_Build(), maybe_placeholders=False)
+def _parser() -> tuple[Any, ModuleType]:
+    """The parser, and the module holding its exception classes."""
+    import lark.exceptions
+
+    return lark.Lark(grammar(), transformer=_Build(), **_OPTIONS), lark.exceptions
 
 
 # --- entry point --------------------------------------------------------------------------------
@@ -565,18 +607,19 @@ def clean(text: str) -> str:
 def _check_commands(text: str) -> None:
     for match in _COMMAND.finditer(text):
         if not _KNOWN_COMMAND.match(text, match.start()):
-            raise LatexError(f"unknown command {match.group(0)}", match.start() + 1)
+            kind = "function" if match.group(0).startswith("\\operatorname") else "command"
+            raise LatexError(f"unknown {kind} {match.group(0)}", match.start() + 1)
 
 
-def _describe(exc: UnexpectedInput, text: str) -> LatexError:
-    if isinstance(exc, UnexpectedEOF):
+def _describe(exc: Any, text: str, errors: ModuleType) -> LatexError:
+    if isinstance(exc, errors.UnexpectedEOF):
         return LatexError("the equation ends too early", len(text) + 1)
-    if isinstance(exc, UnexpectedToken):
+    if isinstance(exc, errors.UnexpectedToken):
         token = exc.token
         if token.type == "$END":
             return LatexError("the equation ends too early", len(text) + 1)
         return LatexError(f"unexpected {str(token)!r}", token.column)
-    if isinstance(exc, UnexpectedCharacters):
+    if isinstance(exc, errors.UnexpectedCharacters):
         return LatexError(f"unexpected {text[exc.pos_in_stream]!r}", exc.column)
     return LatexError("cannot parse", getattr(exc, "column", None))
 
@@ -591,11 +634,12 @@ def parse_equation(text: str) -> Equation:
     if _nesting(source) > MAX_NESTING:
         raise LatexError(f"brackets nested too deeply (more than {MAX_NESTING} levels)")
     _check_commands(source)
+    parser, errors = _parser()
     try:
-        sides = _parser().parse(source)
-    except UnexpectedInput as exc:
-        raise _describe(exc, source) from None
-    except LarkError as exc:  # a callback raised: lark wraps it
+        sides = parser.parse(source)
+    except errors.UnexpectedInput as exc:
+        raise _describe(exc, source, errors) from None
+    except errors.LarkError as exc:  # a callback raised: lark wraps it
         inner = getattr(exc, "orig_exc", None)
         if isinstance(inner, LatexError):
             raise inner from None

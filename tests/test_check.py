@@ -9,17 +9,18 @@ import signal
 from pathlib import Path
 
 import autograd.numpy as anp
+import numpy as np
 import pytest
 import sympy as sp
 from autograd import grad, jacobian
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derive import forward
+from derive import forward, losses
 from derive.check import Checker, check_all, exit_code, run_check
 from derive.check import _file_equations as file_equations
 from derive.checking.binding import Binder
-from derive.checking.instances import ModelInstance
+from derive.checking.instances import SAMPLERS, ModelInstance
 from derive.checking.problems import Wrong
 from derive.checking.quantities import ModelTable
 from derive.cli import main
@@ -267,12 +268,24 @@ def test_counterexample_gives_sizes_indices_and_both_values(checkers):
     point = result.counterexample
     assert set(point.sizes) == {"M"} and 1 <= point.indices["j"] <= point.sizes["M"]
     assert point.right == pytest.approx(-point.left) and point.left != 0
-    assert re.search(r"at M=\d, j=\d: left = -?[\d.]+, right = -?[\d.]+", result.show())
+    assert re.search(r"at M=\d, j=\d: left = -?[\d.]+, right = -?[\d.]+; seed 20240601$", result.show())
 
 
-def test_undefined_side_is_incorrect_not_a_crash(checkers):
-    result = verdict(checkers, "a", r"\frac{\partial L}{\partial z} = \log(-1 - a)")
-    assert result.verdict == "incorrect" and "undefined" in result.show()
+@pytest.mark.parametrize("right, words", [
+    (r"\log(-1 - a)", "log of a non-positive number"),
+    (r"\log(a - a)", "log of a non-positive number"),
+    (r"1 / (a - a)", "division by zero"),
+    (r"(a - a)^{-1}", "division by zero"),
+    (r"e^{100}^{100}", "overflow"),
+    (r"e^{e^{e^{e^{9}}}}", "overflow"),
+    (r"10^{99} 10^{99} 10^{99} 10^{99}", "overflow"),
+    (r"(-a)^{0.5}", "a negative number to a fractional power"),
+])
+def test_undefined_side_is_incorrect_and_says_why_in_words(checkers, right, words):
+    result = verdict(checkers, "a", rf"\frac{{\partial L}}{{\partial z}} = {right}")
+    assert result.verdict == "incorrect", result.show()
+    assert f"right = undefined ({words}); seed" in result.show()
+    assert not re.search(r"math|error|Numerical|\(\d+,", result.show()), result.show()
 
 
 # --- limits on pathological input ---------------------------------------------------------------
@@ -297,9 +310,53 @@ def test_time_limit_stops_a_long_evaluation():
     assert result.verdict == "error" and "longer than the limit" in result.reason
 
 
-def test_overflow_is_undefined_not_a_crash(checkers):
-    result = verdict(checkers, "a", r"a = e^{e^{e^{e^{9}}}}")
-    assert result.verdict == "incorrect" and "undefined" in result.show()
+def test_a_model_too_large_to_evaluate_is_a_one_line_usage_error(tmp_path, capsys):
+    spec = tmp_path / "big2.toml"
+    spec.write_text('name = "big2"\ninputs = 3\nloss = "mse"\n\n[[layers]]\nunits = 100000\n'
+                    'activation = "identity"\n')
+    code, out, err = run(["check", str(spec), r"\mathcal{L} = 0"], capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "model big2 is too large to check" in err and "internal error" not in err
+
+
+def test_the_run_has_a_time_budget_and_reports_what_it_did_not_check(capsys):
+    slow = r"\mathcal{L} = " + "".join(rf"\sum_{{{v}=1}}^{{900}}" for v in "pqrs") + " 1"
+    fast = r"\frac{\partial L}{\partial b_k} = a_k - y_k"
+    code, out, _ = run(["check", "c", "--timeout", "0.3", slow, fast], capsys)
+    lines = out.strip().splitlines()
+    assert code == 2
+    assert lines[0] == "equation 1: error: the time budget of the run ran out while checking it"
+    assert lines[1] == "equation 2: error: not checked: time budget exhausted (0.3 s for the run)"
+
+
+def test_equations_after_the_budget_are_not_checked():
+    items = [(f"x:{n}", n, r"\delta^{(2)} = a^{(2)} - y", "") for n in range(1, 4)]
+    results = check_all("b", items, timeout=1e-9)
+    assert [r.reason for r in results] == ["not checked: time budget exhausted (1e-09 s for the run)"] * 3
+    assert exit_code(results) == 2
+
+
+@pytest.mark.parametrize("model, text", [
+    ("a", "1 = 1"),
+    ("a", "a + 1 = z"),
+    ("a", "2 a = 2 a"),
+    ("a", "M = M"),
+    ("a", "e = e"),
+    ("c", r"\delta_{kj} = \delta_{jk}"),
+    ("c", r"\sum_k a_k = 1"),
+])
+def test_the_left_side_must_name_a_quantity(capsys, model, text):
+    code, out, _ = run(["check", model, text], capsys)
+    assert code == 2, out
+    assert "error: the left side must name a quantity of the model, e.g. z" in out
+    assert r"\frac{\partial \mathcal{L}}{\partial w" in out
+
+
+def test_a_chain_is_named_by_its_first_side(checkers):
+    result = verdict(checkers, "a", r"\frac{\partial a}{\partial z} = a(1-a) = \sigma(z)(1 - \sigma(z))")
+    assert result.verdict == "correct"
+    result = verdict(checkers, "a", r"(a) = \sigma(z)")
+    assert result.verdict == "correct"
 
 
 def test_user_text_is_never_evaluated_as_code():
@@ -349,13 +406,35 @@ def test_markdown_file_and_json(capsys):
     assert data["summary"] == {"equations": 3, "correct": 3, "incorrect": 0, "error": 0}
 
 
-def test_json_counterexample(capsys):
-    code, out, _ = run(["check", "c", r"\frac{\partial L}{\partial z_j} = y_j - a_j", "--json"], capsys)
-    result = json.loads(out)["results"][0]
-    assert code == 1 and result["verdict"] == "incorrect"
+def test_json_counterexample_values_reproduce_both_sides(capsys):
+    """The instance's inputs, targets and parameters in the JSON give both sides again (autograd)."""
+    wrong = r"\frac{\partial L}{\partial z_j} = y_j - a_j"
+    code, out, _ = run(["check", "c", wrong, "--json", "--seed", "5"], capsys)
+    data = json.loads(out)
+    result = data["results"][0]
+    assert code == 1 and result["verdict"] == "incorrect" and data["seed"] == 5
     example = result["counterexample"]
-    assert set(example) == {"sizes", "indices", "left", "right"}
-    assert example["left"] == pytest.approx(-example["right"])
+    assert example["seed"] == 5 and set(example["values"]) == {"x", "y", "W", "b"}
+    v = {key: anp.array(value) for key, value in example["values"].items()}
+    C, M = example["sizes"]["C"], example["sizes"]["M"]
+    assert v["W"].shape == (C, M) and v["x"].shape == (M,) and sorted(v["y"]) == [0.0] * (C - 1) + [1.0]
+
+    def loss(z):
+        return -anp.sum(v["y"] * (z - anp.log(anp.sum(anp.exp(z)))))
+
+    j = example["indices"]["j"] - 1
+    z = v["W"] @ v["x"] + v["b"]
+    assert example["left"] == pytest.approx(grad(loss)(z)[j], rel=1e-9)
+    softmax = anp.exp(z) / anp.sum(anp.exp(z))
+    assert example["right"] == pytest.approx(v["y"][j] - softmax[j], rel=1e-9)
+
+
+def test_the_seed_makes_runs_reproducible(capsys):
+    wrong = r"\frac{\partial L}{\partial w_j} = (y - a) x_j"
+    first, again, other = (json.loads(run(["check", "a", wrong, "--json", *extra], capsys)[1])
+                           for extra in ([], [], ["--seed", "7"]))
+    assert first == again and first["seed"] == 20240601
+    assert first["results"][0]["counterexample"]["values"] != other["results"][0]["counterexample"]["values"]
 
 
 @pytest.mark.parametrize("argv, code", [
@@ -552,3 +631,85 @@ def test_new_notation_parses_to_the_plain_tree():
 def test_new_notation_mistakes_have_a_reason(checkers, model, text, words):
     result = verdict(checkers, model, text)
     assert result.verdict in ("incorrect", "error") and words in result.reason, result.show()
+
+
+# --- targets by the loss registry's kind; activations by the registry's LaTeX --------------------
+
+RELU_SPEC = """
+name = "r"
+inputs = "M"
+loss = "mse"
+
+[[layers]]
+units = "K"
+activation = "relu"
+
+[[layers]]
+units = "C"
+activation = "softplus"
+"""
+
+
+@pytest.mark.parametrize("model", ["a", "c", RELU_SPEC])
+def test_instance_targets_are_of_the_kind_the_loss_registry_names(model):
+    spec = parse_spec(model, "r.toml") if "\n" in model else resolve(model)
+    table = ModelTable(model_names(spec))
+    kind = losses.get(spec.loss).target
+    for seed in range(5):
+        instance = ModelInstance(table, {s: 3 for s in table.size_symbols()}, random.Random(seed))
+        y = [v for (key, _), v in instance.values.items() if key == table.names.y.name]
+        reference = losses.get(spec.loss).sample_targets(np.random.default_rng(seed), 1, len(y)).ravel()
+        if kind == "real":  # real numbers, not labels, like the registry's own draw
+            assert len({*y, *reference}) == 2 * len(y)
+        else:
+            assert set(y) <= {0.0, 1.0} and set(reference) <= {0.0, 1.0}
+        if kind == "one-hot":
+            assert sum(y) == 1.0 == sum(reference)
+
+
+def test_every_target_kind_of_the_registry_can_be_drawn():
+    assert set(SAMPLERS) == set(losses.TARGETS)
+
+
+def test_relu_and_softplus_instances_match_sympy_diff_of_the_composed_loss():
+    spec = parse_spec(RELU_SPEC, "r.toml")
+    table = ModelTable(model_names(spec))
+    sizes = {s: 2 + n for n, s in enumerate(table.size_symbols())}
+    instance = ModelInstance(table, sizes, random.Random(3))
+    composed, _ = forward.concrete(table.names, sizes)
+    parameters = {q.name for layer in table.names.layers for q in (layer.w, layer.b)}
+    drawn = {e: v for e, v in instance.values.items() if e[0] in {"x", "y", *parameters}}
+    point = {_symbol(table.names, *e): sp.Float(v) for e, v in drawn.items()}
+    assert float(composed.xreplace(point)) == pytest.approx(instance.value(("L", ())), rel=1e-12)
+    for (key, idx), _ in drawn.items():
+        if key in ("x", "y"):
+            continue
+        expected = float(sp.diff(composed, _symbol(table.names, key, idx)).xreplace(point))
+        assert instance.derivative(("L", ()), (key, idx)) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("text, correct", [
+    (r"a^{(1)}_k = \operatorname{relu}(z^{(1)}_k)", True),
+    (r"a^{(1)}_k = \operatorname{relu}\left(\sum_j w^{(1)}_{kj} x_j + b^{(1)}_k\right)", True),
+    (r"\frac{\partial a^{(1)}_k}{\partial z^{(1)}_k} = \operatorname{relu}'(z^{(1)}_k)", True),
+    (r"\frac{\partial a^{(2)}_i}{\partial z^{(2)}_i} = \sigma(z^{(2)}_i)", True),
+    (r"\frac{\partial a^{(2)}_i}{\partial z^{(2)}_i} = \operatorname{softplus}'(z^{(2)}_i)", True),
+    (r"a^{(2)}_i = \operatorname { softplus } (z^{(2)}_i) = \log(1 + e^{z^{(2)}_i})", True),
+    (r"\frac{\partial L}{\partial a^{(2)}_i} = a^{(2)}_i - y_i", True),
+    (r"\delta^{(1)}_k = \sum_i \delta^{(2)}_i w^{(2)}_{ik} \operatorname{relu}'(z^{(1)}_k)", True),
+    (r"\frac{\partial a^{(2)}_i}{\partial z^{(2)}_i} = \operatorname{softplus}(z^{(2)}_i)", False),
+    (r"a^{(1)}_k = \operatorname{relu}(-z^{(1)}_k)", False),
+    (r"\delta^{(1)}_k = \sum_i \delta^{(2)}_i w^{(2)}_{ik} \operatorname{relu}(z^{(1)}_k)", False),
+])
+def test_relu_and_softplus_models_are_checked(text, correct):
+    result = Checker(parse_spec(RELU_SPEC, "r.toml")).check(text)
+    assert result.verdict == ("correct" if correct else "incorrect"), result.show()
+
+
+def test_a_function_outside_the_registry_is_named():
+    with pytest.raises(LatexError, match=r"unknown function \\operatorname\{softmax\}"):
+        parse_equation(r"a = \operatorname{softmax}(z)")
+    with pytest.raises(LatexError, match=r"derivative mark ' is only understood on an activation"):
+        parse_equation(r"a = \exp'(z)")
+
+

@@ -118,8 +118,11 @@ class Binder:
 
     def bind(self, equation: Equation) -> dict[str, sp.Expr]:
         """The free indices of the left side and their ranges; checks every other side against them."""
+        self._require_quantity(equation.sides[0], before=True)
         free: dict[str, sp.Expr] = {}
-        for letter, uses in self.occurrences(equation.sides[0]).items():
+        left = self.occurrences(equation.sides[0])
+        self._require_quantity(equation.sides[0], before=False)
+        for letter, uses in left.items():
             dims = {dim for dim, _ in uses if dim is not None}
             if not dims:
                 raise Wrong(f"index {letter} on the left side indexes no quantity, so its range is unknown")
@@ -136,6 +139,24 @@ class Binder:
                         raise Wrong(f"index {letter} runs over {free[letter]} values on the left, "
                                     f"but {where} has {dim} entries")
         return free
+
+
+    def _require_quantity(self, node: Node, before: bool) -> None:
+        """``Unreadable`` unless the left side names a quantity of the model: a name of the forward
+        pass or an error term, or a partial derivative (``before``: its shape, before names are
+        resolved; after: that a plain name is a quantity, not a size or e).
+
+        Unusable input (exit 2), not a wrong answer (exit 1): ``1 = 1`` or ``a + 1 = z`` states
+        nothing about the model that could be right or wrong, so there is no answer to grade and
+        no counterexample to give; like an unparseable equation, the writer has to rewrite it.
+        """
+        while isinstance(node, Group):
+            node = node.inner
+        if isinstance(node, Partial):
+            return
+        if isinstance(node, Name) and (before or self.refs[id(node)].quantity is not None):
+            return
+        raise Unreadable(f"the left side must name a quantity of the model, e.g. {self.table.examples()}")
 
 
 def check_limits(node: Node) -> None:

@@ -1,13 +1,14 @@
 """Whether two sides agree at the points checked, and in what way they differ when they do not.
 
 ``close`` is the tolerance; ``Point`` one checked point (sizes, index values, both values), shown
-as the counterexample of a wrong equation; ``diagnose`` names a simple difference (a sign, a
+as the counterexample of a wrong equation, with what reproduces it (the seed; in JSON also the
+instance's inputs, targets and parameters); ``diagnose`` names a simple difference (a sign, a
 constant factor or offset, a side that is 0) from all the pairs of values seen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 RTOL, ATOL = 1e-7, 1e-10
 
@@ -19,15 +20,21 @@ class Point:
     left: float | None
     right: float | None
     problem: str = ""
+    seed: int | None = None  # of the run's random instances
+    instance: int | None = None  # which of them (1-based)
+    values: dict[str, object] = field(default_factory=dict)  # the instance's inputs and parameters
 
     def show(self) -> str:
         where = ", ".join(f"{k}={v}" for k, v in {**self.sizes, **self.indices}.items())
         left = "undefined" if self.left is None else f"{self.left + 0.0:.6g}"  # + 0.0: no "-0"
         right = "undefined" if self.right is None else f"{self.right + 0.0:.6g}"
-        return f"at {where}: left = {left}, right = {right}" + (f" ({self.problem})" if self.problem else "")
+        text = f"at {where}: left = {left}, right = {right}" + (f" ({self.problem})" if self.problem else "")
+        return text + (f"; seed {self.seed}" if self.seed is not None else "")
 
     def to_dict(self) -> dict:
-        return {"sizes": self.sizes, "indices": self.indices, "left": self.left, "right": self.right}
+        return {"sizes": self.sizes, "indices": self.indices, "left": self.left, "right": self.right,
+                "problem": self.problem or None, "seed": self.seed, "instance": self.instance,
+                "values": self.values}
 
 
 def close(left: float, right: float) -> bool:

@@ -31,6 +31,7 @@ from ..latex_parse import (
     Partial,
     Pow,
     Sum,
+    function_key,
 )
 from .binding import Binder
 from .instances import Element, elementwise
@@ -39,19 +40,42 @@ from .quantities import E, Ref
 
 MAX_SUM_TERMS = 1000
 
-# LaTeX function name -> activation, read off the registry (\sigma -> sigmoid, \tanh -> tanh).
-ACTIVATION_OF = {entry.latex.lstrip("\\"): name for name, entry in activations.ACTIVATIONS.items()
+# A written function's key (``latex_parse.function_key``) -> activation, read off the registry's
+# ``latex`` (\sigma -> sigmoid, \operatorname{relu} -> relu); the parser reads the same names.
+ACTIVATION_OF = {function_key(entry.latex): name for name, entry in activations.ACTIVATIONS.items()
                  if entry.elementwise}
-_MATH: dict[str, Callable[[float], float]] = {"exp": math.exp, "log": math.log}
+
+
+def _log(value: float) -> float:
+    if value <= 0:
+        raise Undefined("log of a non-positive number")
+    return math.log(value)
+
+
+_MATH: dict[str, Callable[[float], float]] = {"exp": math.exp, "log": _log}
+
+
+def _undefined(value) -> Undefined | None:
+    """Why a computed value is not a real number, in words (None when it is one)."""
+    if isinstance(value, complex):
+        return Undefined("a negative number to a fractional power")
+    if not math.isfinite(value):  # inf, or nan from inf - inf: finite floats only get there by overflow
+        return Undefined("overflow")
+    return None
 
 
 class Deadline:
-    """Wall-clock limit of one equation, checked every 256 evaluation steps."""
+    """Wall-clock limit of one equation, checked every 256 evaluation steps; ``message`` says
+    which limit it is when not the equation's own."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, message: str | None = None):
         self.end = time.monotonic() + seconds
         self.seconds = seconds
+        self.message = message or f"checking took longer than the limit of {seconds:g} s"
         self.ticks = 0
+
+    def left(self) -> float:
+        return max(self.end - time.monotonic(), 0.0)
 
     def check(self) -> None:
         self.ticks += 1
@@ -59,7 +83,7 @@ class Deadline:
             self.expired()
 
     def expired(self) -> None:
-        raise Unreadable(f"checking took longer than the limit of {self.seconds:g} s")
+        raise Unreadable(self.message)
 
 
 def float_function(name: str, prime: bool) -> Callable[[float], float]:
@@ -85,12 +109,18 @@ class Evaluator:
 
     def __call__(self, node: Node, env: dict[str, int]):
         self.deadline.check()
+        # Python's own wording ("math range error") is not for the reader: say what happened.
         try:
             value = getattr(self, "_" + type(node).__name__)(node, env)
-        except (ZeroDivisionError, OverflowError, ValueError) as exc:
-            raise Undefined(str(exc)) from None
-        if isinstance(value, complex) or not math.isfinite(value):
-            raise Undefined("not a finite real number")
+        except ZeroDivisionError:  # also 0.0 ** -1
+            raise Undefined("division by zero") from None
+        except OverflowError:
+            raise Undefined("overflow") from None
+        except ValueError:  # a math function outside its domain (log is checked before)
+            raise Undefined("outside the domain of a function") from None
+        problem = _undefined(value)
+        if problem is not None:
+            raise problem
         return value
 
     def number(self, value: float):

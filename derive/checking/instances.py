@@ -1,11 +1,12 @@
 """Random model-consistent instances and the model's own numeric derivatives.
 
-``ModelInstance(table, sizes, rng)`` draws parameters and inputs at concrete sizes, targets as
-the loss expects them (one-hot for cross-entropy, so its identity sum_k y_k = 1 holds), and runs
-the forward pass, so every intermediate is the model's. ``derivative(num, den)`` is forward-mode
-differentiation through that pass. Every formula comes from the registries (``activations``,
-``losses``), compiled with ``lambdify``; derivatives of them are SymPy's ``diff``, never the
-chain-rule engine's results, so the grader is independent of what it grades.
+``ModelInstance(table, sizes, rng)`` draws parameters and inputs at concrete sizes, targets of the
+kind the loss registry names (``Loss.target``: one-hot for cross-entropy, so its identity
+sum_k y_k = 1 holds), and runs the forward pass, so every intermediate is the model's.
+``derivative(num, den)`` is forward-mode differentiation through that pass. Every formula comes
+from the registries (``activations``, ``losses``), compiled with ``lambdify``; derivatives of them
+are SymPy's ``diff``, never the chain-rule engine's results, so the grader is independent of what
+it grades.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 import random
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import sympy as sp
 
@@ -101,14 +103,34 @@ def _loss(name: str, n: int | None) -> Callable:
     return evaluate
 
 
-def _targets(loss: str, count: int, rng: random.Random) -> list[float]:
-    """Targets as the loss expects them; a loss with identities on y gets one-hot targets."""
-    hot = rng.randrange(count)  # drawn for every loss: a seed always gives the same instances
-    if losses.get(loss).identities:  # one-hot, so sum_k y_k = 1 holds on every instance
-        return [float(n == hot) for n in range(count)]
-    if loss == "bce":  # labels of a binary classifier
-        return [float(rng.randrange(2)) for _ in range(count)]
+def _one_hot(rng: random.Random, count: int, hot: int) -> list[float]:
+    return [float(n == hot) for n in range(count)]  # so sum_k y_k = 1 holds on every instance
+
+
+def _binary(rng: random.Random, count: int, hot: int) -> list[float]:
+    return [float(rng.randrange(2)) for _ in range(count)]
+
+
+def _real(rng: random.Random, count: int, hot: int) -> list[float]:
     return [rng.uniform(-1.0, 1.0) for _ in range(count)]
+
+
+# One example's targets for each kind of target of the loss registry (``Loss.target``, a key of
+# ``losses.TARGETS``). Drawn with Python's ``random`` rather than ``Loss.sample_targets``, which
+# needs NumPy: importing it would add ~0.04 s to every ``derive check``, a sixth of SymPy's import.
+SAMPLERS: dict[str, Callable[[random.Random, int, int], list[float]]] = {
+    "one-hot": _one_hot, "binary": _binary, "real": _real,
+}
+
+
+def _targets(loss: str, count: int, rng: random.Random) -> list[float]:
+    """Targets of the kind the loss expects (its registry entry's ``target``)."""
+    kind = losses.get(loss).target
+    if kind not in SAMPLERS:
+        raise UsageError(f"the checker cannot draw {kind!r} targets (loss {loss!r}); "
+                         f"it knows {', '.join(sorted(SAMPLERS))}")
+    hot = rng.randrange(count)  # drawn for every kind: a seed always gives the same instances
+    return SAMPLERS[kind](rng, count, hot)
 
 
 class ModelInstance:
@@ -125,7 +147,9 @@ class ModelInstance:
         self.table = table
         self.names = table.names
         self.sizes = sizes
+        self._units: dict[tuple, list[tuple[int, ...]]] = {}
         self.values = self._sample(rng)
+        self._drawn = dict(self.values)  # what was drawn, not computed
         self._run(self.values, None)
         self._tangents: dict[Element, dict[Element, float]] = {}
         self._sizes: dict[sp.Expr, int] = {}
@@ -139,17 +163,42 @@ class ModelInstance:
     def _sample(self, rng: random.Random) -> dict[Element, float]:
         names = self.names
         base: dict[Element, float] = {}
-        for j in units(names.input_width, names.input_index, self.sizes):
+        for j in self.units(names.input_width, names.input_index):
             base[(names.x.name, j)] = rng.uniform(-1.5, 1.5)
         for layer in names.layers:
-            for k in units(layer.width, layer.index, self.sizes):
+            for k in self.units(layer.width, layer.index):
                 base[(layer.b.name, k)] = rng.uniform(-1.0, 1.0)
-                for j in units(layer.prev_width, layer.prev_index, self.sizes):
+                for j in self.units(layer.prev_width, layer.prev_index):
                     base[(layer.w.name, k + j)] = rng.uniform(-1.5, 1.5)
-        outputs = units(names.output.width, names.output.index, self.sizes)
+        outputs = self.units(names.output.width, names.output.index)
         for k, value in zip(outputs, _targets(names.spec.loss, len(outputs), rng), strict=True):
             base[(names.y.name, k)] = value
         return base
+
+    def units(self, width: sp.Expr, idx) -> list[tuple[int, ...]]:
+        """``units`` at this instance's sizes, worked out once (SymPy's ``subs`` is slow)."""
+        key = (width, idx)
+        if key not in self._units:
+            self._units[key] = units(width, idx, self.sizes)
+        return self._units[key]
+
+    def inputs(self) -> dict[str, Any]:
+        """Inputs, targets and parameters by the model's Python names, as nested lists (row-major,
+        from index 1): what a reader needs to recompute a counterexample."""
+        names = self.names
+        order = [names.x.name, names.y.name, *(q.name for layer in names.layers for q in (layer.w, layer.b))]
+        shaped: dict[str, Any] = {}
+        for (key, idx), value in sorted(self._drawn.items(), key=lambda item: order.index(item[0][0])):
+            if not idx:
+                shaped[key] = value
+                continue
+            row: list[Any] = shaped.setdefault(key, [])
+            for i in idx[:-1]:  # row-major: a weight's row k, then its entries j in order
+                while len(row) < i:
+                    row.append([])
+                row = row[i - 1]
+            row.append(value)
+        return shaped
 
     def _run(self, values: dict[Element, float], seed: Element | None) -> dict[Element, float]:
         """The forward pass: fills ``values``; returns tangents of a unit change of ``seed``.
@@ -165,9 +214,9 @@ class ModelInstance:
                 tan[element] = tangent
 
         names = self.names
-        prev, prev_units = names.x.name, units(names.input_width, names.input_index, self.sizes)
+        prev, prev_units = names.x.name, self.units(names.input_width, names.input_index)
         for layer in names.layers:
-            layer_units = units(layer.width, layer.index, self.sizes)
+            layer_units = self.units(layer.width, layer.index)
             w, a_prev, b = layer.w.name, prev, layer.b.name
             for k in layer_units:  # forward.pre_activation: z_k = sum_j w_kj a_j + b_k
                 value = math.fsum(values[(w, k + j)] * values[(a_prev, j)] for j in prev_units)

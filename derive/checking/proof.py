@@ -202,13 +202,18 @@ class Prover:
             self._models[key] = SymbolicModel(self.table, sizes)
         return self._models[key]
 
-    def prove(self, equation: Equation, binder: Binder, free: dict[str, sp.Expr]) -> Proof | None:
-        """A proof that every side equals the left one, or None (no proof found in time)."""
-        if self.time_limit <= 0 or not can_interrupt():
+    def prove(self, equation: Equation, binder: Binder, free: dict[str, sp.Expr],
+              time_left: float | None = None) -> Proof | None:
+        """A proof that every side equals the left one, or None (no proof found in time).
+
+        ``time_left``: what remains of the equation's own time, when less than the proof's limit.
+        """
+        limit = self.time_limit if time_left is None else min(self.time_limit, time_left)
+        if limit <= 0 or not can_interrupt():
             return None
         started = time.monotonic()
         try:
-            with _alarm(self.time_limit):
+            with _alarm(limit):
                 return self._attempt(equation, binder, free, started)
         except _OutOfTime:
             return None

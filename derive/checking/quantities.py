@@ -73,6 +73,18 @@ class ModelTable:
         widths = [self.names.input_width, *(layer.width for layer in self.names.layers)]
         return sorted({w for w in widths if isinstance(w, sp.Symbol)}, key=str)
 
+    def examples(self) -> str:
+        """Two left sides this model understands, typeset: its last ``z`` and dL/dw of layer 1."""
+        last, first = self.names.layers[-1], self.names.layers[0]
+
+        def written(key: str, *indices) -> str:
+            letters = "".join(str(i) for i in indices if i is not None)
+            return latex_name(key) + (f"_{{{letters}}}" if letters else "")
+
+        weight = written(first.w.name, first.index, first.prev_index)
+        return (f"{written(last.z.name, last.index)} or "
+                f"\\frac{{\\partial {latex_name(self.names.L.name)}}}{{\\partial {weight}}}")
+
     def known(self) -> str:
         return ", ".join(q.latex for q in self.quantities.values() if q.kind != "delta")
 
