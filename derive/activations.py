@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeAlias, TypeVar
 
 import sympy as sp
 
 from .registry import lookup
 
-Expr = sp.Expr
+Expr: TypeAlias = sp.Expr
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,36 @@ class Activation:
     def elementwise(self) -> bool:
         return self.vector_forward is None
 
+    # Typed access to the optional rules: a missing rule is a bug in the caller, named here.
+
+    def unit(self, z: Expr) -> Expr:
+        """One unit's output ``f(z)`` (elementwise activations)."""
+        return _need(self.forward, self.name, "forward")(z)
+
+    def unit_derivative(self, z: Expr, a: Expr) -> Expr:
+        """The textbook ``f'(z)``, written through ``a = f(z)`` where that is how a course writes it."""
+        return _need(self.derivative, self.name, "derivative")(z, a)
+
+    def layer(self, z: sp.IndexedBase, k: Expr, c: Expr, size: Expr) -> Expr:
+        """Unit ``k`` of a whole-layer activation, summing over the dummy ``c`` up to ``size``."""
+        return _need(self.vector_forward, self.name, "vector_forward")(z, k, c, size)
+
+    def layer_jacobian(self, a: sp.IndexedBase, k: Expr, j: Expr) -> Expr:
+        """``da_k/dz_j`` of a whole-layer activation, in textbook form."""
+        return _need(self.jacobian, self.name, "jacobian")(a, k, j)
+
     def function(self) -> type[sp.Function]:
         """The undefined SymPy function used to *name* the activation in set-up equations."""
         return sp.Function(self.name)
+
+
+F = TypeVar("F")
+
+
+def _need(rule: F | None, name: str, field_name: str) -> F:
+    if rule is None:
+        raise TypeError(f"activation {name!r} has no {field_name} rule")
+    return rule
 
 
 def _sigmoid(z: Expr) -> Expr:

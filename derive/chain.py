@@ -216,7 +216,7 @@ def _activation_factor(layer: LayerNames) -> Factor:
     """``da_k/dz_k`` of an elementwise layer."""
     act = activations.get(layer.activation)
     z, a = layer.el(layer.z), layer.el(layer.a)
-    return Factor(a, z, sp.diff(act.forward(z), z), act.derivative(z, a))
+    return Factor(a, z, sp.diff(act.unit(z), z), act.unit_derivative(z, a))
 
 
 def _output_error(names: ModelNames, identities: tuple[UsedIdentity, ...]) -> ErrorStep:
@@ -239,7 +239,7 @@ def _output_error(names: ModelNames, identities: tuple[UsedIdentity, ...]) -> Er
         z_j = out.el(out.z, j)
         _, explicit = forward.activation(out, names, dummy=True)
         raw = local_derivative(explicit, z_j)
-        textbook = act.jacobian(out.a, k, j)
+        textbook = act.layer_jacobian(out.a, k, j)
         act_factor = Factor(a_k, z_j, raw, textbook, _cases(textbook, k, j))
         chain = Chain((loss_factor.partial, act_factor.partial), (k, 1, out.width))
         product = sp.Sum(loss_factor.textbook * act_factor.textbook, (k, 1, out.width))

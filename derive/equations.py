@@ -69,6 +69,7 @@ def _top_level_split(body: str) -> list[tuple[int, str]]:
             depth -= 1
         elif depth == 0 and env == 0 and body.startswith("\\\\", i):
             match = _ROW_BREAK.match(body, i)
+            assert match is not None  # body[i:] starts with \\, which the pattern always matches
             rows.append((start, body[start:i]))
             start = i = match.end()
             continue

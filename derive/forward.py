@@ -47,12 +47,12 @@ def activation(layer: LayerNames, names: ModelNames, dummy: bool = False) -> tup
     act = activations.get(layer.activation)
     if act.elementwise:
         z = layer.el(layer.z)
-        explicit = act.forward(z)
+        explicit = act.unit(z)
         if isinstance(explicit, sp.Function) and type(explicit).__name__ == act.name:
             return explicit, explicit  # SymPy knows it by name (tanh): nothing to write out
         return act.function()(z), explicit
     c = _bound(names.softmax_dummy, dummy)
-    explicit = act.vector_forward(layer.z, layer.index, c, layer.width)
+    explicit = act.layer(layer.z, layer.index, c, layer.width)
     return explicit, explicit
 
 
@@ -101,12 +101,12 @@ def concrete(names: ModelNames, sizes: dict[sp.Symbol, int]) -> tuple[sp.Expr, d
         }
         act = activations.get(layer.activation)
         if act.elementwise:
-            values = {k: act.forward(zs[k]) for k in units}
+            values = {k: act.unit(zs[k]) for k in units}
         else:
             c = sp.Dummy("c", integer=True, positive=True)
             width = layer.width.subs(sizes)
             values = {
-                k: act.vector_forward(layer.z, k, c, width).doit().xreplace(
+                k: act.layer(layer.z, k, c, width).doit().xreplace(
                     {element(layer.z, u): zs[u] for u in units}
                 )
                 for k in units

@@ -363,8 +363,12 @@ def _is_label(node: Node) -> bool:
 
 
 def _label_value(node: Group) -> int | str:
+    """The layer of a label ``_is_label`` accepted: a number, or a letter such as l."""
     inner = node.inner
-    return int(inner.value) if isinstance(inner, Num) else inner.base
+    if isinstance(inner, Num):
+        return int(inner.value)
+    assert isinstance(inner, Name)
+    return inner.base
 
 
 def _flat(cls, parts) -> Node:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import sympy as sp
 
@@ -30,7 +30,7 @@ from .registry import lookup
 if TYPE_CHECKING:  # NumPy is only needed to draw targets; `derive show` must not pay its import
     import numpy as np
 
-Expr = sp.Expr
+Expr: TypeAlias = sp.Expr
 Accessor = Callable[[Expr], Expr]
 
 

@@ -20,7 +20,7 @@ def _s(expr) -> str | None:
 
 def _chain(chain: Chain) -> str:
     product = sp.Mul(*chain.factors, evaluate=False)
-    return _s(sp.Sum(product, chain.sum) if chain.sum else product)
+    return sp.sstr(sp.Sum(product, chain.sum) if chain.sum else product, order="none")
 
 
 def _factor(f: Factor) -> dict:

@@ -511,7 +511,7 @@ def name_activations(expr: sp.Expr) -> sp.Expr:
     for act in activations.ACTIVATIONS.values():
         if not act.elementwise:
             continue
-        pattern = act.forward(u)
+        pattern = act.unit(u)
         if pattern == u or isinstance(pattern, sp.Function) and pattern.args == (u,):
             continue  # identity, tanh: nothing to name
         expr = expr.replace(pattern, lambda u, act=act: act.function()(u))

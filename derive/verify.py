@@ -17,6 +17,7 @@ import itertools
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -76,6 +77,11 @@ def random_instance(
     }
     X = rng.normal(size=(n, input_width(derivation, sizes)))
     return params, X, random_targets(derivation, sizes, n, rng)
+
+
+def _loss(module: ModuleType, params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> float:
+    """The generated module's loss alone, as the function finite differences perturb."""
+    return float(module.loss_and_grad(params, X, y)[0])
 
 
 def central_differences(
@@ -177,7 +183,7 @@ def check_module(derivation: Derivation, module: ModuleType, seed: int = SEED) -
             _, grads = module.loss_and_grad(params, X, y)
             chosen = sample_coordinates(params, rng)
             reference = central_differences(
-                lambda p, X=X, y=y: module.loss_and_grad(p, X, y)[0], params, coordinates=chosen
+                partial(_loss, module, X=X, y=y), params, coordinates=chosen
             )
             for name, value in reference.items():
                 ours = np.reshape(grads[name], -1)[chosen[name]]

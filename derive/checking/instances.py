@@ -63,7 +63,7 @@ def _compile(args: list[sp.Symbol], exprs: list[sp.Expr]) -> Callable:
 def elementwise(name: str) -> tuple[Callable, Callable]:
     """f and f' of an elementwise activation; f' is SymPy's derivative of the registry's f."""
     z = sp.Symbol("z", real=True)
-    forward = activations.get(name).forward(z)
+    forward = activations.get(name).unit(z)
     both = _compile([z], [forward, sp.diff(forward, z)])
     return (lambda v: both(v)[0]), (lambda v: both(v)[1])
 
@@ -74,8 +74,8 @@ def _vector(name: str, n: int) -> tuple[Callable, Callable]:
     z, c = sp.IndexedBase("z"), sp.Dummy("c", integer=True)
     zs = [sp.Symbol(f"z{i}", real=True) for i in range(1, n + 1)]
     swap = {z[i + 1]: s for i, s in enumerate(zs)}
-    forward = activations.get(name).vector_forward
-    outputs = [forward(z, k, c, n).doit().xreplace(swap) for k in range(1, n + 1)]
+    layer = activations.get(name).layer
+    outputs = [layer(z, k, c, n).doit().xreplace(swap) for k in range(1, n + 1)]
     values = _compile(zs, outputs)
     jacobian = _compile(zs, [sp.diff(out, s) for out in outputs for s in zs])
     return values, lambda *v: [jacobian(*v)[k * n:(k + 1) * n] for k in range(n)]

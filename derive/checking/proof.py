@@ -76,7 +76,7 @@ class SymbolicEvaluator(Evaluator):
         if name not in ACTIVATION_OF:
             return {"exp": sp.exp, "log": sp.log}[name]
         z = sp.Dummy("z", real=True)
-        f = activations.get(ACTIVATION_OF[name]).forward(z)
+        f = activations.get(ACTIVATION_OF[name]).unit(z)
         f = sp.diff(f, z) if prime else f
         return lambda arg: f.xreplace({z: arg})
 
@@ -142,8 +142,8 @@ def plan(table: ModelTable, free: dict[str, sp.Expr], symmetric: bool):
         width = int(dim.subs(sizes))
         patterns = [p for p in _partitions(letters) if max(p) <= width]
         per_group.append([dict(zip(letters, p, strict=True)) for p in patterns])
-    combos = itertools.product(*per_group)
-    assignments = [{k: v for part in combo for k, v in part.items()} for combo in combos]
+    assignments = [{k: v for part in combo for k, v in part.items()}
+                   for combo in itertools.product(*per_group)]
     return sizes, assignments
 
 
