@@ -12,6 +12,7 @@ from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
 from .activations import ACTIVATIONS
 from .naming import unicode_name, unicode_sub
+from .ordering import reading_order
 
 
 class UnicodePrinter(PrettyPrinter):
@@ -65,7 +66,7 @@ class UnicodePrinter(PrettyPrinter):
         if args[0] is sp.S.One or any(isinstance(arg, sp.Number) for arg in args[1:]):
             return super()._print_Mul(product)
         if self.order not in ("old", "none"):
-            args = product.as_ordered_factors()
+            args = reading_order(list(product.as_ordered_factors()))
         numerator, denominator = [], []
         for item in args:
             if item.is_commutative and item.is_Pow and item.exp.is_Rational and item.exp.is_negative:
