@@ -98,8 +98,10 @@ def _paragraph(text: str, indent: str = "", opening: str = "") -> str:
 
 def _summary(derivation: Derivation) -> str:
     """The module docstring's first paragraph, wrapped to the line length."""
-    title = derivation.spec.title or derivation.spec.name
-    text = f"Loss and gradients of model {derivation.spec.name}: {_docstring_text(title)}."
+    title = derivation.spec.title
+    text = f"Loss and gradients of model {derivation.spec.name}" + (
+        f": {_docstring_text(title)}." if title else "."
+    )
     return _paragraph(text, opening='"""')
 
 
