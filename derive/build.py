@@ -19,10 +19,10 @@ def build_outputs(outdir: str | Path, pdf: bool | None, echo: Callable[[str], No
     from .render.latex import write_sheet
     from .render.numpy import module_source
 
-    models = builtin_names()
+    derivations = [derive(model) for model in builtin_names()]
     # The code first: a sheet that cannot be compiled (no LaTeX engine with --pdf) must not
     # cost the user the modules.
-    for model in models:
-        path = write_atomic(module_path(outdir, model), module_source(derive(model)))
+    for d in derivations:
+        path = write_atomic(module_path(outdir, d.spec.name), module_source(d))
         echo(f"wrote {path}")
-    write_sheet(models, str(Path(outdir) / "problem1.tex"), pdf=pdf, title=None, echo=echo)
+    write_sheet(derivations, str(Path(outdir) / "problem1.tex"), pdf=pdf, title=None, echo=echo)

@@ -48,12 +48,11 @@ def cli() -> None:
 @cli.command("list")
 def list_models() -> None:
     """List the built-in models."""
-    from .spec import BUILTIN_ALIASES, builtin_names, load_builtin
+    from .spec import builtin_aliases, builtin_names, builtin_title
 
     for name in builtin_names():
-        spec = load_builtin(name)
-        aliases = [a for a, target in BUILTIN_ALIASES.items() if target == name]
-        click.echo(f"{name:<7} {spec.title}" + (f"  (alias: {', '.join(aliases)})" if aliases else ""))
+        aliases = ", ".join(builtin_aliases(name))
+        click.echo(f"{name:<7} {builtin_title(name)}" + (f"  (alias: {aliases})" if aliases else ""))
 
 
 @cli.command()

@@ -316,13 +316,26 @@ def builtin_names() -> tuple[str, ...]:
     return BUILTIN_ORDER
 
 
+def _builtin_text(canonical: str) -> str:
+    return (resources.files("derive") / "models" / f"{canonical}.toml").read_text(encoding="utf-8")
+
+
+def builtin_aliases(canonical: str) -> tuple[str, ...]:
+    return tuple(alias for alias, target in BUILTIN_ALIASES.items() if target == canonical)
+
+
+def builtin_title(canonical: str) -> str:
+    """A built-in model's title without validating its spec: ``derive list`` needs no SymPy.
+    (The shipped specs are validated wherever they are used, and by the tests.)"""
+    title = tomllib.loads(_builtin_text(canonical)).get("title", "")
+    return str(title)
+
+
 def load_builtin(name: str) -> ModelSpec:
     """One of the shipped specs in ``derive/models``."""
     canonical = BUILTIN_ALIASES.get(name, name)
-    resource = resources.files("derive") / "models" / f"{canonical}.toml"
-    spec = parse_spec(resource.read_text(encoding="utf-8"), f"<built-in {canonical}>")
-    aliases = tuple(alias for alias, target in BUILTIN_ALIASES.items() if target == canonical)
-    return ModelSpec(spec.name, spec.inputs, spec.layers, spec.loss, spec.title, aliases)
+    spec = parse_spec(_builtin_text(canonical), f"<built-in {canonical}>")
+    return ModelSpec(spec.name, spec.inputs, spec.layers, spec.loss, spec.title, builtin_aliases(canonical))
 
 
 def load_spec_file(path: str | Path) -> ModelSpec:

@@ -21,6 +21,15 @@ def run(*args, **kw):
                           env=env, cwd=kw.get("cwd", ROOT), timeout=120)
 
 
+def test_list_does_not_import_sympy():
+    code = ("import sys; from derive.cli import main; sys.argv = ['derive', 'list']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\nassert 'sympy' not in sys.modules")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stderr
+    assert "c-mlp" in out.stdout
+
+
 def test_help_does_not_import_sympy():
     code = "import sys; from derive.cli import cli; assert 'sympy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ, PYTHONPATH=ROOT))

@@ -321,10 +321,11 @@ def _letters(count: int) -> list[str]:
     return letters[:count]
 
 
-def write_sheet(models: Sequence[str], output: str, pdf: bool | None = None, title: str | None = None,
-                echo: Callable[[str], None] = print) -> Path:
-    """Write the sheet for ``models`` (default: the built-ins) to ``output``; compile the PDF when
-    asked (``pdf=True``), or by default when an engine is installed. Returns the ``.tex`` path."""
+def write_sheet(models: Sequence[str | Derivation], output: str, pdf: bool | None = None,
+                title: str | None = None, echo: Callable[[str], None] = print) -> Path:
+    """Write the sheet for ``models`` (names, spec paths or derivations; default: the built-ins) to
+    ``output``; compile the PDF when asked (``pdf=True``), or by default when an engine is
+    installed. Returns the ``.tex`` path."""
     from .. import compile as latex_compile
     from .. import derive
     from ..files import write_atomic
@@ -333,7 +334,7 @@ def write_sheet(models: Sequence[str], output: str, pdf: bool | None = None, tit
     target = Path(output)
     if target.suffix != ".tex":
         raise UsageError(f"the sheet's output must be a .tex file (its PDF goes beside it), got {output!r}")
-    derivations = [derive(m) for m in (models or builtin_names())]
+    derivations = [m if isinstance(m, Derivation) else derive(m) for m in (models or builtin_names())]
     tex = sheet(derivations, title)
     pdf_path = target.with_suffix(".pdf")
     if pdf is not False and latex_compile.available():
