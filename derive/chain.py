@@ -65,7 +65,8 @@ class Chain:
 
     @property
     def expr(self) -> sp.Expr:
-        product = sp.Mul(*self.factors)
+        """The chain as one SymPy expression, its factors kept in reading order (unevaluated)."""
+        product = sp.Mul(*self.factors, evaluate=False) if len(self.factors) > 1 else self.factors[0]
         return sp.Sum(product, self.sum) if self.sum else product
 
 

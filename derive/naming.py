@@ -159,9 +159,6 @@ class LayerNames:
             col if col is not None else self.prev_index,
         )
 
-    def input(self, idx: sp.Expr | None = None) -> sp.Expr:
-        return element(self.prev, idx if idx is not None else self.prev_index)
-
 
 @dataclass(frozen=True)
 class ModelNames:

@@ -148,10 +148,6 @@ def _join_terms(printer, expr: sp.Add) -> str:
     return " ".join(parts)
 
 
-def numpy_code(expr: sp.Expr, printer: NumPyCodePrinter | None = None) -> str:
-    """``expr`` as a NumPy expression (helpers it calls are added to ``printer.helpers``)."""
-    return (printer or NumPyCodePrinter()).doprint(expr)
-
 
 # --- comments: index-notation equations as Unicode text -----------------------------------------
 

@@ -19,8 +19,7 @@ def _s(expr) -> str | None:
 
 
 def _chain(chain: Chain) -> str:
-    product = sp.Mul(*chain.factors, evaluate=False)
-    return sp.sstr(sp.Sum(product, chain.sum) if chain.sum else product, order="none")
+    return sp.sstr(chain.expr, order="none")
 
 
 def _factor(f: Factor) -> dict:

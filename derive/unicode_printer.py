@@ -11,6 +11,7 @@ from sympy.printing.pretty.pretty import PrettyPrinter
 from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
 from .activations import ACTIVATIONS
+from .chain import Chain
 from .naming import unicode_name, unicode_sub
 from .ordering import reading_order
 
@@ -88,10 +89,6 @@ class UnicodePrinter(PrettyPrinter):
         args = prettyForm(*stringPict.next(*self._join(", ", e.args)))
         return prettyForm(*stringPict.next(prettyForm("max"), prettyForm(*args.parens())))
 
-    def _print_Min(self, e):
-        args = prettyForm(*stringPict.next(*self._join(", ", e.args)))
-        return prettyForm(*stringPict.next(prettyForm("min"), prettyForm(*args.parens())))
-
     def _join(self, sep: str, args) -> list:
         pieces = []
         for number, arg in enumerate(args):
@@ -138,11 +135,9 @@ def pretty(expr) -> prettyForm:
     return _PRINTER._print(expr)
 
 
-def ordered_product(factors, bounds=None) -> prettyForm:
-    """Factors in the given order (SymPy would sort a ``Mul``), optionally under one sum."""
-    product = sp.Mul(*factors, evaluate=False) if len(factors) > 1 else factors[0]
-    expr = sp.Sum(product, bounds) if bounds else product
-    return _ORDERED._print(expr)
+def chain(c: Chain) -> prettyForm:
+    """A chain-rule factorisation with its factors in reading order, under its sum."""
+    return _ORDERED._print(c.expr)
 
 
 def equation(*parts) -> str:

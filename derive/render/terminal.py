@@ -10,7 +10,7 @@ import sympy as sp
 
 from .. import losses
 from ..chain import Derivation, ErrorStep, Factor, GradientStep, Partial
-from ..unicode_printer import equation, inline, ordered_product
+from ..unicode_printer import chain, equation, inline
 from .environment import render as render_template
 
 
@@ -23,7 +23,7 @@ def _factor(factor: Factor) -> str:
 
 def _error(step: ErrorStep) -> dict:
     lhs = Partial(_loss_symbol(step), step.of)
-    blocks = [equation(lhs, ordered_product(step.chain.factors, step.chain.sum))]
+    blocks = [equation(lhs, chain(step.chain))]
     blocks += [_factor(f) for f in step.factors]
     if step.output:
         blocks.append(equation(lhs, step.product, step.result))
@@ -48,9 +48,9 @@ def _partial_of(step: ErrorStep) -> Partial:
 
 def _gradient(step: GradientStep, loss) -> dict:
     lhs = Partial(loss, step.element)
-    blocks = [equation(lhs, ordered_product(step.chain.factors, step.chain.sum))]
+    blocks = [equation(lhs, chain(step.chain))]
     if step.short.factors != step.chain.factors:
-        blocks.append(equation(lhs, ordered_product(step.short.factors)))
+        blocks.append(equation(lhs, chain(step.short)))
     blocks.append(_factor(step.factor))
     parts = [lhs, step.result]
     if step.expanded != step.result:
