@@ -20,6 +20,7 @@ from . import activations, losses
 from .chain import Partial
 from .errors import DeriveError
 from .naming import SUPERSCRIPTS, unicode_name, unicode_sub
+from .ordering import reading_order
 
 MUL = PRECEDENCE["Mul"]
 
@@ -184,7 +185,7 @@ class EquationPrinter(StrPrinter):
                 )
             if coeff.is_Rational and coeff.q != 1:
                 denominator.append(str(coeff.q))
-        factors = sorted(sp.Mul.make_args(rest), key=_reading_order)
+        factors = reading_order(list(sp.Mul.make_args(rest)))
         for factor in factors:
             if factor.is_Pow and factor.exp.is_Rational and factor.exp.is_negative:
                 denominator.append(self.parenthesize(sp.Pow(factor.base, -factor.exp), MUL + 1))
@@ -211,7 +212,8 @@ class EquationPrinter(StrPrinter):
         return f"{head}({', '.join(self._print(arg) for arg in expr.args)})"
 
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:
-        return f"θ({self._print(expr.args[0])})"
+        # relu's derivative, as the terminal writes it: the Iverson bracket [z > 0].
+        return f"[{self._print(expr.args[0])} > 0]"
 
     def _print_Partial(self, expr: Partial) -> str:
         return f"∂{self._print(expr.num)}/∂{self._print(expr.den)}"
@@ -219,22 +221,6 @@ class EquationPrinter(StrPrinter):
     def _print_KroneckerDelta(self, expr: sp.KroneckerDelta) -> str:
         i, j = expr.args
         return "δ" + unicode_sub(f"{i}{j}")
-
-
-def _reading_order(factor: sp.Expr) -> tuple[int, str]:
-    """Errors first, then quantities, brackets, functions, sums: ``δ⁽²⁾ w⁽²⁾ₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)``."""
-    name = factor.base.name if isinstance(factor, sp.Indexed) else getattr(factor, "name", "")
-    if name.startswith("delta"):
-        rank = 0
-    elif factor.is_Atom or isinstance(factor, sp.Indexed):
-        rank = 1
-    elif isinstance(factor, sp.Sum):
-        rank = 4
-    elif isinstance(factor, sp.Function):
-        rank = 3
-    else:
-        rank = 2
-    return (rank, str(factor))
 
 
 def equation_text(lhs: sp.Expr, rhs: sp.Expr) -> str:

@@ -41,7 +41,7 @@ def forward(params: dict[str, Array], X: Array) -> Array:
     z1 = X @ W1.T + b1
     # a⁽¹⁾ₖ = σ(z⁽¹⁾ₖ)
     a1 = _sigmoid(z1)
-    # z⁽²⁾ = b⁽²⁾ + Σₖ a⁽¹⁾ₖ w⁽²⁾ₖ
+    # z⁽²⁾ = b⁽²⁾ + Σₖ w⁽²⁾ₖ a⁽¹⁾ₖ
     z2 = a1 @ w2 + b2
     # a⁽²⁾ = σ(z⁽²⁾)
     a2 = _sigmoid(z2)
@@ -71,7 +71,7 @@ def loss_and_grad(
     z1 = X @ W1.T + b1
     # a⁽¹⁾ₖ = σ(z⁽¹⁾ₖ)
     a1 = _sigmoid(z1)
-    # z⁽²⁾ = b⁽²⁾ + Σₖ a⁽¹⁾ₖ w⁽²⁾ₖ
+    # z⁽²⁾ = b⁽²⁾ + Σₖ w⁽²⁾ₖ a⁽¹⁾ₖ
     z2 = a1 @ w2 + b2
     # a⁽²⁾ = σ(z⁽²⁾)
     a2 = _sigmoid(z2)
@@ -86,7 +86,7 @@ def loss_and_grad(
     dw2 = a1.T @ delta2
     # ∂L/∂b⁽²⁾ = δ⁽²⁾
     db2 = delta2.sum(axis=0)
-    # δ⁽¹⁾ₖ = δ⁽²⁾ a⁽¹⁾ₖ w⁽²⁾ₖ (1 - a⁽¹⁾ₖ)
+    # δ⁽¹⁾ₖ = δ⁽²⁾ w⁽²⁾ₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)
     delta1 = (delta2[:, None] * w2) * a1 * (1 - a1)
     # ∂L/∂w⁽¹⁾ₖⱼ = δ⁽¹⁾ₖ xⱼ
     dW1 = delta1.T @ X

@@ -112,7 +112,7 @@ def loss_and_grad(
     dW2 = delta2.T @ a1
     # ∂L/∂b⁽²⁾ᵢ = δ⁽²⁾ᵢ
     db2 = delta2.sum(axis=0)
-    # δ⁽¹⁾ₖ = a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ) Σᵢ δ⁽²⁾ᵢ w⁽²⁾ᵢₖ
+    # δ⁽¹⁾ₖ = Σᵢ δ⁽²⁾ᵢ w⁽²⁾ᵢₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)
     delta1 = (delta2 @ W2) * a1 * (1 - a1)
     # ∂L/∂w⁽¹⁾ₖⱼ = δ⁽¹⁾ₖ xⱼ
     dW1 = delta1.T @ X
