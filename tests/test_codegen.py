@@ -504,7 +504,7 @@ def test_out_files_equal_fresh_generation(model):
 
 def test_backward_lines_carry_their_equations():
     source = module_source(derive.derive("c-mlp"))
-    assert "# δ⁽¹⁾ₖ = a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ) Σᵢ δ⁽²⁾ᵢ w⁽²⁾ᵢₖ\n    delta1 = (delta2 @ W2) * a1 * (1 - a1)" in source
+    assert "# δ⁽¹⁾ₖ = Σᵢ δ⁽²⁾ᵢ w⁽²⁾ᵢₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)\n    delta1 = (delta2 @ W2) * a1 * (1 - a1)" in source
     assert "# ∂L/∂w⁽¹⁾ₖⱼ = δ⁽¹⁾ₖ xⱼ\n    dW1 = delta1.T @ X\n" in source
     assert f"derive {derive.__version__}" in source
 
