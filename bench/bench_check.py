@@ -11,14 +11,13 @@ python bench/bench_check.py [--repeat N]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from harness import ROOT, interleaved, ratio_table
+
+sys.path.insert(0, str(ROOT))
 
 EQUATIONS = [
     r"\frac{\partial L}{\partial z^{(2)}_i} = a^{(2)}_i - y_i",
@@ -35,15 +34,9 @@ COMMANDS = {
     "import sympy (baseline)": [sys.executable, "-c", "import sympy"],
     "derive check c-mlp (6 equations)": [sys.executable, "-m", "derive", "check", "c-mlp", *EQUATIONS],
     "derive check a --file check_a.tex (8)": [sys.executable, "-m", "derive", "check", "a", "--file",
-                                              os.path.join(ROOT, "tests", "data", "check_a.tex")],
+                                              str(ROOT / "tests" / "data" / "check_a.tex")],
 }
 TARGETS = {"derive check c-mlp (6 equations)": 2.5, "derive check a --file check_a.tex (8)": 2.5}
-
-
-def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=ROOT))
-    return time.perf_counter() - start
 
 
 def per_equation(repeat: int) -> list[tuple[str, float, float, bool]]:
@@ -70,22 +63,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=11)
     args = parser.parse_args()
-    samples: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for cmd in COMMANDS.values():  # warm the file cache
-        timed(cmd)
-    for _ in range(args.repeat):
-        for name, cmd in COMMANDS.items():
-            samples[name].append(timed(cmd))
-    base = statistics.median(samples["import sympy (baseline)"])
-    ok = True
-    print("| command | median (s) | ratio to baseline | target |\n|---|---|---|---|")
-    for name, values in samples.items():
-        ratio = statistics.median(values) / base
-        target = TARGETS.get(name)
-        passed = target is None or ratio <= target
-        ok &= passed
-        mark = "" if target is None else f"<= {target}x {'PASS' if passed else 'FAIL'}"
-        print(f"| `{name}` | {statistics.median(values):.3f} | {ratio:.2f}x | {mark} |")
+    # check=False: the last equation is wrong on purpose, so `derive check` exits 1.
+    medians = interleaved(COMMANDS, args.repeat, check=False)
+    table, ok = ratio_table(medians, "import sympy (baseline)", TARGETS)
+    print(table)
     print("\n| c-mlp equation (in process, after instances) | numeric only (ms) | with proof attempt (ms) "
           "| proved |\n|---|---|---|---|")
     for text, numeric, total, proved in per_equation(args.repeat):

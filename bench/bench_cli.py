@@ -11,7 +11,7 @@ import argparse
 import platform
 import sys
 
-from harness import interleaved, write_section
+from harness import interleaved, ratio_table, write_section
 
 HEADING = "## Command line (issue 2)"
 
@@ -29,17 +29,8 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     medians = interleaved(COMMANDS, args.repeat)
-    base = medians["import sympy (baseline)"]
-    ok = True
-    table = ["| command | median (s) | ratio to baseline | target |", "|---|---|---|---|"]
-    for name, median in medians.items():
-        ratio = median / base
-        target = TARGETS.get(name)
-        passed = target is None or ratio <= target
-        ok &= passed
-        mark = "" if target is None else f"<= {target}x {'PASS' if passed else 'FAIL'}"
-        table.append(f"| `{name}` | {median:.3f} | {ratio:.2f}x | {mark} |")
-    text = NOTES.format(repeat=args.repeat, python=platform.python_version(), table="\n".join(table))
+    table, ok = ratio_table(medians, "import sympy (baseline)", TARGETS)
+    text = NOTES.format(repeat=args.repeat, python=platform.python_version(), table=table)
     print(text)
     if not args.no_write:
         write_section(HEADING, text)

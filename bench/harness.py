@@ -18,23 +18,43 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
-def timed(cmd: list[str]) -> float:
-    """Seconds one whole process takes, with the checkout's ``derive`` importable."""
+def timed(cmd: list[str], check: bool = True) -> float:
+    """Seconds one whole process takes, with the checkout's ``derive`` importable. With ``check``
+    a non-zero exit is an error; without, it is expected (a grader reporting a wrong answer)."""
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    subprocess.run(cmd, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    env=dict(os.environ, PYTHONPATH=str(ROOT)))
     return time.perf_counter() - start
 
 
-def interleaved(commands: Mapping[Hashable, list[str]], repeat: int) -> dict[Hashable, float]:
+def interleaved(
+    commands: Mapping[Hashable, list[str]], repeat: int, check: bool = True
+) -> dict[Hashable, float]:
     """Median seconds of each command, over ``repeat`` rounds that run every command once."""
     for cmd in commands.values():  # warm the file cache
-        timed(cmd)
+        timed(cmd, check)
     samples: dict[Hashable, list[float]] = {key: [] for key in commands}
     for _ in range(repeat):
         for key, cmd in commands.items():
-            samples[key].append(timed(cmd))
+            samples[key].append(timed(cmd, check))
     return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def ratio_table(
+    medians: Mapping[str, float], baseline: str, targets: Mapping[str, float]
+) -> tuple[str, bool]:
+    """A Markdown table of medians and their ratios to ``baseline``; and whether every target holds."""
+    base = medians[baseline]
+    ok = True
+    lines = ["| command | median (s) | ratio to baseline | target |", "|---|---|---|---|"]
+    for name, median in medians.items():
+        ratio = median / base
+        target = targets.get(name)
+        passed = target is None or ratio <= target
+        ok &= passed
+        mark = "" if target is None else f"<= {target}x {'PASS' if passed else 'FAIL'}"
+        lines.append(f"| `{name}` | {median:.3f} | {ratio:.2f}x | {mark} |")
+    return "\n".join(lines), ok
 
 
 def write_section(heading: str, text: str) -> None:
