@@ -27,6 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness import write_section  # noqa: E402
+
 from derive import __version__, derive  # noqa: E402
 from derive.render.numpy import module_source  # noqa: E402
 from derive.verify import load_module  # noqa: E402
@@ -182,23 +184,13 @@ def run(quick: bool, which: list[str]) -> str:
 
 def write_results(table: str) -> None:
     """Replace this benchmark's section of bench/RESULTS.md, keeping every other section."""
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     section = (
         f"{SECTION}\n\n`python bench/bench_numpy.py --write`: median time per `loss_and_grad` call, "
         "generated module vs a hand-written NumPy implementation of the same model, interleaved in "
         "one process.\n\n"
         f"Environment: {environment_note()}.\n\n{table}\n"
     )
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    from derive.files import write_atomic
-
-    write_atomic(path, text)
+    write_section(SECTION, section)
 
 
 def main() -> None:
