@@ -253,7 +253,7 @@ class ArrayActivation(_ArrayNode):
         return activations.get(self.args[0].name)
 
     def _latex(self, printer) -> str:
-        return f"{self.activation.latex}\\left({printer._print(self.args[1])}\\right)"
+        return f"{self.activation.latex}({printer._print(self.args[1])})"
 
     def _numpycode(self, printer) -> str:
         return print_template(printer, self.activation.numpy, z=self.args[1])
