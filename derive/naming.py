@@ -175,6 +175,20 @@ class ModelNames:
     def output(self) -> LayerNames:
         return self.layers[-1]
 
+    @property
+    def widths(self) -> tuple[sp.Expr, ...]:
+        """The input width, then each layer's (Integers or size symbols)."""
+        return (self.input_width, *(layer.width for layer in self.layers))
+
+    def size_symbols(self) -> list[sp.Symbol]:
+        """The model's size symbols (``C``, ``K``, ``M``), sorted by name."""
+        return sorted({w for w in self.widths if isinstance(w, sp.Symbol)}, key=str)
+
+    def index_widths(self) -> dict[sp.Symbol, sp.Expr]:
+        """Each unit index and the width it runs over (inputs' and every layer's)."""
+        pairs = [(self.input_index, self.input_width), *((layer.index, layer.width) for layer in self.layers)]
+        return {index_: width for index_, width in pairs if index_ is not None}
+
     def parameters(self) -> tuple[sp.Symbol | sp.IndexedBase, ...]:
         """Parameters in the course's order: output layer first, weights before biases."""
         return tuple(q for layer in reversed(self.layers) for q in (layer.w, layer.b))

@@ -22,10 +22,10 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import sympy as sp
 
 from . import losses
 from .chain import Derivation
+from .naming import size
 
 TOLERANCE = 1e-6
 STEP = 1e-5
@@ -52,12 +52,12 @@ def output_width(derivation: Derivation, sizes: dict[str, int]) -> int | None:
     out = derivation.names.output
     if out.index is None:
         return None
-    return int(out.width.subs({sp.Symbol(k, integer=True, positive=True): v for k, v in sizes.items()}))
+    return int(out.width.subs({size(k): v for k, v in sizes.items()}))
 
 
 def input_width(derivation: Derivation, sizes: dict[str, int]) -> int:
     width = derivation.names.input_width
-    return int(width.subs({sp.Symbol(k, integer=True, positive=True): v for k, v in sizes.items()}))
+    return int(width.subs({size(k): v for k, v in sizes.items()}))
 
 
 def random_targets(
@@ -132,9 +132,7 @@ def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
 
 def _distinct_values(derivation: Derivation, count: int) -> list[int]:
     """``count`` sizes from ``FIRST_SIZE`` up, none equal to a literal width of the model."""
-    names = derivation.names
-    widths = [names.input_width, *(layer.width for layer in names.layers)]
-    literal = {int(w) for w in widths if w.is_Integer}
+    literal = {int(w) for w in derivation.names.widths if w.is_Integer}
     return list(itertools.islice((v for v in itertools.count(FIRST_SIZE) if v not in literal), count))
 
 

@@ -16,18 +16,14 @@ from derive.naming import element
 
 
 def size_symbols(derivation: Derivation) -> list[sp.Symbol]:
-    names = derivation.names
-    widths = [names.input_width, *(layer.width for layer in names.layers)]
-    return sorted({w for w in widths if isinstance(w, sp.Symbol)}, key=str)
+    return derivation.names.size_symbols()
 
 
 def index_ranges(elem: sp.Expr, derivation: Derivation, sizes: dict) -> list[dict]:
     """Every assignment of concrete values to the free indices of ``elem``."""
     if not isinstance(elem, sp.Indexed):
         return [{}]
-    names = derivation.names
-    widths = {names.input_index: names.input_width}
-    widths.update({layer.index: layer.width for layer in names.layers})
+    widths = derivation.names.index_widths()
     idx = list(elem.indices)
     ranges = [range(1, int(widths[i].subs(sizes)) + 1) for i in idx]
     return [dict(zip(idx, values, strict=True)) for values in itertools.product(*ranges)]

@@ -281,7 +281,7 @@ def _size_sets(table: ModelTable, rng: random.Random, count: int) -> list[dict[s
 
 def _check_size(table: ModelTable, sizes: dict[sp.Symbol, int]) -> None:
     names = table.names
-    widths = [int(w.subs(sizes)) for w in (names.input_width, *(layer.width for layer in names.layers))]
+    widths = [int(w.subs(sizes)) for w in names.widths]
     count = sum(a * b + b for a, b in itertools.pairwise(widths))
     if count > MAX_ELEMENTS:
         raise UsageError(f"model {names.spec.name} is too large to check by evaluation "

@@ -70,8 +70,7 @@ class ModelTable:
         self.quantities[(q.kind, q.layer)] = q
 
     def size_symbols(self) -> list[sp.Symbol]:
-        widths = [self.names.input_width, *(layer.width for layer in self.names.layers)]
-        return sorted({w for w in widths if isinstance(w, sp.Symbol)}, key=str)
+        return self.names.size_symbols()
 
     def examples(self) -> str:
         """Two left sides this model understands, typeset: its last ``z`` and dL/dw of layer 1."""

@@ -60,8 +60,7 @@ class Context:
 
 def _range_note(names: ModelNames, expr: sp.Expr) -> str:
     """``k = 1, \\dots, K`` for the free unit index of ``expr`` (empty for a scalar)."""
-    widths = {names.input_index: names.input_width}
-    widths.update({layer.index: layer.width for layer in names.layers})
+    widths = names.index_widths()
     free = [i for i in sorted(expr.free_symbols, key=str) if i in widths]
     return ", ".join(rf"{latex(i)} = 1, \dots, {latex(widths[i])}" for i in free)
 

@@ -182,8 +182,7 @@ def _parameters(names: ModelNames) -> list[Parameter]:
 
 
 def _sizes(names: ModelNames) -> list[str]:
-    widths = [names.input_width, *(layer.width for layer in names.layers)]
-    return sorted({str(w) for w in widths if isinstance(w, sp.Symbol)})
+    return [s.name for s in names.size_symbols()]
 
 
 def _sizes_line(names: ModelNames) -> str:
