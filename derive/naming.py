@@ -148,6 +148,16 @@ class LayerNames:
     prev_index: sp.Symbol | None
     prev_width: sp.Expr
 
+    @property
+    def unit_dims(self) -> tuple[sp.Expr, ...]:
+        """Shape of a per-unit quantity (z, a, b, delta): ``(K,)``, or ``()`` for one unit."""
+        return (self.width,) if self.index is not None else ()
+
+    @property
+    def weight_dims(self) -> tuple[sp.Expr, ...]:
+        """Shape of the weight: ``(K, M)``, dropping the side that has one unit."""
+        return self.unit_dims + ((self.prev_width,) if self.prev_index is not None else ())
+
     def el(self, q: sp.Symbol | sp.IndexedBase, idx: sp.Expr | None = None) -> sp.Expr:
         """Element of a per-unit quantity of this layer at ``idx`` (default: the layer's index)."""
         return element(q, idx if idx is not None else self.index)

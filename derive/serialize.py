@@ -32,17 +32,6 @@ def _factor(f: Factor) -> dict:
     }
 
 
-def _shape(q, names) -> list[str]:
-    for layer in names.layers:
-        if q is layer.w:
-            return [str(layer.width)] * (layer.index is not None) + [str(layer.prev_width)] * (
-                layer.prev_index is not None
-            )
-        if q is layer.b:
-            return [str(layer.width)] * (layer.index is not None)
-    return []
-
-
 def _symbols(d: Derivation) -> dict:
     atoms: set = set()
     for eq in d.setup:
@@ -68,7 +57,11 @@ def to_dict(d: Derivation) -> dict:
             "layers": [{"units": layer.units, "activation": layer.activation} for layer in d.spec.layers],
             "loss": d.spec.loss,
         },
-        "parameters": {q.name: _shape(q, names) for q in names.parameters()},
+        "parameters": {
+            q.name: [str(w) for w in (layer.weight_dims if q is layer.w else layer.unit_dims)]
+            for layer in reversed(names.layers)
+            for q in (layer.w, layer.b)
+        },
         "symbols": _symbols(d),
         "setup": [{"lhs": _s(e.lhs), "rhs": _s(e.rhs), "explicit": _s(e.explicit)} for e in d.setup],
         "errors": [

@@ -59,8 +59,7 @@ class ModelTable:
         self._add(Quantity(names.y.name, "y", None, _dims((out.width, out.index))))
         self._add(Quantity(names.L.name, "L", None, ()))
         for layer in names.layers:
-            unit = _dims((layer.width, layer.index))
-            weight = _dims((layer.width, layer.index), (layer.prev_width, layer.prev_index))
+            unit, weight = layer.unit_dims, layer.weight_dims
             for kind, q, dims in (("z", layer.z, unit), ("a", layer.a, unit), ("w", layer.w, weight),
                                   ("b", layer.b, unit), ("delta", layer.delta, unit)):
                 self._add(Quantity(q.name, kind, layer.number, dims))

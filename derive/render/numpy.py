@@ -172,10 +172,8 @@ def _parameters(names: ModelNames) -> list[Parameter]:
     """Parameters in layer order (W1, b1, W2, b2), shaped by their index letters."""
     result = []
     for layer in names.layers:
-        rows = [layer.width] if layer.index is not None else []
-        cols = [layer.prev_width] if layer.prev_index is not None else []
-        w_code, w_doc = _shape(rows + cols)
-        b_code, b_doc = _shape(rows)
+        w_code, w_doc = _shape(list(layer.weight_dims))
+        b_code, b_doc = _shape(list(layer.unit_dims))
         result.append(Parameter(layer.w.name, w_code, w_doc, _size_code(layer.prev_width)))
         result.append(Parameter(layer.b.name, b_code, b_doc, None))
     return result
