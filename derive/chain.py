@@ -16,7 +16,7 @@ from sympy.concrete.delta import deltasummation
 
 from . import activations, forward, losses
 from .forward import Equation
-from .naming import LayerNames, ModelNames, element, index
+from .naming import LayerNames, ModelNames, element, index, reindex
 from .naming import names as model_names
 from .spec import ModelSpec
 
@@ -94,6 +94,16 @@ class ErrorStep:
     value: sp.Expr  # the same, indexed by the layer's own index: what ``delta`` stands for
     uses: tuple[UsedIdentity, ...] = ()
     output: bool = False  # True for the output layer (no earlier delta involved)
+
+    @property
+    def loss(self) -> sp.Expr:
+        """The loss the chain starts from."""
+        return self.chain.factors[0].num
+
+    @property
+    def definition(self) -> Partial:
+        """What ``delta`` stands for: ``dL/dz`` in the layer's own index."""
+        return Partial(self.loss, reindex(self.of, self.delta))
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,13 @@ def element(q: sp.Symbol | sp.IndexedBase, *indices: sp.Expr) -> sp.Expr:
     return q
 
 
+def reindex(q: sp.Expr, like: sp.Expr) -> sp.Expr:
+    """Element ``q`` at the indices of element ``like`` (``z[j]`` like ``delta[k]`` is ``z[k]``)."""
+    if isinstance(q, sp.Indexed) and isinstance(like, sp.Indexed):
+        return q.base[like.indices]
+    return q
+
+
 # --- typeset forms, derived from the Python name -----------------------------------------------
 
 

@@ -25,7 +25,7 @@ from ..errors import ToolMissing, UsageError
 from ..latex_escape import escape, plain
 from ..latex_printer import chain as print_chain
 from ..latex_printer import latex, rows
-from ..naming import ModelNames, element, index, scalar
+from ..naming import ModelNames, element, index, reindex, scalar
 from .environment import render as render_template
 from .network import layout
 
@@ -113,25 +113,13 @@ def _condition(ctx: Context, condition: sp.Expr) -> str:
     return f"{ctx.tex(condition.lhs)} {relation} {ctx.tex(condition.rhs)}"
 
 
-def _loss_of(step: ErrorStep) -> sp.Expr:
-    return step.chain.factors[0].num
-
-
-def _delta_definition(step: ErrorStep) -> Partial:
-    """``dL/dz`` in the layer's own index: what ``delta`` stands for."""
-    z = step.of
-    if isinstance(z, sp.Indexed) and isinstance(step.delta, sp.Indexed):
-        z = z.base[step.delta.indices]
-    return Partial(_loss_of(step), z)
-
-
 def _boxed_delta(ctx: Context, step: ErrorStep) -> dict:
     return {"math": rf"\boxed{{{ctx.tex(step.delta)} = {ctx.tex(step.value)}}}",
             "label": ctx.label("delta", step.layer)}
 
 
 def error_block(ctx: Context, d: Derivation, step: ErrorStep) -> dict:
-    lhs = Partial(_loss_of(step), step.of)
+    lhs = Partial(step.loss, step.of)
     chain_lhs = ctx.tex(lhs) if step.output else f"{ctx.tex(step.delta)} = {ctx.tex(lhs)}"
     later = d.error(step.layer + 1) if not step.output else None
     uses = [{"math": f"{ctx.tex(u.lhs)} = {ctx.tex(u.rhs)}", "reason": escape(u.reason)}
@@ -144,7 +132,7 @@ def error_block(ctx: Context, d: Derivation, step: ErrorStep) -> dict:
         "output": step.output,
         "layer": step.layer,
         "delta": ctx.tex(step.delta),
-        "definition": ctx.inline(_delta_definition(step)),
+        "definition": ctx.inline(step.definition),
         "of": ctx.tex(step.of),
         "summed": ctx.tex(step.chain.sum[0]) if step.chain.sum else "",
         "activation": activations.get(d.names.layers[step.layer - 1].activation).title,
@@ -161,9 +149,7 @@ def error_block(ctx: Context, d: Derivation, step: ErrorStep) -> dict:
 def _later(ctx: Context, step: ErrorStep, later: ErrorStep) -> dict:
     """The earlier-found error the hidden step reuses: ``dL/dz^{(l+1)}_i = delta^{(l+1)}_i``."""
     first = step.chain.factors[0]
-    delta = later.delta
-    if isinstance(delta, sp.Indexed) and isinstance(first.den, sp.Indexed):
-        delta = delta.base[first.den.indices]
+    delta = reindex(later.delta, first.den)
     return {"math": f"{ctx.inline(first)} = {ctx.tex(delta)}", "ref": ctx.label("delta", later.layer)}
 
 
@@ -216,13 +202,12 @@ def recursion_block(part: str, d: Derivation) -> dict:
     ctx, swap, width = _generic_context(part, step, d)
     link, act_factor = step.factors
     first = step.chain.factors[0]
-    later = d.error(step.layer + 1).delta
-    delta_next = later.base[first.den.indices] if isinstance(later, sp.Indexed) else later
+    delta_next = reindex(d.error(step.layer + 1).delta, first.den)
     limits = _generic_sum(step.chain.sum, swap, width)
     back = (delta_next * link.textbook).xreplace(swap)
     generic = (sp.Sum(back, limits) if limits else back) * act_factor.partial.xreplace(swap)
     chain = Chain(tuple(f.xreplace(swap) for f in step.chain.factors), limits)
-    lhs = f"{ctx.tex(step.delta.xreplace(swap))} = {ctx.tex(_delta_definition(step).xreplace(swap))}"
+    lhs = f"{ctx.tex(step.delta.xreplace(swap))} = {ctx.tex(step.definition.xreplace(swap))}"
     grads = [g for g in d.gradients if g.layer == step.layer]
     return {
         "delta": rows(lhs, ctx.chain(chain), ctx.tex(generic)),

@@ -22,28 +22,16 @@ def _factor(factor: Factor) -> str:
 
 
 def _error(step: ErrorStep) -> dict:
-    lhs = Partial(_loss_symbol(step), step.of)
+    lhs = Partial(step.loss, step.of)
     blocks = [equation(lhs, chain(step.chain))]
     blocks += [_factor(f) for f in step.factors]
     if step.output:
         blocks.append(equation(lhs, step.product, step.result))
     notes = [{"equation": equation(u.lhs, u.rhs), "reason": u.reason} for u in step.uses]
     definition = equation(step.delta, step.value)
-    title = f"{inline(step.delta)} = {inline(_partial_of(step))}"
+    title = f"{inline(step.delta)} = {inline(step.definition)}"
     return {"title": title, "blocks": blocks, "uses": notes,
             "definition": definition, "layer": step.layer}
-
-
-def _loss_symbol(step: ErrorStep) -> sp.Symbol:
-    return step.chain.factors[0].args[0]
-
-
-def _partial_of(step: ErrorStep) -> Partial:
-    own = step.delta.indices if isinstance(step.delta, sp.Indexed) else ()
-    z = step.of
-    if own and isinstance(z, sp.Indexed):
-        z = z.base[own]
-    return Partial(_loss_symbol(step), z)
 
 
 def _gradient(step: GradientStep, loss) -> dict:
