@@ -134,6 +134,11 @@ class Derivation:
     def error(self, layer: int) -> ErrorStep:
         return next(step for step in self.errors if step.layer == layer)
 
+    def final(self, step: GradientStep) -> sp.Expr:
+        """The form a gradient is answered in: written out at the output layer (``(a - y) x_j``);
+        through the layer's error at a hidden layer (``delta_k x_j``), whose delta is stated once."""
+        return step.expanded if self.error(step.layer).output else step.result
+
     def _repr_latex_(self) -> str:
         from .render.latex import fragment
 

@@ -156,14 +156,13 @@ def _later(ctx: Context, step: ErrorStep, later: ErrorStep) -> dict:
 def gradient_block(ctx: Context, d: Derivation, step: GradientStep) -> dict:
     lhs = ctx.tex(Partial(d.names.L, step.element))
     error = d.error(step.layer)
-    hidden = not error.output
-    final = step.result if hidden else step.expanded
+    final = d.final(step)
     members = [ctx.chain(step.chain), ctx.chain(step.short), ctx.tex(step.result)]
     members = [m for m in members if m != ctx.tex(final)] + [rf"\boxed{{{ctx.tex(final)}}}"]
     return {
         "parameter": ctx.tex(step.element),
         "rows": rows(lhs, *members),
-        "hidden": hidden,
+        "hidden": not error.output,
         "delta": ctx.tex(error.delta),
         "ref": ctx.label("delta", step.layer),
     }
@@ -283,7 +282,7 @@ def _display(d: Derivation) -> dict:
     setup = [r for eq in setup_rows(d) for r in eq["rows"]]
     errors = [rf"{ctx.tex(s.delta)} &= {ctx.tex(s.value)}" for s in d.errors]
     gradients = [rf"{ctx.tex(Partial(d.names.L, g.element))} &= {ctx.chain(g.short)} = "
-                 rf"\boxed{{{ctx.tex(g.result if not d.error(g.layer).output else g.expanded)}}}"
+                 rf"\boxed{{{ctx.tex(d.final(g))}}}"
                  for g in d.gradients]
     return {"title": plain(d.spec.title or d.spec.name), "setup": setup, "errors": errors,
             "gradients": gradients}
