@@ -9,7 +9,7 @@ registry states for it. The engine names no activation or loss: it reads the reg
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy as sp
 from sympy.concrete.delta import deltasummation
@@ -129,7 +129,6 @@ class Derivation:
     setup: tuple[Equation, ...]
     errors: tuple[ErrorStep, ...]  # output layer first
     gradients: tuple[GradientStep, ...]  # in ``names.parameters()`` order
-    identities: tuple[UsedIdentity, ...] = field(default=())
 
     def error(self, layer: int) -> ErrorStep:
         return next(step for step in self.errors if step.layer == layer)
@@ -320,4 +319,4 @@ def derive_spec(spec: ModelSpec) -> Derivation:
         for layer in reversed(names.layers)
         for step in _gradients(layer, by_layer[layer.number], names)
     )
-    return Derivation(spec, names, forward.setup(names), tuple(errors), gradients, identities)
+    return Derivation(spec, names, forward.setup(names), tuple(errors), gradients)

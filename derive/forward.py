@@ -117,11 +117,6 @@ def concrete(names: ModelNames, sizes: dict[sp.Symbol, int]) -> tuple[sp.Expr, d
         prev_values = values
     out = names.output
     units = _range(out.width, sizes)
-    entry = losses.get(names.spec.loss)
-    c = sp.Dummy("c", integer=True, positive=True)
-    symbolic = entry.expression(
-        lambda i: element(out.a, i), lambda i: element(names.y, i), c,
-        out.width.subs(sizes) if out.index is not None else None,
-    )
-    composed = symbolic.doit().xreplace({element(out.a, k): prev_values[k] for k in units})
+    written_out = loss(names, dummy=True).subs(sizes).doit()
+    composed = written_out.xreplace({element(out.a, k): prev_values[k] for k in units})
     return composed, explicit
