@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .. import losses
 from ..chain import Derivation, ErrorStep, Factor, GradientStep, Partial
 from ..unicode_printer import chain, equation, inline
 from .environment import render as render_template
@@ -31,7 +30,7 @@ def _error(step: ErrorStep) -> dict:
     definition = equation(step.delta, step.value)
     title = f"{inline(step.delta)} = {inline(step.definition)}"
     return {"title": title, "blocks": blocks, "uses": notes,
-            "definition": definition, "layer": step.layer}
+            "definition": definition, "output": step.output}
 
 
 def _gradient(step: GradientStep, loss) -> dict:
@@ -57,7 +56,6 @@ def render(derivation: Derivation) -> str:
         "terminal.txt.j2",
         name=spec.name,
         title=spec.title,
-        loss=losses.get(spec.loss).title,
         setup=setup,
         errors=[_error(step) for step in derivation.errors],
         gradients=[_gradient(step, names.L) for step in derivation.gradients],
