@@ -16,13 +16,17 @@ from .errors import UsageError
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` (creating missing folders) so that it appears whole or not at all."""
     path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if path.is_dir():
+        raise UsageError(f"cannot write {str(path)!r}: it is a directory")
     if path.exists() and not path.is_file():
         # A device or pipe (/dev/null, /dev/stdout, a FIFO): renaming over it would replace the
         # node itself, so write through it instead.
-        if path.is_dir():
-            raise UsageError(f"cannot write {str(path)!r}: it is a directory")
-        with open(path, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        try:
+            with open(path, "wb") as handle:
+                handle.write(payload)
+        except OSError as exc:
+            raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}") from None
         return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +39,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            handle.write(payload)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
