@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeAlias, TypeVar
+from typing import ClassVar, TypeAlias, TypeVar
 
 import sympy as sp
 
@@ -65,9 +65,45 @@ class Activation:
         """``da_k/dz_j`` of a whole-layer activation, in textbook form."""
         return _need(self.jacobian, self.name, "jacobian")(a, k, j)
 
-    def function(self) -> type[sp.Function]:
-        """The undefined SymPy function used to *name* the activation in set-up equations."""
-        return sp.Function(self.name)
+    def function(self) -> type[Applied]:
+        """The SymPy function that *names* the activation (``sigma(z)``), carrying this entry."""
+        return applied(self)
+
+
+class Applied(sp.Function):
+    """An elementwise activation applied to one unit, ``sigma(z)``, kept by name.
+
+    Each activation's class (``applied``) carries its registry entry in ``entry``: printers and
+    the vectoriser read the activation from the expression itself, so no formula is ever matched
+    back to a name. ``doit`` writes the formula out; ``diff`` follows the entry's derivative rule.
+    """
+
+    nargs = 1
+    entry: ClassVar[Activation]
+
+    @classmethod
+    def eval(cls, z: Expr) -> None:
+        return None  # stays named; its formula is one ``doit`` away
+
+    def doit(self, **hints) -> Expr:
+        (z,) = self.args
+        return self.entry.unit(z.doit(**hints) if hints.get("deep", True) else z)
+
+    def fdiff(self, argindex: int = 1) -> Expr:
+        return self.entry.unit_derivative(self.args[0], self)
+
+    def _eval_evalf(self, prec: int) -> Expr:
+        return self.doit()._eval_evalf(prec)
+
+
+_APPLIED: dict[str, type[Applied]] = {}
+
+
+def applied(entry: Activation) -> type[Applied]:
+    """The ``Applied`` class of ``entry`` (one per activation, so equal expressions stay equal)."""
+    if entry.name not in _APPLIED:
+        _APPLIED[entry.name] = type(entry.name, (Applied,), {"entry": entry})
+    return _APPLIED[entry.name]
 
 
 F = TypeVar("F")
@@ -138,7 +174,7 @@ _ENTRIES = (
         unicode="softplus",
         numpy="np.logaddexp(0.0, {z})",
         forward=lambda z: sp.log(1 + sp.exp(z)),
-        derivative=lambda z, a: _sigmoid(z),
+        derivative=lambda z, a: get("sigmoid").function()(z),
     ),
     Activation(
         name="softmax",

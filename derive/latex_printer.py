@@ -14,10 +14,9 @@ from __future__ import annotations
 import re
 
 import sympy as sp
-from sympy.core.function import AppliedUndef
 from sympy.printing.latex import LatexPrinter
 
-from .activations import ACTIVATIONS
+from .activations import Applied
 from .chain import Chain, Partial
 from .naming import latex_name, split_name
 from .ordering import reading_order
@@ -66,9 +65,9 @@ class DerivePrinter(LatexPrinter):
     # --- functions -----------------------------------------------------------------------------
 
     def _print_Function(self, expr: sp.Function, exp: str | None = None) -> str:
-        act = ACTIVATIONS.get(expr.func.__name__)
-        if act is None or not isinstance(expr, AppliedUndef):
+        if not isinstance(expr, Applied):
             return super()._print_Function(expr, exp)
+        act = expr.entry
         tex = act.latex + self._add_parens(self._print(expr.args[0]))  # \sigma(z), no \left-gap
         return tex if exp is None else rf"{tex}^{{{exp}}}"
 

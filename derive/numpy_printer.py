@@ -117,12 +117,11 @@ class NumPyCodePrinter(NumPyPrinter):
         return f"{self._module_format('numpy.heaviside')}({inner}, {self._print(sp.Float(at_zero))})"
 
     def _print_Function(self, expr: sp.Function) -> str:
-        name = type(expr).__name__
-        if name in activations.ACTIVATIONS:
+        if isinstance(expr, activations.Applied):
             from .vectorise import print_template
 
             (arg,) = expr.args
-            return print_template(self, activations.get(name).numpy, z=arg)
+            return print_template(self, expr.entry.numpy, z=arg)
         return super()._print_Function(expr)
 
 
@@ -206,9 +205,7 @@ class EquationPrinter(StrPrinter):
         return super()._print_Pow(expr, rational)
 
     def _print_Function(self, expr: sp.Function) -> str:
-        name = type(expr).__name__
-        entry = activations.ACTIVATIONS.get(name)
-        head = entry.unicode if entry else name
+        head = expr.entry.unicode if isinstance(expr, activations.Applied) else type(expr).__name__
         return f"{head}({', '.join(self._print(arg) for arg in expr.args)})"
 
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:

@@ -10,7 +10,7 @@ import sympy as sp
 from sympy.printing.pretty.pretty import PrettyPrinter
 from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
-from .activations import ACTIVATIONS
+from .activations import Applied
 from .chain import Chain
 from .naming import unicode_name, unicode_sub
 from .ordering import reading_order
@@ -106,8 +106,8 @@ class UnicodePrinter(PrettyPrinter):
         return prettyForm("δ" + unicode_sub("".join(self._index(i) for i in e.args)))
 
     def _print_Function(self, e, sort=False, func_name=None, left="(", right=")"):
-        act = ACTIVATIONS.get(type(e).__name__)
-        if act is not None:
+        if isinstance(e, Applied):
+            act = e.entry
             arg = prettyForm(*self._print(e.args[0]).parens())
             return prettyForm(*stringPict.next(prettyForm(act.unicode), arg))
         return super()._print_Function(e, sort=sort, func_name=func_name, left=left, right=right)

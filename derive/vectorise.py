@@ -9,8 +9,8 @@ scalar times a per-unit vector becomes an outer product; a parameter gradient is
 
 The array atoms and node classes print themselves (``_latex`` and ``_numpycode``), so SymPy's
 LaTeX printer and ``derive.numpy_printer`` need no other help. Nothing here names a model: the
-rewriting follows the indices of the Derivation's expressions, and activations are recognised
-through the activation registry.
+rewriting follows the indices of the Derivation's expressions, and an activation is known by the
+registry entry its applied function carries (``activations.Applied``), never by its formula.
 """
 
 from __future__ import annotations
@@ -491,35 +491,13 @@ def _sum_over(expr: sp.Sum) -> _Arr:
 
 
 def _function(expr: sp.Function) -> _Arr:
-    name = type(expr).__name__
-    if name in activations.ACTIVATIONS and not isinstance(expr, ArrayActivation):
+    if isinstance(expr, activations.Applied):
         (arg,) = expr.args
         inner = batch(arg)
-        return _Arr(ArrayActivation(sp.Symbol(name), inner.expr), inner.axes)
+        return _Arr(ArrayActivation(sp.Symbol(expr.entry.name), inner.expr), inner.axes)
     args = [batch(arg) for arg in expr.args]
     axes = _union([a.axes for a in args])
     return _Arr(expr.func(*(a.expr if not a.axes else _fit(a, axes) for a in args)), axes)
-
-
-def name_activations(expr: sp.Expr) -> sp.Expr:
-    """Write every elementwise activation's forward formula by its name (``1/(1+e^-z) -> sigmoid(z)``).
-
-    Softplus's derivative is the sigmoid formula; named, it prints through the activation's
-    stable NumPy form instead of overflowing ``exp``.
-    """
-    u = sp.Wild("u")
-    for act in activations.ACTIVATIONS.values():
-        if not act.elementwise:
-            continue
-        pattern = act.unit(u)
-        if pattern == u or isinstance(pattern, sp.Function) and pattern.args == (u,):
-            continue  # identity, tanh: nothing to name
-        expr = expr.replace(pattern, lambda u, act=act: act.function()(u))
-    return expr
-
-
-def _vector(expr: sp.Expr) -> _Arr:
-    return batch(name_activations(expr))
 
 
 # --- the derivation's statements ---------------------------------------------------------------
@@ -531,7 +509,7 @@ def _forward(derivation: Derivation) -> list[ArrayStatement]:
     equations = iter(derivation.setup)
     for layer in names.layers:
         z_eq, a_eq = next(equations), next(equations)
-        z = _vector(z_eq.rhs)
+        z = batch(z_eq.rhs)
         statements.append(ArrayStatement(layer.z.name, z.expr, (z_eq.lhs, z_eq.rhs), "forward"))
         # The layer's activation applies to its whole pre-activation array (softmax row-wise).
         a_expr = ArrayActivation(sp.Symbol(layer.activation), z_atom(layer))
@@ -547,7 +525,7 @@ def _loss(derivation: Derivation) -> ArrayStatement:
     names = derivation.names
     equation = derivation.setup[-1]
     out = names.output
-    plain = _vector(equation.rhs)
+    plain = batch(equation.rhs)
     y = _atom(names.y.name, (out.index,) if out.index is not None else ()).expr
     a = _atom(out.a.name, (out.index,) if out.index is not None else ()).expr
     per_example = ExampleLoss(
@@ -557,14 +535,14 @@ def _loss(derivation: Derivation) -> ArrayStatement:
 
 
 def _error(step) -> ArrayStatement:
-    value = _vector(step.value)
+    value = batch(step.value)
     name = step.delta.base.name if isinstance(step.delta, sp.Indexed) else step.delta.name
     return ArrayStatement(name, value.expr, (step.delta, step.value), "error")
 
 
 def _gradient(step, derivation: Derivation) -> ArrayStatement:
     """``dL/dtheta = (1/n) sum_n delta dz/dtheta``, shaped like the parameter."""
-    factors = [batch(arg) for arg in sp.Mul.make_args(name_activations(step.result))]
+    factors = [batch(arg) for arg in sp.Mul.make_args(step.result)]
     order = tuple(step.element.indices) if isinstance(step.element, sp.Indexed) else ()
     total = contract(factors, N, order)
     lhs = Partial(derivation.names.L, step.element)
@@ -638,7 +616,6 @@ __all__ = [
     "contract",
     "gradient_name",
     "log_normaliser_name",
-    "name_activations",
     "share_log_normaliser",
     "vectorise",
 ]

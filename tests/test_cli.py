@@ -10,6 +10,7 @@ import sympy as sp
 from sympy.parsing.sympy_parser import parse_expr
 
 import derive
+from derive.activations import ACTIVATIONS
 from derive.chain import Partial
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,6 +85,14 @@ def _locals(symbols):
     names.update({n: sp.Symbol(n, real=True) for n in symbols["scalars"]})
     names.update({n: sp.Symbol(n, integer=True, positive=True) for n in symbols["integers"]})
     names["Partial"] = Partial
+    # An activation's name in JSON stands for the registry's function of that name (unless SymPy
+    # knows the function by that name itself, as tanh).
+    z = sp.Symbol("z")
+    names.update({
+        name: act.function()
+        for name, act in ACTIVATIONS.items()
+        if act.elementwise and type(act.unit(z)).__name__ != name
+    })
     return names
 
 
