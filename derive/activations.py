@@ -10,7 +10,7 @@ derivative of ``forward``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeAlias, TypeVar
 
@@ -42,6 +42,22 @@ class Activation:
     # shifted exp, for a loss whose stable form reads it (``Loss.fused``'s ``{log_normaliser}``).
     log_normaliser: Callable[[sp.IndexedBase, Expr, Expr], Expr] | None = None
     numpy_log_normalised: str | None = None
+    # Parameters a layer may set in a spec (``alpha = 0.2``), name -> default; ``build`` makes
+    # the entry for given values (exact SymPy numbers), and ``values`` are this entry's own.
+    parameters: dict[str, float] = field(default_factory=dict)
+    build: Callable[..., Activation] | None = None
+    values: tuple[tuple[str, Expr], ...] = ()
+
+    def bind(self, given: Mapping[str, float] | tuple[tuple[str, float], ...] = ()) -> Activation:
+        """This activation with the parameter values a layer gives (the defaults for the rest)."""
+        given = dict(given)
+        if not given:
+            return self
+        unknown = sorted(set(given) - set(self.parameters))
+        if unknown:
+            raise TypeError(f"activation {self.name!r} has no parameter {unknown[0]!r}")
+        values = {key: exact(value) for key, value in {**self.parameters, **given}.items()}
+        return _need(self.build, self.name, "build")(**values)
 
     @property
     def elementwise(self) -> bool:
@@ -96,14 +112,26 @@ class Applied(sp.Function):
         return self.doit()._eval_evalf(prec)
 
 
-_APPLIED: dict[str, type[Applied]] = {}
+_APPLIED: dict[tuple, type[Applied]] = {}
 
 
 def applied(entry: Activation) -> type[Applied]:
-    """The ``Applied`` class of ``entry`` (one per activation, so equal expressions stay equal)."""
-    if entry.name not in _APPLIED:
-        _APPLIED[entry.name] = type(entry.name, (Applied,), {"entry": entry})
-    return _APPLIED[entry.name]
+    """The ``Applied`` class of ``entry``: one per activation and parameter values, so equal
+    expressions stay equal; named as the activation."""
+    key = (entry.name, entry.values)
+    if key not in _APPLIED:
+        _APPLIED[key] = type(entry.name, (Applied,), {"entry": entry})
+    return _APPLIED[key]
+
+
+def exact(value: float | int) -> sp.Rational:
+    """A spec's number as the exact rational it reads as (0.01 -> 1/100)."""
+    return sp.Rational(repr(value))
+
+
+def _code(value: Expr) -> str:
+    """A parameter value as a float literal in generated code."""
+    return repr(float(value))
 
 
 F = TypeVar("F")
@@ -122,6 +150,52 @@ def _sigmoid(z: Expr) -> Expr:
 def _softmax(z: sp.IndexedBase, k: Expr, c: Expr, size: Expr) -> Expr:
     return sp.exp(z[k]) / sp.Sum(sp.exp(z[c]), (c, 1, size))
 
+
+def _leaky_relu(alpha: Expr) -> Activation:
+    return Activation(
+        name="leaky_relu",
+        title="leaky rectified linear unit",
+        latex=r"\operatorname{lrelu}",
+        unicode="lrelu",
+        numpy=f"np.where({{z}} > 0, {{z}}, {_code(alpha)} * {{z}})",
+        forward=lambda z: sp.Piecewise((z, z > 0), (alpha * z, True)),
+        # lrelu'(0) is taken as alpha, as PyTorch takes it.
+        derivative=lambda z, a: sp.Piecewise((1, z > 0), (alpha, True)),
+        parameters={"alpha": 0.01},
+        build=_leaky_relu,
+        values=(("alpha", alpha),),
+    )
+
+
+def _elu(alpha: Expr) -> Activation:
+    return Activation(
+        name="elu",
+        title="exponential linear unit",
+        latex=r"\operatorname{elu}",
+        unicode="elu",
+        # expm1 of min(z, 0): exact near 0, and no overflow in the branch np.where discards.
+        numpy=f"np.where({{z}} > 0, {{z}}, {_code(alpha)} * np.expm1(np.minimum({{z}}, 0.0)))",
+        forward=lambda z: sp.Piecewise((z, z > 0), (alpha * (sp.exp(z) - 1), True)),
+        # elu'(0) is taken as alpha (the left derivative), as PyTorch takes it.
+        derivative=lambda z, a: sp.Piecewise((1, z > 0), (a + alpha, True)),
+        parameters={"alpha": 1.0},
+        build=_elu,
+        values=(("alpha", alpha),),
+    )
+
+
+def _normal_cdf(z: Expr) -> Expr:
+    """Phi(z), the standard normal distribution function."""
+    return (1 + sp.erf(z / sp.sqrt(2))) / 2
+
+
+_ERF = '''def _erf(z: Array) -> Array:
+    """The error function of each element, by the C library's erf (within an ulp or so)."""
+    from math import erf
+
+    result: Array = np.vectorize(erf, otypes=[np.float64])(z)
+    return result
+'''
 
 _ENTRIES = (
     Activation(
@@ -202,6 +276,29 @@ _ENTRIES = (
         log_normaliser=lambda z, c, size: sp.log(sp.Sum(sp.exp(z[c]), (c, 1, size))),
         numpy_log_normalised="_softmax_log_sum_exp({z})",
         jacobian=lambda a, k, j: a[k] * (sp.KroneckerDelta(k, j) - a[j]),
+    ),
+    _leaky_relu(exact(0.01)),
+    _elu(exact(1)),
+    Activation(
+        name="silu",
+        title="sigmoid linear unit",
+        latex=r"\operatorname{silu}",
+        unicode="silu",
+        numpy="{z} * _sigmoid({z})",
+        forward=lambda z: z * _sigmoid(z),
+        derivative=lambda z, a: a + get("sigmoid").function()(z) * (1 - a),
+    ),
+    Activation(
+        name="gelu",
+        title="Gaussian error linear unit",
+        latex=r"\operatorname{gelu}",
+        unicode="gelu",
+        # PyTorch's exact form, z Phi(z) = z (1 + erf(z / sqrt 2)) / 2.
+        numpy="0.5 * {z} * (1.0 + _erf({z} * 0.7071067811865476))",
+        numpy_helpers={"_erf": _ERF},
+        forward=lambda z: z * _normal_cdf(z),
+        # Phi(z) + z phi(z), phi the standard normal density.
+        derivative=lambda z, a: _normal_cdf(z) + z * sp.exp(-(z**2) / 2) / sp.sqrt(2 * sp.pi),
     ),
 )
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.concrete.delta import deltasummation
 
-from . import activations, forward, losses
+from . import forward, losses
 from .forward import Equation
 from .naming import LayerNames, ModelNames, element, index, reindex
 from .naming import names as model_names
@@ -229,14 +229,14 @@ def _apply_identities(
 
 def _activation_factor(layer: LayerNames) -> Factor:
     """``da_k/dz_k`` of an elementwise layer."""
-    act = activations.get(layer.activation)
+    act = layer.entry
     z, a = layer.el(layer.z), layer.el(layer.a)
     return Factor(a, z, sp.diff(act.unit(z), z), act.unit_derivative(z, a))
 
 
 def _output_error(names: ModelNames, identities: tuple[UsedIdentity, ...]) -> ErrorStep:
     out = names.output
-    act = activations.get(out.activation)
+    act = out.entry
     k = out.index
     a_k = out.el(out.a)
     loss_expr = forward.loss(names, dummy=True)

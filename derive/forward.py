@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from . import activations, losses
+from . import losses
 from .naming import LayerNames, ModelNames, element
 
 
@@ -44,7 +44,7 @@ def pre_activation(layer: LayerNames, unit: sp.Expr | None = None, dummy: bool =
 
 def activation(layer: LayerNames, names: ModelNames, dummy: bool = False) -> tuple[sp.Expr, sp.Expr]:
     """(named form ``sigma(z_k)``, explicit form) of the layer's output unit."""
-    act = activations.get(layer.activation)
+    act = layer.entry
     if act.elementwise:
         z = layer.el(layer.z)
         explicit = act.unit(z)
@@ -99,7 +99,7 @@ def concrete(names: ModelNames, sizes: dict[sp.Symbol, int]) -> tuple[sp.Expr, d
             + element(layer.b, k)
             for k in units
         }
-        act = activations.get(layer.activation)
+        act = layer.entry
         if act.elementwise:
             values = {k: act.unit(zs[k]) for k in units}
         else:

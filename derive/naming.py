@@ -15,6 +15,7 @@ from functools import cache
 
 import sympy as sp
 
+from . import activations
 from .spec import ModelSpec
 
 # Index letters: inputs first, then one per layer. Course notation: x_j, then k (hidden), then i.
@@ -154,6 +155,12 @@ class LayerNames:
     prev: sp.Symbol | sp.IndexedBase  # the input of this layer: x or the previous layer's a
     prev_index: sp.Symbol | None
     prev_width: sp.Expr
+    parameters: tuple[tuple[str, float], ...] = ()  # the activation's, as the spec sets them
+
+    @property
+    def entry(self) -> activations.Activation:
+        """The layer's activation, with the parameter values the spec gives it."""
+        return activations.get(self.activation).bind(self.parameters)
 
     @property
     def unit_dims(self) -> tuple[sp.Expr, ...]:
@@ -247,6 +254,7 @@ def names(spec: ModelSpec) -> ModelNames:
             prev=prev,
             prev_index=prev_index,
             prev_width=widths[number - 1],
+            parameters=layer.parameters,
         )
         layers.append(names_)
         prev, prev_index = names_.a, names_.index

@@ -116,6 +116,11 @@ class NumPyCodePrinter(NumPyPrinter):
             return f"({inner} >= 0)"
         return f"{self._module_format('numpy.heaviside')}({inner}, {self._print(sp.Float(at_zero))})"
 
+    def _print_erf(self, expr: sp.erf) -> str:
+        from .vectorise import print_template
+
+        return print_template(self, "_erf({z})", z=expr.args[0])
+
     def _print_Function(self, expr: sp.Function) -> str:
         if isinstance(expr, activations.Applied):
             from .vectorise import print_template
@@ -214,6 +219,12 @@ class EquationPrinter(StrPrinter):
 
     def _print_Partial(self, expr: Partial) -> str:
         return f"∂{self._print(expr.num)}/∂{self._print(expr.den)}"
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        """``1 if z > 0 else 1/100``: the cases of a rule, as a line of text reads them."""
+        *cases, (last, _) = expr.args
+        text = " else ".join(f"{self._print(value)} if {self._print(cond)}" for value, cond in cases)
+        return f"({text} else {self._print(last)})"
 
     def _print_KroneckerDelta(self, expr: sp.KroneckerDelta) -> str:
         i, j = expr.args

@@ -8,6 +8,7 @@ activation/loss combinations are ones the engine supports.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable
@@ -46,10 +47,14 @@ Size = int | str
 
 @dataclass(frozen=True)
 class Layer:
-    """One dense layer: ``units`` outputs, each ``activation(sum_j w_kj a_j + b_k)``."""
+    """One dense layer: ``units`` outputs, each ``activation(sum_j w_kj a_j + b_k)``.
+
+    ``parameters`` are the activation's parameters the spec sets (``alpha = 0.2``), by name.
+    """
 
     units: Size
     activation: str
+    parameters: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -284,9 +289,12 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
 
         return fail
 
+    # An activation's parameters (``alpha``) are layer keys too, for the activations that take them.
+    parameter_keys = tuple(sorted({p for entry in known.values() for p in entry.parameters}))
+    allowed = LAYER_KEYS + parameter_keys
     for key in raw:
-        if key not in LAYER_KEYS:
-            at(key)(_unknown(key, LAYER_KEYS))
+        if key not in allowed:
+            at(key)(_unknown(key, allowed))
     for key in LAYER_KEYS:
         if key not in raw:
             at(None)(f"missing key {_show(key)}; required keys: {', '.join(LAYER_KEYS)}")
@@ -298,7 +306,22 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
         )
     if not known[activation].elementwise and index != count - 1:
         at("activation")(f"activation {_show(activation)} is only allowed on the output layer")
-    return Layer(units, activation)
+    parameters = tuple(
+        (key, _parameter(raw[key], key, activation, known[activation].parameters, at(key)))
+        for key in parameter_keys
+        if key in raw
+    )
+    return Layer(units, activation, parameters)
+
+
+def _parameter(value: object, key: str, activation: str, takes: dict, fail: Fail) -> float:
+    """An activation parameter's value: a finite number, for an activation that takes it."""
+    if key not in takes:
+        names = ", ".join(sorted(takes)) or "none"
+        fail(f"activation {_show(activation)} takes no parameter {_show(key)} (its parameters: {names})")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        fail(f"{key} must be a finite number, got {_show(value)}")
+    return float(value)
 
 
 # --- built-in models -------------------------------------------------------------------------

@@ -242,21 +242,47 @@ class BatchMean(_ArrayNode):
         return f"{_wrap(printer, self.args[0], ATOM)}.sum() / {printer._print(N)}"
 
 
-class ArrayActivation(_ArrayNode):
-    """A registry activation applied to a whole array: ``sigma(Z)``; softmax acts row by row."""
+class Where(_ArrayNode):
+    """``then`` where ``condition`` holds, else ``otherwise``, elementwise (``np.where``): a
+    two-case rule (``Piecewise``) over whole arrays."""
 
-    nargs = 2
+    nargs = 3
+    precedence = PRECEDENCE["Func"]
+    code_precedence = PRECEDENCE["Atom"]
+
+    def _latex(self, printer) -> str:
+        condition, then, otherwise = (printer._print(arg) for arg in self.args)
+        return rf"\begin{{cases}} {then} & {condition} \\ {otherwise} & \text{{otherwise}} \end{{cases}}"
+
+    def _numpycode(self, printer) -> str:
+        condition, then, otherwise = self.args
+        test = f"{printer._print(condition.lhs)} {condition.rel_op} {printer._print(condition.rhs)}"
+        return f"np.where({test}, {printer._print(then)}, {printer._print(otherwise)})"
+
+
+class ArrayActivation(_ArrayNode):
+    """A registry activation applied to a whole array: ``sigma(Z)``; softmax acts row by row.
+
+    Its one argument is the activation applied to the array (``activations.Applied``), which
+    carries the registry entry with the layer's parameter values.
+    """
+
+    nargs = 1
     precedence = PRECEDENCE["Func"]
 
     @property
     def activation(self) -> activations.Activation:
-        return activations.get(self.args[0].name)
+        return self.args[0].entry
+
+    @property
+    def z(self) -> sp.Expr:
+        return self.args[0].args[0]
 
     def _latex(self, printer) -> str:
-        return f"{self.activation.latex}({printer._print(self.args[1])})"
+        return f"{self.activation.latex}({printer._print(self.z)})"
 
     def _numpycode(self, printer) -> str:
-        return print_template(printer, self.activation.numpy, z=self.args[1])
+        return print_template(printer, self.activation.numpy, z=self.z)
 
 
 class LogNormalisedActivation(ArrayActivation):
@@ -270,7 +296,7 @@ class LogNormalisedActivation(ArrayActivation):
         template = self.activation.numpy_log_normalised
         if template is None:
             raise VectoriseError(f"activation {self.activation.name!r} has no log-normalised NumPy form")
-        return print_template(printer, template, z=self.args[1])
+        return print_template(printer, template, z=self.z)
 
 
 class ExampleLoss(_ArrayNode):
@@ -459,7 +485,7 @@ def batch(expr: sp.Expr) -> _Arr:
         return _atom(expr.base.name, tuple(expr.indices))
     if isinstance(expr, sp.Symbol):
         return _atom(expr.name, ())
-    if expr.is_Number:
+    if expr.is_number:  # numbers and constants (pi, sqrt(2))
         return _Arr(expr, ())
     if isinstance(expr, sp.Add):
         return _sum([batch(arg) for arg in expr.args])
@@ -469,6 +495,8 @@ def batch(expr: sp.Expr) -> _Arr:
         return _power(batch(expr.base), expr.exp)
     if isinstance(expr, sp.Sum):
         return _sum_over(expr)
+    if isinstance(expr, sp.Piecewise):
+        return _where(expr)
     if isinstance(expr, sp.Function):
         return _function(expr)
     raise VectoriseError(f"no batch form for {type(expr).__name__} in {expr}")
@@ -490,11 +518,22 @@ def _sum_over(expr: sp.Sum) -> _Arr:
     return contract(factors, i)
 
 
+def _where(expr: sp.Piecewise) -> _Arr:
+    """A two-case rule, ``(then, condition), (otherwise, True)``, as ``np.where``."""
+    if len(expr.args) != 2 or expr.args[1].cond != sp.true or not isinstance(expr.args[0].cond, sp.Rel):
+        raise VectoriseError(f"no batch form for the case analysis {expr}")
+    (then, condition), (otherwise, _) = expr.args
+    lhs, rhs, then_, otherwise_ = (batch(e) for e in (condition.lhs, condition.rhs, then, otherwise))
+    axes = _union([lhs.axes, rhs.axes, then_.axes, otherwise_.axes])
+    test = condition.func(_fit(lhs, axes), _fit(rhs, axes), evaluate=False)
+    return _Arr(Where(test, _fit(then_, axes), _fit(otherwise_, axes)), axes)
+
+
 def _function(expr: sp.Function) -> _Arr:
     if isinstance(expr, activations.Applied):
         (arg,) = expr.args
         inner = batch(arg)
-        return _Arr(ArrayActivation(sp.Symbol(expr.entry.name), inner.expr), inner.axes)
+        return _Arr(ArrayActivation(expr.func(inner.expr)), inner.axes)
     args = [batch(arg) for arg in expr.args]
     axes = _union([a.axes for a in args])
     return _Arr(expr.func(*(a.expr if not a.axes else _fit(a, axes) for a in args)), axes)
@@ -512,7 +551,7 @@ def _forward(derivation: Derivation) -> list[ArrayStatement]:
         z = batch(z_eq.rhs)
         statements.append(ArrayStatement(layer.z.name, z.expr, (z_eq.lhs, z_eq.rhs), "forward"))
         # The layer's activation applies to its whole pre-activation array (softmax row-wise).
-        a_expr = ArrayActivation(sp.Symbol(layer.activation), z_atom(layer))
+        a_expr = ArrayActivation(layer.entry.function()(z_atom(layer)))
         statements.append(ArrayStatement(layer.a.name, a_expr, (a_eq.lhs, a_eq.rhs), "forward"))
     return statements
 
@@ -562,7 +601,7 @@ def share_log_normaliser(
         return statements
     names = derivation.names
     out = names.output
-    act = activations.get(out.activation)
+    act = out.entry
     if act.log_normaliser is None:
         loss_name = derivation.spec.loss
         raise VectoriseError(f"activation {act.name!r} has no log-normaliser for loss {loss_name!r}")
@@ -573,7 +612,7 @@ def share_log_normaliser(
         replace(
             st,
             target=f"{st.target}, {lse}",
-            expr=LogNormalisedActivation(sp.Symbol(act.name), z),
+            expr=LogNormalisedActivation(act.function()(z)),
             also=(equation,),
         )
         if st.role == "forward" and st.target == out.a.name
@@ -612,6 +651,7 @@ __all__ = [
     "RowSum",
     "ScalarSymbol",
     "VectoriseError",
+    "Where",
     "batch",
     "contract",
     "gradient_name",

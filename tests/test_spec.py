@@ -46,7 +46,7 @@ NAME = (
     "at most 64 characters"
 )
 TOP = "allowed keys: name, title, inputs, loss, layers"
-ACTS = "known activations: identity, relu, sigmoid, softmax, softplus, tanh"
+ACTS = "known activations: elu, gelu, identity, leaky_relu, relu, sigmoid, silu, softmax, softplus, tanh"
 BCE = "loss 'bce' needs an output layer of 1 unit with activation 'sigmoid'"
 CE = "loss 'ce' needs a softmax output layer (use 'bce' for one sigmoid unit)"
 
@@ -70,9 +70,9 @@ BAD_SPECS = {
     "unknown-table": (5, f"unknown key 'training'; {TOP}"),
     "unknown-dotted-key": (4, f"unknown key 'optimizer'; {TOP}"),
     "unknown-quoted-key": (4, f"unknown key 'batch size'; {TOP}"),
-    "unknown-layer-key": (8, "layer 1: unknown key 'dropout'; allowed keys: units, activation"),
-    "unknown-activation": (7, f"layer 1: unknown activation 'gelu'; {ACTS}"),
-    "unknown-loss": (3, "unknown loss 'hinge'; known losses: bce, ce, mse"),
+    "unknown-layer-key": (8, "layer 1: unknown key 'dropout'; allowed keys: units, activation, alpha"),
+    "unknown-activation": (7, f"layer 1: unknown activation 'mish'; {ACTS}"),
+    "unknown-loss": (3, "unknown loss 'triplet'; known losses: bce, ce, mse"),
     "units-zero": (6, "layer 1: units must be a positive integer, got 0"),
     "units-negative": (6, "layer 1: units must be a positive integer, got -3"),
     "units-float": (6, f"layer 1: units {SIZE_TYPE}, got 2.5"),

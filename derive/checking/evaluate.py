@@ -86,10 +86,19 @@ class Deadline:
         raise Unreadable(self.message)
 
 
-def float_function(name: str, prime: bool) -> Callable[[float], float]:
-    """A written function (or its derivative, ``prime``) as a float function."""
+def written_parameters(names, activation: str) -> tuple[tuple[str, float], ...]:
+    """The parameters a written activation (``lrelu``) stands with in this model: those of its
+    first layer with that activation (the registry's defaults when none has it)."""
+    return next((layer.parameters for layer in names.layers if layer.activation == activation), ())
+
+
+def float_function(name: str, prime: bool, names=None) -> Callable[[float], float]:
+    """A written function (or its derivative, ``prime``) as a float function, an activation with
+    its parameters in the model of ``names``."""
     if name in ACTIVATION_OF:
-        return elementwise(ACTIVATION_OF[name])[prime]
+        activation = ACTIVATION_OF[name]
+        parameters = written_parameters(names, activation) if names is not None else ()
+        return elementwise(activation, parameters)[prime]
     return _MATH[name]
 
 
@@ -127,7 +136,7 @@ class Evaluator:
         return value
 
     def function(self, name: str, prime: bool) -> Callable:
-        return float_function(name, prime)
+        return float_function(name, prime, self.model.names)
 
     def _Num(self, node: Num, env):
         return self.number(node.value)

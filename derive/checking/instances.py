@@ -60,10 +60,11 @@ def _compile(args: list[sp.Symbol], exprs: list[sp.Expr]) -> Callable:
 
 
 @cache
-def elementwise(name: str) -> tuple[Callable, Callable]:
-    """f and f' of an elementwise activation; f' is SymPy's derivative of the registry's f."""
+def elementwise(name: str, parameters: tuple[tuple[str, float], ...] = ()) -> tuple[Callable, Callable]:
+    """f and f' of an elementwise activation (with a layer's ``parameters``); f' is SymPy's
+    derivative of the registry's f."""
     z = sp.Symbol("z", real=True)
-    forward = activations.get(name).unit(z)
+    forward = activations.get(name).bind(parameters).unit(z)
     both = _compile([z], [forward, sp.diff(forward, z)])
     return (lambda v: both(v)[0]), (lambda v: both(v)[1])
 
@@ -238,8 +239,8 @@ class ModelInstance:
         return tan
 
     def _activate(self, layer, layer_units, zs: list[float], dz: list[float]):
-        if activations.get(layer.activation).elementwise:
-            f, fprime = elementwise(layer.activation)
+        if layer.entry.elementwise:
+            f, fprime = elementwise(layer.activation, layer.parameters)
             return [(k, f(z), fprime(z) * d) for k, z, d in zip(layer_units, zs, dz, strict=True)]
         values, jacobian = _vector(layer.activation, len(zs))
         rows = jacobian(*zs)

@@ -31,7 +31,7 @@ from sympy.functions.elementary.hyperbolic import HyperbolicFunction
 from .. import activations
 from ..latex_parse import Cases, Equation, Kronecker, Name, Node, Partial, Sum
 from .binding import Binder
-from .evaluate import ACTIVATION_OF, Deadline, Evaluator
+from .evaluate import ACTIVATION_OF, Deadline, Evaluator, written_parameters
 from .quantities import ModelTable
 from .symbolic import SymbolicModel
 
@@ -76,7 +76,9 @@ class SymbolicEvaluator(Evaluator):
         if name not in ACTIVATION_OF:
             return {"exp": sp.exp, "log": sp.log}[name]
         z = sp.Dummy("z", real=True)
-        f = activations.get(ACTIVATION_OF[name]).unit(z)
+        activation = ACTIVATION_OF[name]
+        parameters = written_parameters(self.model.names, activation)
+        f = activations.get(activation).bind(parameters).unit(z)
         f = sp.diff(f, z) if prime else f
         return lambda arg: f.xreplace({z: arg})
 

@@ -89,7 +89,7 @@ def sizes(d: Derivation) -> str:
     names = d.names
     parts = [rf"${latex(names.input_width)}$ inputs"]
     for layer in names.layers:
-        act = activations.get(layer.activation)
+        act = layer.entry
         role = "output" if layer is names.output else f"layer-{layer.number}"
         units = "unit" if layer.width == 1 else "units"
         parts.append(rf"${latex(layer.width)}$ {role} {units} (${act.latex}$)")

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .. import activations
 from ..latex_printer import latex
 from ..naming import ModelNames, element
 
@@ -71,7 +70,7 @@ def _columns(names: ModelNames) -> list[Column | None]:
     """Every column to draw, None for the ``\\cdots`` of a very deep network."""
     columns: list[Column | None] = [Column(0, "input", _units(names.input_width))]
     for layer in names.layers:
-        act = activations.get(layer.activation)
+        act = layer.entry
         role = "output" if layer is names.output else f"layer {layer.number}"
         columns.append(Column(layer.number, f"{role}, ${act.latex}$", _units(layer.width)))
     if len(columns) > MAX_COLUMNS:
