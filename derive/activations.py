@@ -300,6 +300,15 @@ _ENTRIES = (
         # Phi(z) + z phi(z), phi the standard normal density.
         derivative=lambda z, a: _normal_cdf(z) + z * sp.exp(-(z**2) / 2) / sp.sqrt(2 * sp.pi),
     ),
+    Activation(
+        name="softsign",
+        title="softsign",
+        latex=r"\operatorname{softsign}",
+        unicode="softsign",
+        numpy="{z} / (1.0 + np.abs({z}))",
+        forward=lambda z: z / (1 + sp.Abs(z)),
+        derivative=lambda z, a: (1 - sp.Abs(a)) ** 2,  # = 1 / (1 + |z|)^2
+    ),
 )
 
 ACTIVATIONS: dict[str, Activation] = {entry.name: entry for entry in _ENTRIES}

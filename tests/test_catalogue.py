@@ -162,6 +162,7 @@ NEW_ACTIVATIONS = [
     ("elu", "alpha = 0.5"),
     ("silu", ""),
     ("gelu", ""),
+    ("softsign", ""),
 ]
 ON_KINK = [
     ("relu", ""),
@@ -206,7 +207,7 @@ def test_erf_helper_is_accurate_to_an_ulp_or_so():
         assert abs(got - exact) <= 2 * math.ulp(exact), (value, got, exact)
 
 
-@pytest.mark.parametrize("activation", ["leaky_relu", "elu", "silu", "gelu"])
+@pytest.mark.parametrize("activation", ["leaky_relu", "elu", "silu", "gelu", "softsign"])
 def test_extreme_pre_activations_stay_finite_without_warnings(activation):
     spec = two_layer(activation)
     derivation, module = generated(spec)
@@ -242,7 +243,7 @@ def test_new_activation_derivation_equals_sympy_diff(activation, extra):
 
 # --- random specs over the catalogue -------------------------------------------------------------
 
-HIDDEN = ("identity", "sigmoid", "tanh", "relu", "softplus", "leaky_relu", "elu", "silu", "gelu")
+HIDDEN = ("identity", "sigmoid", "tanh", "relu", "softplus", "leaky_relu", "elu", "silu", "gelu", "softsign")
 
 
 @st.composite

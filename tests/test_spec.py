@@ -46,7 +46,10 @@ NAME = (
     "at most 64 characters"
 )
 TOP = "allowed keys: name, title, inputs, loss, layers"
-ACTS = "known activations: elu, gelu, identity, leaky_relu, relu, sigmoid, silu, softmax, softplus, tanh"
+ACTS = (
+    "known activations: elu, gelu, identity, leaky_relu, relu, sigmoid, silu, softmax, softplus, "
+    "softsign, tanh"
+)
 BCE = "loss 'bce' needs an output layer of 1 unit with activation 'sigmoid'"
 CE = "loss 'ce' needs a softmax output layer (use 'bce' for one sigmoid unit)"
 
