@@ -152,13 +152,31 @@ class Derivation:
 # --- symbolic helpers ---------------------------------------------------------------------------
 
 
+def _delta_outside(term: sp.Expr) -> sp.Expr:
+    """A case analysis whose every case carries the same Kronecker deltas, with them outside:
+    ``{d u, d v} = d {u, v}``, so that the deltas can be summed out."""
+
+    def pull(cases: sp.Piecewise) -> sp.Expr:
+        values = [sp.factor_terms(value) for value, _ in cases.args]
+        common = set.intersection(
+            *({f for f in sp.Mul.make_args(v) if isinstance(f, sp.KroneckerDelta)} for v in values)
+        )
+        if not common:
+            return cases
+        outside = sp.Mul(*common)
+        inside = [(v / outside, cond) for v, (_, cond) in zip(values, cases.args, strict=True)]
+        return outside * sp.Piecewise(*inside)
+
+    return term.replace(lambda e: isinstance(e, sp.Piecewise), pull)
+
+
 def _collapse_sum(s: sp.Sum) -> sp.Expr:
     """Split a one-index sum into terms, pull out constants, sum out Kronecker deltas."""
     (var, lo, hi), *rest = s.limits
     if rest:
         return s
     total = sp.Integer(0)
-    for term in sp.Add.make_args(sp.expand_mul(s.function)):
+    for term in sp.Add.make_args(sp.expand_mul(_delta_outside(s.function))):
         const, dep = term.as_independent(var, as_Add=False)
         if dep == 1:
             total += const * (hi - lo + 1)
@@ -199,8 +217,9 @@ def _cases(textbook: sp.Expr, row: sp.Expr, col: sp.Expr) -> tuple[tuple[sp.Expr
     return ((same, sp.Eq(row, col)), (other, sp.Ne(row, col)))
 
 
-def _simplest(expr: sp.Expr) -> sp.Expr:
-    candidates = [expr, sp.cancel(expr), sp.factor(expr), sp.expand(expr)]
+def _simplest(expr: sp.Expr, *more: sp.Expr) -> sp.Expr:
+    """The shortest of ``expr``'s forms (and of the equal forms ``more``; ties go to the first)."""
+    candidates = [expr, sp.cancel(expr), sp.factor(expr), sp.expand(expr), *more]
     return min(candidates, key=lambda e: (sp.count_ops(e), len(str(e))))
 
 
@@ -241,7 +260,8 @@ def _output_error(names: ModelNames, identities: tuple[UsedIdentity, ...]) -> Er
     a_k = out.el(out.a)
     loss_expr = forward.loss(names, dummy=True)
     dl_da = local_derivative(loss_expr, a_k)
-    loss_factor = Factor(names.L, a_k, dl_da, dl_da)
+    textbook = forward.loss_derivative(names)
+    loss_factor = Factor(names.L, a_k, dl_da, dl_da if textbook is None else textbook)
     delta = out.el(out.delta)
     if act.elementwise:
         act_factor = _activation_factor(out)
@@ -261,7 +281,9 @@ def _output_error(names: ModelNames, identities: tuple[UsedIdentity, ...]) -> Er
         of, rename = z_j, {j: k}
     collected = collapse(product)
     simplified, used = _apply_identities(collected, identities)
-    result = _simplest(simplified)
+    # The textbook product itself may be the shortest form (a rule already in its simplest terms).
+    plain = (product,) if not used and not product.has(sp.KroneckerDelta) else ()
+    result = _simplest(simplified, *plain)
     value = result.xreplace(rename)
     return ErrorStep(out.number, delta, of, chain, (loss_factor, act_factor), product, collected, result,
                      value, used, True)

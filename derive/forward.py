@@ -66,6 +66,22 @@ def loss(names: ModelNames, dummy: bool = False) -> sp.Expr:
     )
 
 
+def loss_derivative(names: ModelNames) -> sp.Expr | None:
+    """The loss registry's textbook ``dL/da_k``, where it states one (None: SymPy's is the form)."""
+    out = names.output
+    entry = losses.get(names.spec.loss)
+    if entry.derivative is None:
+        return None
+    wide = out.index is not None
+    return entry.derivative(
+        lambda i: element(out.a, i),
+        lambda i: element(names.y, i),
+        out.index,
+        names.softmax_dummy if wide else None,
+        out.width if wide else None,
+    )
+
+
 def setup(names: ModelNames) -> tuple[Equation, ...]:
     """The model set-up, layer by layer, then the loss."""
     equations = []

@@ -106,6 +106,9 @@ class Loss:
     accepts: Callable[[object, str], str | None]  # (units, activation) -> problem or None
     target: str  # kind of target y, a key of TARGETS: "binary" | "one-hot" | "real"
     identities: tuple[Identity, ...] = ()
+    # The textbook dL/da_k, (a, y, k, c, size) -> expression, where a course writes it otherwise
+    # than SymPy's expanded derivative; None: SymPy's derivative is the textbook form.
+    derivative: Callable[[Accessor, Accessor, Expr, Expr, Expr | None], Expr] | None = None
     fused: dict[str, str] = field(default_factory=dict)  # activation -> stable per-example form
     numpy_helpers: dict[str, str] = field(default_factory=dict)  # helper name -> its source text
 
@@ -121,6 +124,46 @@ class Loss:
         return self.target_kind.sample(rng, n, width)
 
 
+class PositivePart(sp.Function):
+    """``max(0, x)``, the hinge of margin losses, kept whole so that its derivative is the
+    indicator ``[x > 0]`` (``Heaviside(x, 0)``): 0 on the kink, as PyTorch takes it. Prints itself
+    in every notation (``\\max(0, x)``, ``np.maximum(x, 0.0)``)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x: Expr) -> Expr | None:
+        return sp.Max(0, x) if x.is_number else None
+
+    def fdiff(self, argindex: int = 1) -> Expr:
+        return sp.Heaviside(self.args[0], 0)
+
+    def doit(self, **hints) -> Expr:
+        (x,) = self.args
+        return sp.Max(0, x.doit(**hints) if hints.get("deep", True) else x)
+
+    def _eval_evalf(self, prec: int) -> Expr:
+        return self.doit()._eval_evalf(prec)
+
+    # A compiled form for ``lambdify`` (the grader's instances).
+    _imp_ = staticmethod(lambda x: max(0.0, x))
+
+    def _latex(self, printer) -> str:
+        return rf"\max\left(0, {printer._print(self.args[0])}\right)"
+
+    def _pretty(self, printer):
+        return printer._print_Function(sp.Function("max")(0, self.args[0]))
+
+    def _sympystr(self, printer) -> str:
+        return f"Max(0, {printer._print(self.args[0])})"
+
+    def _equation_text(self, printer) -> str:
+        return f"max(0, {printer._print(self.args[0])})"
+
+    def _numpycode(self, printer) -> str:
+        return f"np.maximum({printer._print(self.args[0])}, 0.0)"
+
+
 def _bce(a: Accessor, y: Accessor, c: Expr, size: Expr | None) -> Expr:
     return -(y(c) * sp.log(a(c)) + (1 - y(c)) * sp.log(1 - a(c)))
 
@@ -133,6 +176,56 @@ def _mse(a: Accessor, y: Accessor, c: Expr, size: Expr | None) -> Expr:
     if size is None:
         return sp.Rational(1, 2) * (a(c) - y(c)) ** 2
     return sp.Rational(1, 2) * sp.Sum((a(c) - y(c)) ** 2, (c, 1, size))
+
+
+def _inner(c: Expr) -> Expr:
+    """A second summation letter beside ``c`` (a dummy when ``c`` is one)."""
+    if isinstance(c, sp.Dummy):
+        return sp.Dummy("d", integer=True, positive=True)
+    return sp.Symbol("d", integer=True, positive=True)
+
+
+def _svm(a: Accessor, y: Accessor, c: Expr, size: Expr | None) -> Expr:
+    # sum_{c != label} max(0, a_c - a_label + 1), with a_label = sum_d y_d a_d for one-hot y.
+    d = _inner(c)
+    labelled = sp.Sum(y(d) * a(d), (d, 1, size))
+    return sp.Sum((1 - y(c)) * PositivePart(a(c) - labelled + 1), (c, 1, size))
+
+
+def _svm_derivative(a: Accessor, y: Accessor, k: Expr, c: Expr, size: Expr | None) -> Expr:
+    # [margin_k > 0] for a wrong class k; minus the number of violated margins for the label.
+    d = _inner(c)
+    labelled = sp.Sum(y(d) * a(d), (d, 1, size))
+    violated = lambda i: sp.Heaviside(a(i) - labelled + 1, 0)  # noqa: E731
+    return (1 - y(k)) * violated(k) - y(k) * sp.Sum((1 - y(c)) * violated(c), (c, 1, size))
+
+
+def _hinge(a: Accessor, y: Accessor, c: Expr, size: Expr | None) -> Expr:
+    # max(0, 1 - t a) with the sign t = 2y - 1 of a 0/1 label.
+    return PositivePart(1 - (2 * y(c) - 1) * a(c))
+
+
+def _huber_unit(r: Expr) -> Expr:
+    """Huber's loss of one residual, delta = 1: quadratic within 1 of the target, linear beyond."""
+    return sp.Piecewise((r**2 / 2, sp.Abs(r) <= 1), (sp.Abs(r) - sp.Rational(1, 2), True))
+
+
+def _huber(a: Accessor, y: Accessor, c: Expr, size: Expr | None) -> Expr:
+    if size is None:
+        return _huber_unit(a(c) - y(c))
+    return sp.Sum(_huber_unit(a(c) - y(c)), (c, 1, size))
+
+
+def _identity_output(loss: str, wide: bool | None) -> Callable[[object, str], str | None]:
+    """Accepts an identity output layer: of more than one unit (``wide``), of one, or of any."""
+    units = {True: " of more than one unit", False: " of 1 unit", None: ""}[wide]
+
+    def accepts(width: object, activation: str) -> str | None:
+        if activation != "identity" or wide is True and width == 1 or wide is False and width != 1:
+            return f"loss {loss!r} needs an identity output layer{units}"
+        return None
+
+    return accepts
 
 
 def _bce_accepts(units: object, activation: str) -> str | None:
@@ -189,6 +282,37 @@ _ENTRIES = (
         expression=_mse,
         numpy="0.5 * np.sum(({a} - {y}) ** 2, axis=1)",
         accepts=_mse_accepts,
+        target="real",
+    ),
+    Loss(
+        name="svm",
+        title="multi-class hinge (SVM)",
+        expression=_svm,
+        derivative=_svm_derivative,
+        numpy=(
+            "np.sum((1.0 - {y}) * np.maximum({a} - np.sum({y} * {a}, axis=1, keepdims=True) + 1.0, 0.0), "
+            "axis=1)"
+        ),
+        accepts=_identity_output("svm", True),
+        target="one-hot",
+    ),
+    Loss(
+        name="hinge",
+        title="hinge",
+        expression=_hinge,
+        numpy="np.maximum(1.0 - (2.0 * {y} - 1.0) * {a}, 0.0)",
+        accepts=_identity_output("hinge", False),
+        target="binary",
+    ),
+    Loss(
+        name="huber",
+        title="Huber",
+        expression=_huber,
+        numpy=(
+            "np.sum(np.where(np.abs({a} - {y}) <= 1.0, 0.5 * ({a} - {y}) ** 2, np.abs({a} - {y}) - 0.5), "
+            "axis=1)"
+        ),
+        accepts=_identity_output("huber", None),
         target="real",
     ),
 )

@@ -99,7 +99,10 @@ class UnicodePrinter(PrettyPrinter):
 
     def _print_Heaviside(self, e):
         # relu's derivative (the registry takes relu'(0) = 0): the Iverson bracket [z > 0].
-        return prettyForm(f"[{self._linear(e.args[0])} > 0]")
+        inner = self._print(e.args[0])
+        if inner.height() == 1:
+            return prettyForm(f"[{inner} > 0]")
+        return prettyForm(*prettyForm(*inner.right(" > 0")).parens("[", "]"))
 
     def _print_KroneckerDelta(self, e):
         # Two indices, δⱼₖ: error terms carry one index (or none), so this is never ambiguous.

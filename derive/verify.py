@@ -28,6 +28,10 @@ from .chain import Derivation
 from .naming import size
 
 TOLERANCE = 1e-6
+# A gradient that vanishes (a hinge loss with every margin met) is compared in absolute terms:
+# central differences carry rounding noise of about eps * loss / STEP ~ 1e-11, so below this
+# scale a relative error would measure the noise, not the gradient.
+FD_FLOOR = 1e-4
 STEP = 1e-5
 FIRST_SIZE = 2  # size symbols take distinct values from 2 up (2, 3, 5, ... avoiding literal widths)
 BATCHES = (1, 4)
@@ -124,9 +128,10 @@ def sample_coordinates(
     }
 
 
-def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
-    """Largest elementwise difference, relative to the gradient's largest element."""
-    scale = max(float(np.max(np.abs(reference), initial=0.0)), float(np.max(np.abs(ours), initial=0.0)), 1e-8)
+def relative_error(ours: np.ndarray, reference: np.ndarray, floor: float = 1e-8) -> float:
+    """Largest elementwise difference, relative to the gradient's largest element (or ``floor``)."""
+    largest = max(float(np.max(np.abs(reference), initial=0.0)), float(np.max(np.abs(ours), initial=0.0)))
+    scale = max(largest, floor)
     return float(np.max(np.abs(np.asarray(ours) - reference), initial=0.0)) / scale
 
 
@@ -185,7 +190,7 @@ def check_module(derivation: Derivation, module: ModuleType, seed: int = SEED) -
             )
             for name, value in reference.items():
                 ours = np.reshape(grads[name], -1)[chosen[name]]
-                worst[name] = max(worst.get(name, 0.0), relative_error(ours, value))
+                worst[name] = max(worst.get(name, 0.0), relative_error(ours, value, FD_FLOOR))
                 if len(chosen[name]) < np.size(params[name]):
                     sampled[name] = max(sampled.get(name, (0, 0)), (len(chosen[name]), np.size(params[name])))
     return Report(worst, sampled)

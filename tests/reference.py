@@ -12,6 +12,7 @@ import sympy as sp
 
 from derive import forward
 from derive.chain import Derivation
+from derive.losses import LOSSES
 from derive.naming import element
 
 
@@ -90,12 +91,13 @@ def random_point(concrete: Concrete, rng: random.Random) -> dict:
             ys.append(s)
         else:
             point[s] = sp.Float(rng.uniform(-1.5, 1.5), 30)
-    if concrete.d.spec.loss == "ce":
+    target = LOSSES[concrete.d.spec.loss].target
+    if target == "one-hot":
         ys.sort(key=str)
         all_y = [element(names.y, c) for c in range(1, len(ys) + 1)] if ys else []
         hot = rng.randrange(len(all_y))
         point.update({y: sp.Integer(int(i == hot)) for i, y in enumerate(all_y)})
-    elif concrete.d.spec.loss == "bce":
+    elif target == "binary":
         point.update({y: sp.Integer(rng.randrange(2)) for y in ys})
     else:
         point.update({y: sp.Float(rng.uniform(-1, 1), 30) for y in ys})

@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import subprocess
+import sys
 
 import mpmath
 import numpy as np
@@ -98,6 +100,12 @@ def _torch_loss(loss: str, z, a, y, labels):
         return F.binary_cross_entropy(a, y, reduction="none")
     if loss == "ce":
         return F.nll_loss(torch.log(a), labels, reduction="none")
+    if loss == "svm":  # PyTorch's multi-class margin loss averages over the classes; ours sums
+        return F.multi_margin_loss(z, labels, margin=1.0, reduction="none") * z.shape[1]
+    if loss == "hinge":  # max(0, .) as PyTorch's relu, whose derivative at 0 is 0
+        return F.relu(1 - (2 * y - 1) * z)
+    if loss == "huber":
+        return F.huber_loss(a, y, delta=1.0, reduction="none").reshape(len(a), -1).sum(dim=1)
     raise KeyError(loss)
 
 
@@ -239,6 +247,124 @@ def _sympy_agrees(spec: ModelSpec, sizes: dict, points: int = 2, tol: float = 1e
 @pytest.mark.parametrize(("activation", "extra"), NEW_ACTIVATIONS)
 def test_new_activation_derivation_equals_sympy_diff(activation, extra):
     assert _sympy_agrees(two_layer(activation, extra), {"M": 2, "K": 2}) > 0
+
+
+# --- losses ----------------------------------------------------------------------------------------
+
+LOSS_CASES = [
+    ("svm", 'units = 3\nactivation = "identity"'),
+    ("svm", 'units = "C"\nactivation = "identity"'),
+    ("hinge", 'units = 1\nactivation = "identity"'),
+    ("huber", 'units = 1\nactivation = "identity"'),
+    ("huber", 'units = "C"\nactivation = "identity"'),
+]
+
+
+def loss_spec(loss: str, output: str, hidden: str = "tanh") -> ModelSpec:
+    return two_layer(hidden, loss=loss, output=output)
+
+
+@pytest.mark.parametrize(("loss", "output"), LOSS_CASES)
+def test_new_loss_gradients_equal_pytorch(loss, output):
+    spec = loss_spec(loss, output)
+    derivation, module = generated(spec)
+    rng = np.random.default_rng(11)
+    params, X, y = random_instance(module, derivation, {"M": 3, "K": 4, "C": 4}, 12, rng)
+    if loss == "huber":
+        y = y * 3.0  # residuals on both sides of delta = 1
+    assert_matches_torch(spec, params, X, y)
+
+
+@pytest.mark.parametrize(("loss", "output"), LOSS_CASES)
+def test_new_loss_derivation_equals_sympy_diff(loss, output):
+    assert _sympy_agrees(loss_spec(loss, output), {"M": 2, "K": 2, "C": 3}) > 0
+
+
+def test_svm_takes_integer_labels_as_ce_does():
+    spec = loss_spec("svm", 'units = 3\nactivation = "identity"')
+    derivation, module = generated(spec)
+    params, X, y = random_instance(module, derivation, {"M": 3, "K": 2}, 5, np.random.default_rng(2))
+    one_hot = module.loss_and_grad(params, X, y)
+    labels = module.loss_and_grad(params, X, y.argmax(axis=1))
+    assert one_hot[0] == labels[0]
+    assert all(np.array_equal(one_hot[1][k], labels[1][k]) for k in params)
+
+
+def _on_margin(loss: str):
+    """Outputs exactly on the hinge's kink: zero output weights, biases that meet the margin."""
+    output = 'units = 3\nactivation = "identity"' if loss == "svm" else 'units = 1\nactivation = "identity"'
+    spec = loss_spec(loss, output)
+    derivation, module = generated(spec)
+    params, X, _ = random_instance(module, derivation, {"M": 3, "K": 2}, 4, np.random.default_rng(4))
+    params[derivation.names.output.w.name][...] = 0.0
+    if loss == "svm":
+        params["b2"][...] = [0.0, 1.0, 0.0]  # label 1: both other margins are exactly 0
+        y = np.eye(3)[[1, 1, 0, 2]]
+    else:
+        params["b2"][...] = 1.0  # label 1 (t = 1), output 1: 1 - t z = 0
+        y = np.array([1.0, 1.0, 0.0, 1.0])
+    return spec, params, X, y
+
+
+@pytest.mark.parametrize("loss", ["svm", "hinge"])
+def test_margin_kink_takes_pytorchs_subgradient(loss):
+    spec, params, X, y = _on_margin(loss)
+    assert_matches_torch(spec, params, X, y)
+
+
+# --- bad specs -------------------------------------------------------------------------------------
+
+BAD = {
+    "svm-softmax": (
+        'loss = "svm"\n[[layers]]\nunits = "C"\nactivation = "softmax"\n',
+        3,
+        "loss 'svm' needs an identity output layer of more than one unit",
+    ),
+    "svm-one-unit": (
+        'loss = "svm"\n[[layers]]\nunits = 1\nactivation = "identity"\n',
+        3,
+        "loss 'svm' needs an identity output layer of more than one unit",
+    ),
+    "hinge-wide": (
+        'loss = "hinge"\n[[layers]]\nunits = 2\nactivation = "identity"\n',
+        3,
+        "loss 'hinge' needs an identity output layer of 1 unit",
+    ),
+    "huber-sigmoid": (
+        'loss = "huber"\n[[layers]]\nunits = 1\nactivation = "sigmoid"\n',
+        3,
+        "loss 'huber' needs an identity output layer",
+    ),
+    "alpha-on-relu": (
+        'loss = "mse"\n[[layers]]\nunits = 1\nactivation = "relu"\nalpha = 0.1\n',
+        7,
+        "layer 1: activation 'relu' takes no parameter 'alpha' (its parameters: none)",
+    ),
+    "alpha-text": (
+        'loss = "mse"\n[[layers]]\nunits = 1\nactivation = "elu"\nalpha = "big"\n',
+        7,
+        "layer 1: alpha must be a finite number, got 'big'",
+    ),
+    "alpha-nan": (
+        'loss = "mse"\n[[layers]]\nunits = 1\nactivation = "leaky_relu"\nalpha = nan\n',
+        7,
+        "layer 1: alpha must be a finite number, got nan",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_catalogue_specs_exit_2_with_one_line(case, tmp_path):
+    body, line, message = BAD[case]
+    path = tmp_path / f"{case}.toml"
+    path.write_text(f'name = "bad"\ninputs = 2\n{body}', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "derive", "show", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"derive: error: {path}:{line}: {message}"), result.stderr
 
 
 # --- random specs over the catalogue -------------------------------------------------------------

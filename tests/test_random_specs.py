@@ -88,9 +88,9 @@ def _random_point(d: Derivation, sizes: dict, rng: random.Random) -> dict:
     outputs = _units(names.output.width, sizes)
     hot = rng.randrange(len(outputs))
     for i, k in enumerate(outputs):
-        if d.spec.loss == "ce":
+        if LOSSES[d.spec.loss].target == "one-hot":
             target = sp.Integer(int(i == hot))
-        elif d.spec.loss == "bce":
+        elif LOSSES[d.spec.loss].target == "binary":
             target = sp.Integer(rng.randrange(2))
         else:
             target = number()
@@ -205,9 +205,9 @@ def _data(spec: ModelSpec, values: dict[str, int], rng: np.random.Generator, n: 
     sizes = [_count(s, values) for s in spec.sizes()]
     X = rng.normal(size=(n, sizes[0]))
     out = sizes[-1]
-    if spec.loss == "ce":
+    if LOSSES[spec.loss].target == "one-hot":
         y = np.eye(out)[rng.integers(0, out, size=n)]
-    elif spec.loss == "bce":
+    elif LOSSES[spec.loss].target == "binary":
         y = rng.integers(0, 2, size=n).astype(float)
     else:
         y = rng.normal(size=(n, out))

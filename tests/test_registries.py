@@ -126,6 +126,10 @@ def test_loss_factor_is_sympys_diff_of_the_loss(loss, output):
         at = {out.index: k} if k is not None else {}
         ours = factor.textbook.xreplace(at).doit()
         expected = sp.diff(direct, element(out.a, k))
+        # SymPy's Max has the derivative Heaviside(x) (1/2 at the kink); the registry takes
+        # PyTorch's 0 there, checked against PyTorch in test_catalogue. Compare off the kink.
+        kink_at_zero = lambda e: sp.Heaviside(e.args[0], 0)  # noqa: E731
+        expected = expected.replace(lambda e: isinstance(e, sp.Heaviside), kink_at_zero)
         assert sp.simplify(ours - expected) == 0, (loss, output, k, ours, expected)
 
 
