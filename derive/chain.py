@@ -310,7 +310,8 @@ def _gradients(layer: LayerNames, error: ErrorStep, names: ModelNames) -> tuple[
     z_k = layer.el(layer.z)
     definition = forward.pre_activation(layer, dummy=True)
     steps = []
-    for parameter, elem in ((layer.w, layer.weight()), (layer.b, layer.el(layer.b))):
+    elements = {layer.w: layer.weight(), layer.b: layer.el(layer.b)}
+    for parameter, elem in ((q, elements[q]) for q in layer.params):
         raw = local_derivative(definition, elem)
         factor = Factor(z_k, elem, raw, raw)
         short = Chain((Partial(names.L, z_k), factor.partial))

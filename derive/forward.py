@@ -39,7 +39,7 @@ def pre_activation(layer: LayerNames, unit: sp.Expr | None = None, dummy: bool =
     term = element(layer.w, unit, j) * element(layer.prev, j)
     if j is not None:
         term = sp.Sum(term, (j, 1, layer.prev_width))
-    return term + element(layer.b, unit)
+    return term + element(layer.b, unit) if layer.bias else term
 
 
 def activation(layer: LayerNames, names: ModelNames, dummy: bool = False) -> tuple[sp.Expr, sp.Expr]:
@@ -112,7 +112,7 @@ def concrete(names: ModelNames, sizes: dict[sp.Symbol, int]) -> tuple[sp.Expr, d
         units = _range(layer.width, sizes)
         zs = {
             k: sp.Add(*(element(layer.w, k, j) * v for j, v in prev_values.items()))
-            + element(layer.b, k)
+            + (element(layer.b, k) if layer.bias else 0)
             for k in units
         }
         act = layer.entry

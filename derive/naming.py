@@ -156,6 +156,12 @@ class LayerNames:
     prev_index: sp.Symbol | None
     prev_width: sp.Expr
     parameters: tuple[tuple[str, float], ...] = ()  # the activation's, as the spec sets them
+    bias: bool = True  # False: no b, z_k = sum_j w_kj a_j
+
+    @property
+    def params(self) -> tuple[sp.Symbol | sp.IndexedBase, ...]:
+        """The layer's parameters: its weight, then its bias if it has one."""
+        return (self.w, self.b) if self.bias else (self.w,)
 
     @property
     def entry(self) -> activations.Activation:
@@ -215,7 +221,7 @@ class ModelNames:
 
     def parameters(self) -> tuple[sp.Symbol | sp.IndexedBase, ...]:
         """Parameters in the course's order: output layer first, weights before biases."""
-        return tuple(q for layer in reversed(self.layers) for q in (layer.w, layer.b))
+        return tuple(q for layer in reversed(self.layers) for q in layer.params)
 
     def jacobian_letter(self, layer: LayerNames) -> sp.Symbol:
         letter = next(ch for ch in JACOBIAN_LETTERS if index(ch) != layer.index)
@@ -255,6 +261,7 @@ def names(spec: ModelSpec) -> ModelNames:
             prev_index=prev_index,
             prev_width=widths[number - 1],
             parameters=layer.parameters,
+            bias=layer.bias,
         )
         layers.append(names_)
         prev, prev_index = names_.a, names_.index

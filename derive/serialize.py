@@ -18,6 +18,16 @@ def _s(expr) -> str | None:
     return None if expr is None else sp.sstr(expr, order="none")
 
 
+def _layer(layer) -> dict:
+    """A spec layer as JSON: units and activation, and the keys the spec sets beyond them."""
+    return {
+        "units": layer.units,
+        "activation": layer.activation,
+        **dict(layer.parameters),
+        **({} if layer.bias else {"bias": False}),
+    }
+
+
 def _chain(chain: Chain) -> str:
     return sp.sstr(chain.expr, order="none")
 
@@ -54,13 +64,13 @@ def to_dict(d: Derivation) -> dict:
         "title": d.spec.title,
         "spec": {
             "inputs": d.spec.inputs,
-            "layers": [{"units": layer.units, "activation": layer.activation} for layer in d.spec.layers],
+            "layers": [_layer(layer) for layer in d.spec.layers],
             "loss": d.spec.loss,
         },
         "parameters": {
             q.name: [str(w) for w in (layer.weight_dims if q is layer.w else layer.unit_dims)]
             for layer in reversed(names.layers)
-            for q in (layer.w, layer.b)
+            for q in layer.params
         },
         "symbols": _symbols(d),
         "setup": [{"lhs": _s(e.lhs), "rhs": _s(e.rhs), "explicit": _s(e.explicit)} for e in d.setup],

@@ -37,6 +37,7 @@ SIZE_HINT = "an upper-case letter, optionally followed by digits, such as 'M' or
 
 TOP_KEYS = ("name", "title", "inputs", "loss", "layers")
 LAYER_KEYS = ("units", "activation")
+OPTIONAL_LAYER_KEYS = ("bias",)
 REQUIRED_TOP = ("name", "inputs", "loss", "layers")
 MAX_LAYERS = 64
 MAX_SIZE = 100_000
@@ -55,6 +56,7 @@ class Layer:
     units: Size
     activation: str
     parameters: tuple[tuple[str, float], ...] = ()
+    bias: bool = True  # False: a dense layer without bias, z_k = sum_j w_kj a_j
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,7 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
 
     # An activation's parameters (``alpha``) are layer keys too, for the activations that take them.
     parameter_keys = tuple(sorted({p for entry in known.values() for p in entry.parameters}))
-    allowed = LAYER_KEYS + parameter_keys
+    allowed = LAYER_KEYS + OPTIONAL_LAYER_KEYS + parameter_keys
     for key in raw:
         if key not in allowed:
             at(key)(_unknown(key, allowed))
@@ -311,7 +313,10 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
         for key in parameter_keys
         if key in raw
     )
-    return Layer(units, activation, parameters)
+    bias = raw.get("bias", True)
+    if not isinstance(bias, bool):
+        at("bias")(f"bias must be true or false, got {_show(bias)}")
+    return Layer(units, activation, parameters, bias)
 
 
 def _parameter(value: object, key: str, activation: str, takes: dict, fail: Fail) -> float:

@@ -312,6 +312,42 @@ def test_margin_kink_takes_pytorchs_subgradient(loss):
     assert_matches_torch(spec, params, X, y)
 
 
+# --- layers without bias -----------------------------------------------------------------------------
+
+NO_BIAS = """
+name = "no-bias"
+inputs = "M"
+loss = "ce"
+[[layers]]
+units = "K"
+activation = "gelu"
+bias = false
+[[layers]]
+units = "H"
+activation = "tanh"
+[[layers]]
+units = "C"
+activation = "softmax"
+bias = false
+"""
+
+
+def test_layers_without_bias_have_no_b_and_match_pytorch():
+    spec = _spec(NO_BIAS)
+    derivation, module = generated(spec)
+    assert [q.name for q in derivation.names.parameters()] == ["W3", "W2", "b2", "W1"]
+    sizes = {"M": 3, "K": 4, "H": 2, "C": 3}
+    params, X, y = random_instance(module, derivation, sizes, 7, np.random.default_rng(5))
+    assert set(params) == {"W1", "W2", "b2", "W3"}
+    assert_matches_torch(spec, params, X, y)
+    # the set-up states it: z = sum_j w_kj x_j, with no b
+    assert derivation.setup[0].rhs.free_symbols.isdisjoint({derivation.names.layers[0].b})
+
+
+def test_layers_without_bias_derivation_equals_sympy_diff():
+    assert _sympy_agrees(_spec(NO_BIAS), {"M": 2, "K": 2, "H": 1, "C": 2}, points=1) > 0
+
+
 # --- bad specs -------------------------------------------------------------------------------------
 
 BAD = {
@@ -344,6 +380,11 @@ BAD = {
         'loss = "mse"\n[[layers]]\nunits = 1\nactivation = "elu"\nalpha = "big"\n',
         7,
         "layer 1: alpha must be a finite number, got 'big'",
+    ),
+    "bias-text": (
+        'loss = "mse"\n[[layers]]\nunits = 1\nactivation = "elu"\nbias = "no"\n',
+        7,
+        "layer 1: bias must be true or false, got 'no'",
     ),
     "alpha-nan": (
         'loss = "mse"\n[[layers]]\nunits = 1\nactivation = "leaky_relu"\nalpha = nan\n',

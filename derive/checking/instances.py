@@ -168,7 +168,8 @@ class ModelInstance:
             base[(names.x.name, j)] = rng.uniform(-1.5, 1.5)
         for layer in names.layers:
             for k in self.units(layer.width, layer.index):
-                base[(layer.b.name, k)] = rng.uniform(-1.0, 1.0)
+                if layer.bias:
+                    base[(layer.b.name, k)] = rng.uniform(-1.0, 1.0)
                 for j in self.units(layer.prev_width, layer.prev_index):
                     base[(layer.w.name, k + j)] = rng.uniform(-1.5, 1.5)
         outputs = self.units(names.output.width, names.output.index)
@@ -187,7 +188,7 @@ class ModelInstance:
         """Inputs, targets and parameters by the model's Python names, as nested lists (row-major,
         from index 1): what a reader needs to recompute a counterexample."""
         names = self.names
-        order = [names.x.name, names.y.name, *(q.name for layer in names.layers for q in (layer.w, layer.b))]
+        order = [names.x.name, names.y.name, *(q.name for layer in names.layers for q in layer.params)]
         shaped: dict[str, Any] = {}
         for (key, idx), value in sorted(self._drawn.items(), key=lambda item: order.index(item[0][0])):
             if not idx:
@@ -223,7 +224,7 @@ class ModelInstance:
                 value = math.fsum(values[(w, k + j)] * values[(a_prev, j)] for j in prev_units)
                 tangent = sum(tan.get((w, k + j), 0.0) * values[(a_prev, j)]
                               + values[(w, k + j)] * tan.get((a_prev, j), 0.0) for j in prev_units)
-                put((layer.z.name, k), value + values[(b, k)], tangent + tan.get((b, k), 0.0))
+                put((layer.z.name, k), value + values.get((b, k), 0.0), tangent + tan.get((b, k), 0.0))
             zs = [values[(layer.z.name, k)] for k in layer_units]
             dz = [tan.get((layer.z.name, k), 0.0) for k in layer_units]
             for k, value, tangent in self._activate(layer, layer_units, zs, dz):

@@ -62,6 +62,8 @@ class ModelTable:
             unit, weight = layer.unit_dims, layer.weight_dims
             for kind, q, dims in (("z", layer.z, unit), ("a", layer.a, unit), ("w", layer.w, weight),
                                   ("b", layer.b, unit), ("delta", layer.delta, unit)):
+                if q in (layer.w, layer.b) and q not in layer.params:
+                    continue  # a layer without bias has no b
                 self._add(Quantity(q.name, kind, layer.number, dims))
         self.sizes = {str(w): w for w in self.size_symbols()}
 
@@ -110,14 +112,19 @@ class ModelTable:
         layers = self.names.layers
         if isinstance(label, str):
             raise Wrong(f"{name.show()}: the layer superscript must be a number such as (1)")
+        numbers = [n for n in range(1, len(layers) + 1) if (kind, n) in self.quantities]
+        if not numbers:  # b of a model whose layers have no bias
+            raise Wrong(f"{name.show()}: no layer of model {self.names.spec.name} has a bias")
         if label is not None:
             if (kind, label) not in self.quantities:
+                if label in range(1, len(layers) + 1):
+                    raise Wrong(f"{name.show()}: layer {label} of model {self.names.spec.name} has no bias")
                 raise Wrong(f"{name.show()}: model {self.names.spec.name} has layers 1 to {len(layers)}")
             return self.quantities[(kind, label)]
         if len(layers) == 1:
             return self.quantities[(kind, 1)]
         # Without a superscript, the number of indices often tells the layer (model b: a_k, a).
-        fits = [self.quantities[(kind, n)] for n in range(1, len(layers) + 1)
+        fits = [self.quantities[(kind, n)] for n in numbers
                 if len(self.quantities[(kind, n)].dims) == len(name.indices)]
         if len(fits) != 1:
             options = " or ".join(f"{kind}^{{({n})}}" for n in range(1, len(layers) + 1))

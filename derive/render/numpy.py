@@ -175,7 +175,8 @@ def _parameters(names: ModelNames) -> list[Parameter]:
         w_code, w_doc = _shape(list(layer.weight_dims))
         b_code, b_doc = _shape(list(layer.unit_dims))
         result.append(Parameter(layer.w.name, w_code, w_doc, _size_code(layer.prev_width)))
-        result.append(Parameter(layer.b.name, b_code, b_doc, None))
+        if layer.bias:
+            result.append(Parameter(layer.b.name, b_code, b_doc, None))
     return result
 
 
@@ -215,7 +216,8 @@ def _labels_code(derivation: Derivation, printer: NumPyCodePrinter) -> str | Non
         return None
     out = derivation.names.output
     y = batch_name(derivation.names.y.name, True)
-    return print_template(printer, template, labels=y, width=f"{out.b.name}.shape[0]")
+    # The output layer's first parameter axis runs over its units: b (C,) or W (C, K).
+    return print_template(printer, template, labels=y, width=f"{out.params[-1].name}.shape[0]")
 
 
 def context(derivation: Derivation) -> dict:
