@@ -121,6 +121,18 @@ class GradientStep:
 
 
 @dataclass(frozen=True)
+class Decay:
+    """Weight decay: ``Omega = (l2 / 2) sum of every weight squared``, added once to the batch's
+    mean loss, and where it enters each weight's gradient, ``dOmega/dw_kj = l2 w_kj``."""
+
+    term: Equation  # Omega = (l2/2) sum_l sum_kj (w^(l)_kj)^2
+    factors: tuple[Factor, ...]  # dOmega/d(weight element), one per weight, in gradient order
+
+    def factor(self, element: sp.Expr) -> Factor | None:
+        return next((f for f in self.factors if f.wrt == element), None)
+
+
+@dataclass(frozen=True)
 class Derivation:
     """Everything the renderers need for one model. Built by ``derive``; never re-derived."""
 
@@ -129,6 +141,7 @@ class Derivation:
     setup: tuple[Equation, ...]
     errors: tuple[ErrorStep, ...]  # output layer first
     gradients: tuple[GradientStep, ...]  # in ``names.parameters()`` order
+    decay: Decay | None = None  # weight decay, when the spec asks for it (l2)
 
     def error(self, layer: int) -> ErrorStep:
         return next(step for step in self.errors if step.layer == layer)
@@ -173,8 +186,9 @@ def _delta_outside(term: sp.Expr) -> sp.Expr:
 def _collapse_sum(s: sp.Sum) -> sp.Expr:
     """Split a one-index sum into terms, pull out constants, sum out Kronecker deltas."""
     (var, lo, hi), *rest = s.limits
-    if rest:
-        return s
+    if rest:  # innermost first: sum_k sum_j f = sum_k (sum_j f)
+        inner = _collapse_sum(sp.Sum(s.function, (var, lo, hi)))
+        return _collapse_sum(sp.Sum(inner, *rest))
     total = sp.Integer(0)
     for term in sp.Add.make_args(sp.expand_mul(_delta_outside(s.function))):
         const, dep = term.as_independent(var, as_Add=False)
@@ -342,4 +356,19 @@ def derive_spec(spec: ModelSpec) -> Derivation:
         for layer in reversed(names.layers)
         for step in _gradients(layer, by_layer[layer.number], names)
     )
-    return Derivation(spec, names, forward.setup(names), tuple(errors), gradients)
+    return Derivation(spec, names, forward.setup(names), tuple(errors), gradients, _decay(names, gradients))
+
+
+def _decay(names: ModelNames, gradients: tuple[GradientStep, ...]) -> Decay | None:
+    """Weight decay's term and its derivative by each weight element (SymPy's diff)."""
+    if names.l2 is None:
+        return None
+    definition = forward.weight_decay(names, dummy=True)
+    weights = {layer.w for layer in names.layers}
+    factors = tuple(
+        Factor(names.decay, g.element, raw, raw)
+        for g in gradients
+        if g.parameter in weights
+        for raw in [local_derivative(definition, g.element)]
+    )
+    return Decay(Equation(names.decay, forward.weight_decay(names)), factors)

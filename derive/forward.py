@@ -82,6 +82,21 @@ def loss_derivative(names: ModelNames) -> sp.Expr | None:
     )
 
 
+def weight_decay(names: ModelNames, dummy: bool = False) -> sp.Expr:
+    """``(l2 / 2) sum_l sum_kj (w^(l)_kj)^2``: every weight squared (biases excluded), once per batch."""
+    if names.l2 is None:
+        return sp.Integer(0)
+    total = sp.Integer(0)
+    for layer in names.layers:
+        k, j = _bound(layer.index, dummy), _bound(layer.prev_index, dummy)
+        term = layer.weight(k, j) ** 2
+        for letter, width in ((j, layer.prev_width), (k, layer.width)):
+            if letter is not None:
+                term = sp.Sum(term, (letter, 1, width))
+        total += term
+    return names.l2 / 2 * total
+
+
 def setup(names: ModelNames) -> tuple[Equation, ...]:
     """The model set-up, layer by layer, then the loss."""
     equations = []

@@ -9,6 +9,7 @@ has scalar quantities and no unit index, exactly as a course writes logistic reg
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -34,6 +35,13 @@ _UNICODE_BASE = {"W": "w", "w": "w", "b": "b", "z": "z", "a": "a", "delta": "δ"
                  "x": "x", "y": "y", "L": "L", "g": "g"}
 _LATEX_MATRIX = {"W": "W", "w": r"\mathbf{w}", "b": r"\mathbf{b}", "z": "Z", "a": "A",
                  "delta": r"\boldsymbol{\delta}", "x": "X", "y": "Y", "L": r"\mathcal{L}"}
+
+# Symbols named by a word: a symbolic weight-decay strength (spec.L2_SYMBOLS) and the weight-decay
+# term Omega. name -> (LaTeX, Unicode).
+_GREEK = {"alpha": "α", "beta": "β", "eta": "η", "gamma": "γ", "kappa": "κ", "lambda": "λ", "mu": "μ",
+          "nu": "ν", "rho": "ρ", "tau": "τ", "theta": "θ", "xi": "ξ"}
+_WORDS = {"Omega": (r"\Omega", "Ω"), **{name: ("\\" + name, char) for name, char in _GREEK.items()}}
+DECAY = "Omega"  # the weight-decay term's name
 
 SUPERSCRIPTS = str.maketrans("0123456789()+-=", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾⁺⁻⁼")
 SUBSCRIPTS = dict(zip("0123456789aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", strict=True))
@@ -93,8 +101,20 @@ def split_name(name: str) -> tuple[str, str] | None:
     return match.group("base"), match.group("layer")
 
 
+def is_coefficient(name: str) -> bool:
+    """Whether ``name`` is a symbolic coefficient (a Greek letter, as ``l2 = "lambda"``)."""
+    return name in _GREEK
+
+
+def python_name(name: str) -> str:
+    """A symbol's name in generated code: a Python keyword gets a trailing underscore (lambda_)."""
+    return name + "_" if keyword.iskeyword(name) else name
+
+
 def latex_name(name: str, matrix: bool = False) -> str:
     """LaTeX for a quantity, index or size name, without its indices: ``W1 -> w^{(1)}``."""
+    if name in _WORDS:
+        return _WORDS[name][0]
     parts = split_name(name)
     if parts:
         base, layer = parts
@@ -117,6 +137,8 @@ def unicode_sub(text: str) -> str:
 
 
 def unicode_name(name: str) -> str:
+    if name in _WORDS:
+        return _WORDS[name][1]
     parts = split_name(name)
     if parts:
         base, layer = parts
@@ -200,6 +222,8 @@ class ModelNames:
     input_width: sp.Expr
     layers: tuple[LayerNames, ...]
     softmax_dummy: sp.Symbol
+    l2: sp.Expr | None = None  # the weight-decay strength: a Float, or a symbol (lambda)
+    decay: sp.Symbol = sp.Symbol(DECAY, real=True)  # the weight-decay term Omega
 
     @property
     def output(self) -> LayerNames:
@@ -266,4 +290,15 @@ def names(spec: ModelSpec) -> ModelNames:
         layers.append(names_)
         prev, prev_index = names_.a, names_.index
     y = quantity("y", idx[-1] is not None)
-    return ModelNames(spec, x, y, scalar("L"), idx[0], widths[0], tuple(layers), index(SOFTMAX_DUMMY))
+    return ModelNames(
+        spec, x, y, scalar("L"), idx[0], widths[0], tuple(layers), index(SOFTMAX_DUMMY), _l2(spec.l2)
+    )
+
+
+def _l2(value: float | str | None) -> sp.Expr | None:
+    """The weight-decay strength as SymPy reads it: a symbol for a name, else the decimal number."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return sp.Symbol(value, real=True, nonnegative=True)
+    return sp.Float(repr(value))

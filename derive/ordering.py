@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .naming import split_name
+from .naming import is_coefficient, split_name
 
 # Reading order of factors in a product, by quantity: error terms, back-propagated sums, weights,
 # activations, biases, inputs/targets. Anything else (numbers first) keeps SymPy's order.
@@ -36,6 +36,8 @@ def _quantities(expr: sp.Basic) -> set[sp.Basic]:
 def _rank(factor: sp.Expr) -> float:
     if factor.is_Number:
         return 0
+    if isinstance(factor, sp.Symbol) and is_coefficient(factor.name):
+        return 0.5  # a coefficient named by a Greek letter (lambda) leads, as a number does
     if isinstance(factor, sp.Sum):
         return _SUM_RANK
     if isinstance(factor, sp.Pow):

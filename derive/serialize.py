@@ -48,12 +48,27 @@ def _symbols(d: Derivation) -> dict:
         atoms |= eq.lhs.atoms(sp.Symbol, sp.IndexedBase) | eq.rhs.atoms(sp.Symbol, sp.IndexedBase)
     for step in d.errors:
         atoms |= step.value.atoms(sp.Symbol, sp.IndexedBase) | step.delta.atoms(sp.Symbol, sp.IndexedBase)
+    if d.decay is not None:
+        atoms |= d.decay.term.lhs.atoms(sp.Symbol) | d.decay.term.rhs.atoms(sp.Symbol, sp.IndexedBase)
     indexed = sorted({a.name for a in atoms if isinstance(a, sp.IndexedBase)})
     labels = set(indexed)
     plain = [a for a in atoms if isinstance(a, sp.Symbol) and a.name not in labels]
     ints = sorted({a.name for a in plain if a.is_integer})
     reals = sorted({a.name for a in plain if not a.is_integer})
     return {"indexed": indexed, "scalars": reals, "integers": ints}
+
+
+def _decay(d: Derivation) -> dict:
+    """Weight decay, when the spec has it: l2, the term Omega, and dOmega/dw per weight element."""
+    if d.decay is None:
+        return {}
+    return {
+        "decay": {
+            "l2": _s(d.names.l2),
+            "term": {"lhs": _s(d.decay.term.lhs), "rhs": _s(d.decay.term.rhs)},
+            "factors": [_factor(f) for f in d.decay.factors],
+        }
+    }
 
 
 def to_dict(d: Derivation) -> dict:
@@ -66,6 +81,7 @@ def to_dict(d: Derivation) -> dict:
             "inputs": d.spec.inputs,
             "layers": [_layer(layer) for layer in d.spec.layers],
             "loss": d.spec.loss,
+            **({"l2": d.spec.l2} if d.spec.l2 is not None else {}),
         },
         "parameters": {
             q.name: [str(w) for w in (layer.weight_dims if q is layer.w else layer.unit_dims)]
@@ -99,4 +115,5 @@ def to_dict(d: Derivation) -> dict:
             }
             for g in d.gradients
         ],
+        **_decay(d),
     }

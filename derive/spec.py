@@ -35,7 +35,10 @@ RESERVED_SIZES = {
 }
 SIZE_HINT = "an upper-case letter, optionally followed by digits, such as 'M' or 'K1'"
 
-TOP_KEYS = ("name", "title", "inputs", "loss", "layers")
+TOP_KEYS = ("name", "title", "inputs", "loss", "l2", "layers")
+# Names a symbolic weight-decay strength may take (l2 = "lambda"): Greek letters the sheet does
+# not use for anything else.
+L2_SYMBOLS = ("alpha", "beta", "eta", "gamma", "kappa", "lambda", "mu", "nu", "rho", "tau", "theta", "xi")
 LAYER_KEYS = ("units", "activation")
 OPTIONAL_LAYER_KEYS = ("bias",)
 REQUIRED_TOP = ("name", "inputs", "loss", "layers")
@@ -69,6 +72,9 @@ class ModelSpec:
     loss: str
     title: str = ""
     aliases: tuple[str, ...] = ()
+    # Weight decay (l2 / 2) * (sum of every weight squared), added once to the batch's mean loss:
+    # a non-negative number, or the name of a symbol (``"lambda"``); None: no weight decay.
+    l2: float | str | None = None
 
     @property
     def depth(self) -> int:
@@ -265,7 +271,19 @@ def spec_from_dict(data: dict, source: str = "<spec>", text: str = "") -> ModelS
             f"{problem} (output: layer {len(layers)}, units = {_show(output.units)}, "
             f"activation = {_show(output.activation)})"
         )
-    return ModelSpec(name=name, inputs=inputs, layers=layers, loss=loss, title=title)
+    l2 = _l2(data["l2"], at("l2")) if "l2" in data else None
+    return ModelSpec(name=name, inputs=inputs, layers=layers, loss=loss, title=title, l2=l2)
+
+
+def _l2(value: object, fail: Fail) -> float | str:
+    """A weight-decay strength: a finite non-negative number, or a symbol's name."""
+    if isinstance(value, str):
+        if value not in L2_SYMBOLS:
+            fail(f"l2 {_show(value)} is not a known symbol; use a number or one of: {', '.join(L2_SYMBOLS)}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        fail(f"l2 must be a non-negative number or a symbol such as \"lambda\", got {_show(value)}")
+    return float(value)
 
 
 def _missing(key: str, data: dict, where: _Locator, source: str) -> NoReturn:
@@ -363,7 +381,9 @@ def load_builtin(name: str) -> ModelSpec:
     """One of the shipped specs in ``derive/models``."""
     canonical = BUILTIN_ALIASES.get(name, name)
     spec = parse_spec(_builtin_text(canonical), f"<built-in {canonical}>")
-    return ModelSpec(spec.name, spec.inputs, spec.layers, spec.loss, spec.title, builtin_aliases(canonical))
+    return ModelSpec(
+        spec.name, spec.inputs, spec.layers, spec.loss, spec.title, builtin_aliases(canonical), spec.l2
+    )
 
 
 def load_spec_file(path: str | Path) -> ModelSpec:

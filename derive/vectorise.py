@@ -25,7 +25,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from . import activations, losses
 from .chain import Derivation, Partial
 from .errors import DeriveError
-from .naming import BATCH, batch_name, index, latex_name, split_name
+from .naming import BATCH, batch_name, index, latex_name, python_name, split_name
 
 #: The batch axis label and the batch size ``n`` (one symbol: the sum over examples runs to n).
 N = index(BATCH)
@@ -53,7 +53,7 @@ class ArraySymbol(sp.Symbol):
         return latex_name(self.name, matrix=True)
 
     def _numpycode(self, printer) -> str:
-        return self.name
+        return python_name(self.name)
 
 
 class ScalarSymbol(ArraySymbol):
@@ -260,6 +260,20 @@ class Where(_ArrayNode):
         return f"np.where({test}, {printer._print(then)}, {printer._print(otherwise)})"
 
 
+class SquaredNorm(_ArrayNode):
+    """The sum of an array's squared elements, ``||W||^2`` (``np.vdot(W, W)``)."""
+
+    nargs = 1
+    precedence = PRECEDENCE["Atom"]
+
+    def _latex(self, printer) -> str:
+        return rf"\lVert {printer._print(self.args[0])} \rVert^2"
+
+    def _numpycode(self, printer) -> str:
+        array = printer._print(self.args[0])
+        return f"np.vdot({array}, {array})"  # one BLAS dot product, no squared copy
+
+
 class ArrayActivation(_ArrayNode):
     """A registry activation applied to a whole array: ``sigma(Z)``; softmax acts row by row.
 
@@ -347,6 +361,8 @@ class ArrayStatement:
     expr: sp.Expr  # batch/matrix form over ArraySymbol atoms and the node classes above
     index_form: tuple[sp.Expr, sp.Expr]  # (lhs, rhs) index-notation equation it implements
     role: str  # "forward" | "loss" | "error" | "gradient"
+    # The batch-level term added to a mean over examples (weight decay), not scaled with them.
+    decay: sp.Expr | None = None
     # Further equations of a statement that assigns more than one array ("a2, lse2 = ...").
     also: tuple[tuple[sp.Expr, sp.Expr], ...] = ()
 
@@ -570,7 +586,19 @@ def _loss(derivation: Derivation) -> ArrayStatement:
     per_example = ExampleLoss(
         plain.expr, z_atom(out), a, y, sp.Symbol(derivation.spec.loss), sp.Symbol(out.activation)
     )
-    return ArrayStatement("loss", BatchMean(per_example), (equation.lhs, equation.rhs), "loss")
+    mean = BatchMean(per_example)
+    if derivation.decay is None:
+        return ArrayStatement("loss", mean, (equation.lhs, equation.rhs), "loss")
+    # Weight decay, once per batch: (l2 / 2) times each weight array's squared norm.
+    strength = batch(names.l2).expr
+    norms = sp.Add(*(SquaredNorm(_atom(layer.w.name, _weight_axes(layer)).expr) for layer in names.layers))
+    decay = strength / 2 * norms
+    also = ((derivation.decay.term.lhs, derivation.decay.term.rhs),)
+    return ArrayStatement("loss", mean + decay, (equation.lhs, equation.rhs), "loss", also=also, decay=decay)
+
+
+def _weight_axes(layer) -> Axes:
+    return tuple(i for i in (layer.index, layer.prev_index) if i is not None)
 
 
 def _error(step) -> ArrayStatement:
@@ -586,7 +614,14 @@ def _gradient(step, derivation: Derivation) -> ArrayStatement:
     total = contract(factors, N, order)
     lhs = Partial(derivation.names.L, step.element)
     target = gradient_name(step.parameter.name)
-    return ArrayStatement(target, total.expr / N, (lhs, step.result), "gradient")
+    factor = derivation.decay.factor(step.element) if derivation.decay else None
+    if factor is None:
+        return ArrayStatement(target, total.expr / N, (lhs, step.result), "gradient")
+    # Weight decay enters once per batch: the mean of the examples' gradients, plus dOmega/dW.
+    decay = _fit(batch(factor.raw), order)
+    also = ((factor.partial, factor.raw),)
+    expr = total.expr / N + decay
+    return ArrayStatement(target, expr, (lhs, step.result), "gradient", also=also, decay=decay)
 
 
 def share_log_normaliser(
@@ -650,6 +685,7 @@ __all__ = [
     "Outer",
     "RowSum",
     "ScalarSymbol",
+    "SquaredNorm",
     "VectoriseError",
     "Where",
     "batch",

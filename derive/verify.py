@@ -32,6 +32,9 @@ TOLERANCE = 1e-6
 # central differences carry rounding noise of about eps * loss / STEP ~ 1e-11, so below this
 # scale a relative error would measure the noise, not the gradient.
 FD_FLOOR = 1e-4
+# The value verify gives a symbolic hyperparameter (the weight-decay strength): of the order of the
+# gradients, so that a wrong decay term shows.
+HYPERPARAMETER = 0.37
 STEP = 1e-5
 FIRST_SIZE = 2  # size symbols take distinct values from 2 up (2, 3, 5, ... avoiding literal widths)
 BATCHES = (1, 4)
@@ -85,7 +88,12 @@ def random_instance(
 
 def _loss(module: ModuleType, params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> float:
     """The generated module's loss alone, as the function finite differences perturb."""
-    return float(module.loss_and_grad(params, X, y)[0])
+    return float(module.loss_and_grad(params, X, y, **hyperparameters(module))[0])
+
+
+def hyperparameters(module: ModuleType) -> dict[str, float]:
+    """A value for each keyword a generated ``loss_and_grad`` requires (a symbolic weight decay)."""
+    return {name: HYPERPARAMETER for name in getattr(module, "HYPERPARAMETERS", ())}
 
 
 def central_differences(
@@ -183,7 +191,7 @@ def check_module(derivation: Derivation, module: ModuleType, seed: int = SEED) -
     for sizes in size_sets(derivation, module):
         for n in BATCHES:
             params, X, y = random_instance(module, derivation, sizes, n, rng)
-            _, grads = module.loss_and_grad(params, X, y)
+            _, grads = module.loss_and_grad(params, X, y, **hyperparameters(module))
             chosen = sample_coordinates(params, rng)
             reference = central_differences(
                 partial(_loss, module, X=X, y=y), params, coordinates=chosen

@@ -45,7 +45,7 @@ NAME = (
     "is not a safe identifier; use letters, digits, '-' and '_', starting with a letter, "
     "at most 64 characters"
 )
-TOP = "allowed keys: name, title, inputs, loss, layers"
+TOP = "allowed keys: name, title, inputs, loss, l2, layers"
 ACTS = (
     "known activations: elu, gelu, identity, leaky_relu, relu, sigmoid, silu, softmax, softplus, "
     "softsign, tanh"

@@ -168,6 +168,16 @@ def gradient_block(ctx: Context, d: Derivation, step: GradientStep) -> dict:
     }
 
 
+def decay_block(ctx: Context, d: Derivation) -> dict | None:
+    """Weight decay: its term, and where ``l2 w`` enters each weight's gradient (None without l2)."""
+    if d.decay is None:
+        return None
+    return {
+        "term": rows(ctx.tex(d.decay.term.lhs), ctx.tex(d.decay.term.rhs)),
+        "factors": [rows(ctx.tex(f.partial), ctx.tex(f.raw)) for f in d.decay.factors],
+    }
+
+
 # --- deep networks: the recursion once, then its instances --------------------------------------
 
 
@@ -266,6 +276,8 @@ def part(d: Derivation, letter: str, heading: str | None = None) -> dict:
         "recursion": recursion_block(ctx.part, d) if deep and hidden else None,
         "instances": [instance_block(ctx, d, s) for s in hidden] if deep else [],
         "vectorised": vectorised(d),
+        "decay": decay_block(ctx, d),
+        "loss_symbol": ctx.tex(d.names.L),
     }
 
 

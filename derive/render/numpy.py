@@ -28,7 +28,7 @@ import sympy as sp
 
 from .. import __version__, losses
 from ..chain import Derivation
-from ..naming import ModelNames, batch_name
+from ..naming import ModelNames, batch_name, python_name
 from ..numpy_printer import NumPyCodePrinter, equation_text, helper_source
 from ..vectorise import (
     ArrayStatement,
@@ -138,7 +138,8 @@ def _code_expr(statement: ArrayStatement, output_error: str) -> sp.Expr:
     if statement.target == output_error:
         return statement.expr / N
     if statement.role == "gradient":
-        return sp.expand_mul(statement.expr * N)
+        decay = statement.decay if statement.decay is not None else sp.Integer(0)
+        return sp.expand_mul((statement.expr - decay) * N) + decay
     return statement.expr
 
 
@@ -271,6 +272,13 @@ def context(derivation: Derivation) -> dict:
             (p.name, gradient_name(p.name) if p.shape != "()" else f"np.asarray({gradient_name(p.name)})")
             for p in _parameters(names)
         ],
+    )
+    # A symbolic weight-decay strength is a keyword argument of loss_and_grad.
+    symbolic = names.l2 if isinstance(names.l2, sp.Symbol) else None
+    keywords = [python_name(symbolic.name)] if symbolic is not None else []
+    context["hyperparameters"] = keywords
+    context["hyperparameters_doc"] = "".join(
+        _paragraph(f"``{keyword}`` is the weight-decay strength.", BODY) for keyword in keywords
     )
     context["helpers"] = [helper_source(name) for name in sorted(printer.helpers)]
     return context

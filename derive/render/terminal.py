@@ -45,6 +45,15 @@ def _gradient(step: GradientStep, loss) -> dict:
     return {"title": inline(lhs), "blocks": blocks, "result": equation(*parts)}
 
 
+def _decay(derivation: Derivation) -> dict | None:
+    """Weight decay's term and where it enters each weight's gradient (None without l2)."""
+    decay = derivation.decay
+    if decay is None:
+        return None
+    return {"term": equation(decay.term.lhs, decay.term.rhs),
+            "factors": [equation(f.partial, f.raw) for f in decay.factors]}
+
+
 def render(derivation: Derivation) -> str:
     spec = derivation.spec
     names = derivation.names
@@ -59,4 +68,5 @@ def render(derivation: Derivation) -> str:
         setup=setup,
         errors=[_error(step) for step in derivation.errors],
         gradients=[_gradient(step, names.L) for step in derivation.gradients],
+        decay=_decay(derivation),
     )
