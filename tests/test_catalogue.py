@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import derive
+import derive.render.terminal
 from derive import activations
 from derive.naming import names as model_names
 from derive.render.latex import fragment
@@ -109,8 +110,9 @@ def _torch_loss(loss: str, z, a, y, labels):
     raise KeyError(loss)
 
 
-def torch_reference(spec: ModelSpec, params: dict, X: np.ndarray, y: np.ndarray):
-    """(mean loss, gradients) of ``spec`` by PyTorch float64 autograd, shaped like ``params``."""
+def torch_reference(spec: ModelSpec, params: dict, X: np.ndarray, y: np.ndarray, l2: float | None = None):
+    """(mean loss, gradients) of ``spec`` by PyTorch float64 autograd, shaped like ``params``;
+    with ``l2``, plus (l2 / 2) times every weight squared (biases excluded), once per batch."""
     layers = model_names(spec).layers
     tensors = {name: torch.tensor(np.asarray(value), requires_grad=True) for name, value in params.items()}
     h = torch.tensor(X)
@@ -126,6 +128,8 @@ def torch_reference(spec: ModelSpec, params: dict, X: np.ndarray, y: np.ndarray)
     target = torch.tensor(y)
     labels = target.argmax(dim=1) if target.ndim == 2 else None
     total = _torch_loss(spec.loss, z, a, target, labels).mean()
+    if l2 is not None:
+        total = total + l2 / 2 * sum((tensors[layer.w.name] ** 2).sum() for layer in layers)
     total.backward()
     return total.item(), {name: t.grad.numpy() for name, t in tensors.items()}
 
@@ -136,10 +140,13 @@ def generated(spec: ModelSpec):
     return derivation, module
 
 
-def assert_matches_torch(spec: ModelSpec, params: dict, X: np.ndarray, y: np.ndarray, rtol: float = 1e-11):
+def assert_matches_torch(
+    spec: ModelSpec, params: dict, X: np.ndarray, y: np.ndarray, rtol: float = 1e-11, **keywords: float
+):
     _, module = generated(spec)
-    loss, grads = module.loss_and_grad(params, X, y)
-    expected_loss, expected = torch_reference(spec, params, X, y)
+    loss, grads = module.loss_and_grad(params, X, y, **keywords)
+    l2 = spec.l2 if isinstance(spec.l2, float) else next(iter(keywords.values()), None)
+    expected_loss, expected = torch_reference(spec, params, X, y, l2)
     assert loss == pytest.approx(expected_loss, rel=rtol, abs=1e-13)
     for name in params:
         scale = max(1.0, float(np.max(np.abs(expected[name]))))
@@ -348,6 +355,80 @@ def test_layers_without_bias_derivation_equals_sympy_diff():
     assert _sympy_agrees(_spec(NO_BIAS), {"M": 2, "K": 2, "H": 1, "C": 2}, points=1) > 0
 
 
+# --- weight decay ----------------------------------------------------------------------------------
+
+L2_SPEC = """
+name = "decay"
+inputs = "M"
+loss = "ce"
+l2 = {l2}
+[[layers]]
+units = "K"
+activation = "relu"
+[[layers]]
+units = 1
+activation = "tanh"
+bias = false
+[[layers]]
+units = "C"
+activation = "softmax"
+"""
+
+
+@pytest.mark.parametrize("n", [1, 6])
+def test_numeric_weight_decay_is_written_into_the_code_and_matches_pytorch(n):
+    spec = _spec(L2_SPEC.format(l2="0.05"))
+    derivation, module = generated(spec)
+    assert not hasattr(module, "HYPERPARAMETERS")
+    params, X, y = random_instance(module, derivation, {"M": 3, "K": 4, "C": 3}, n, np.random.default_rng(n))
+    assert_matches_torch(spec, params, X, y)
+
+
+@pytest.mark.parametrize("n", [1, 6])
+def test_symbolic_weight_decay_is_a_keyword_of_loss_and_grad(n):
+    spec = _spec(L2_SPEC.format(l2='"lambda"'))
+    derivation, module = generated(spec)
+    assert module.HYPERPARAMETERS == ("lambda_",)
+    params, X, y = random_instance(module, derivation, {"M": 3, "K": 2, "C": 3}, n, np.random.default_rng(n))
+    with pytest.raises(TypeError):
+        module.loss_and_grad(params, X, y)  # the strength must be given
+    for strength in (0.0, 0.3, 2.0):
+        assert_matches_torch(spec, params, X, y, lambda_=strength)
+
+
+def test_weight_decay_derivation_equals_sympy_diff_of_the_objective():
+    """dOmega/dw from the derivation, plus the example's gradient, against SymPy's diff of
+    L + Omega written out at concrete sizes (one example: the batch mean of one)."""
+    spec = _spec(L2_SPEC.format(l2='"lambda"'))
+    d = derive.derive(spec)
+    sizes = {sp.Symbol(k, integer=True, positive=True): v for k, v in {"M": 2, "K": 2, "C": 2}.items()}
+    concrete = Concrete(d, sizes)
+    # Omega written here: l2/2 times the square of every weight element the composed loss holds.
+    weights = {layer.w.name for layer in d.names.layers}
+    elements = [e for e in concrete.loss.atoms(sp.Indexed, sp.Symbol) if getattr(e, "name", None) in weights
+                or isinstance(e, sp.Indexed) and e.base.name in weights]
+    omega = d.names.l2 / 2 * sp.Add(*(e**2 for e in elements))
+    point = random_point(concrete, random.Random(9))
+    point[d.names.l2] = sp.Float("0.7", 30)
+    checked = 0
+    for step, at, ours, _ in concrete.gradient_pairs():
+        factor = d.decay.factor(step.element)
+        total = ours + (factor.raw.xreplace(at) if factor is not None else 0)
+        reference = sp.diff(concrete.loss + omega, step.element.xreplace(at))
+        difference = sp.N(total.xreplace(point), 30) - sp.N(reference.xreplace(point), 30)
+        assert abs(difference) < 1e-20, (step.element, at, difference)
+        checked += factor is not None
+    assert checked == 2 * 2 + 2 + 2 * 1  # every element of W1 (K x M), w2 (K), W3 (C x 1)
+
+
+def test_weight_decay_is_shown_in_every_rendering():
+    d = derive.derive(_spec(L2_SPEC.format(l2='"lambda"')))
+    text = derive.render.terminal.render(d)
+    assert "Weight decay" in text and "λ⋅w⁽¹⁾ₖⱼ" in text
+    assert r"\frac{\partial \Omega}{\partial w^{(1)}_{kj}} &= \lambda w^{(1)}_{kj}" in fragment(d)
+    assert d.to_dict()["decay"]["factors"][-1]["raw"] == "lambda*W1[k, j]"
+
+
 # --- bad specs -------------------------------------------------------------------------------------
 
 BAD = {
@@ -386,6 +467,10 @@ BAD = {
         7,
         "layer 1: bias must be true or false, got 'no'",
     ),
+    "l2-negative": ('loss = "mse"\nl2 = -0.1\n[[layers]]\nunits = 1\nactivation = "elu"\n', 4,
+                    'l2 must be a non-negative number or a symbol such as "lambda", got -0.1'),
+    "l2-unknown-symbol": ('loss = "mse"\nl2 = "lam"\n[[layers]]\nunits = 1\nactivation = "elu"\n', 4,
+                          "l2 'lam' is not a known symbol; use a number or one of: alpha,"),
     "alpha-nan": (
         'loss = "mse"\n[[layers]]\nunits = 1\nactivation = "leaky_relu"\nalpha = nan\n',
         7,
@@ -413,28 +498,45 @@ def test_bad_catalogue_specs_exit_2_with_one_line(case, tmp_path):
 HIDDEN = ("identity", "sigmoid", "tanh", "relu", "softplus", "leaky_relu", "elu", "silu", "gelu", "softsign")
 
 
+OUTPUTS = {  # loss -> (units, activation) of an output layer it accepts
+    "mse": (2, "identity"),
+    "huber": (2, "identity"),
+    "svm": (3, "identity"),
+    "hinge": (1, "identity"),
+    "ce": (3, "softmax"),
+    "bce": (1, "sigmoid"),
+}
+
+
 @st.composite
 def catalogue_specs(draw):
-    depth = draw(st.integers(1, 4))
+    """Depth 1-5, any hidden activation (and alpha), any loss, layers with or without bias, and no,
+    numeric or symbolic weight decay."""
+    depth = draw(st.integers(1, 5))
+    loss = draw(st.sampled_from(sorted(OUTPUTS)))
     layers = []
     for number in range(1, depth + 1):
         output = number == depth
-        activation = "identity" if output else draw(st.sampled_from(HIDDEN))
-        units = 2 if output else draw(st.integers(1, 3))
+        hidden = (draw(st.integers(1, 3)), draw(st.sampled_from(HIDDEN)))
+        units, activation = OUTPUTS[loss] if output else hidden
         extra = ""
         if activation in ("leaky_relu", "elu") and draw(st.booleans()):
-            extra = f"alpha = {draw(st.sampled_from([0.05, 0.2, 1.5]))}"
-        layers.append(f'[[layers]]\nunits = {units}\nactivation = "{activation}"\n{extra}\n')
+            extra += f"alpha = {draw(st.sampled_from([0.05, 0.2, 1.5]))}\n"
+        if not draw(st.integers(0, 3)):
+            extra += "bias = false\n"
+        layers.append(f'[[layers]]\nunits = {units}\nactivation = "{activation}"\n{extra}')
+    l2 = draw(st.sampled_from(["", "l2 = 0.1\n", 'l2 = "lambda"\n']))
     inputs = draw(st.integers(1, 3))
-    text = f'name = "random-{draw(st.integers(0, 10**6))}"\ninputs = {inputs}\nloss = "mse"\n'
+    text = f'name = "random-{draw(st.integers(0, 10**6))}"\ninputs = {inputs}\nloss = "{loss}"\n{l2}'
     return _spec(text + "".join(layers)), draw(st.integers(0, 2**31))
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(catalogue_specs())
 def test_random_catalogue_specs_equal_pytorch(case):
     spec, seed = case
     derivation, module = generated(spec)
     rng = np.random.default_rng(seed)
     params, X, y = random_instance(module, derivation, {}, 5, rng)
-    assert_matches_torch(spec, params, X, y, rtol=1e-10)
+    keywords = {name: 0.4 for name in getattr(module, "HYPERPARAMETERS", ())}
+    assert_matches_torch(spec, params, X, y, rtol=1e-10, **keywords)
