@@ -16,6 +16,7 @@ import math
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -32,7 +33,7 @@ from derive import activations
 from derive.naming import names as model_names
 from derive.render.latex import fragment
 from derive.render.numpy import module_source
-from derive.spec import ModelSpec, parse_spec
+from derive.spec import ModelSpec, builtin_names, parse_spec, resolve
 from derive.verify import load_module, random_instance
 
 from .reference import Concrete, random_point
@@ -491,6 +492,35 @@ def test_bad_catalogue_specs_exit_2_with_one_line(case, tmp_path):
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(f"derive: error: {path}:{line}: {message}"), result.stderr
+
+
+# --- every built-in and example -------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = [*builtin_names(), *sorted(str(path) for path in (ROOT / "examples").glob("*.toml"))]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_equals_pytorch(model):
+    derivation = derive.derive(model)
+    spec = derivation.spec
+    _, module = generated(spec)
+    sizes = {name: 3 + i for i, name in enumerate(module.SIZES)}
+    params, X, y = random_instance(module, derivation, sizes, 6, np.random.default_rng(13))
+    keywords = {name: 0.25 for name in getattr(module, "HYPERPARAMETERS", ())}
+    assert_matches_torch(spec, params, X, y, **keywords)
+
+
+# SymPy's diff of the composed loss grows as width**depth: models with literal widths of 16 units
+# (examples/binary-classifier.toml) are left to the PyTorch test above.
+SMALL = [m for m in MODELS if all(isinstance(w, str) or w <= 4 for w in resolve(m).sizes())]
+
+
+@pytest.mark.parametrize("model", SMALL)
+def test_every_model_equals_sympy_diff(model):
+    derivation = derive.derive(model)
+    sizes = {str(s): 2 for s in derivation.names.size_symbols()}
+    assert _sympy_agrees(derivation.spec, sizes, points=1) > 0
 
 
 # --- random specs over the catalogue -------------------------------------------------------------

@@ -210,7 +210,7 @@ def test_builtins_are_specs():
 def test_examples_derive(path):
     d = derive.derive(str(path))
     assert [step.layer for step in d.errors] == list(range(d.spec.depth, 0, -1))
-    assert len(d.gradients) == 2 * d.spec.depth
+    assert len(d.gradients) == sum(2 if layer.bias else 1 for layer in d.spec.layers)
 
 
 def test_show_works_on_the_examples(capsys):
