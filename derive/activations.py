@@ -10,6 +10,7 @@ derivative of ``forward``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeAlias, TypeVar
@@ -184,18 +185,118 @@ def _elu(alpha: Expr) -> Activation:
     )
 
 
-def _normal_cdf(z: Expr) -> Expr:
-    """Phi(z), the standard normal distribution function."""
-    return (1 + sp.erf(z / sp.sqrt(2))) / 2
+class _Named(sp.Function):
+    """A special function kept by name in textbook forms (Phi, phi), written out by ``doit``.
+
+    Each prints itself: ``latex_name``/``text`` name it on the sheet and in the terminal, and its
+    NumPy form calls the helper ``helper`` (defined in a generated module that calls it).
+    """
+
+    nargs = 1
+    latex_name: ClassVar[str]
+    text: ClassVar[str]
+    helper: ClassVar[str]
+
+    @classmethod
+    def eval(cls, x: Expr) -> Expr | None:
+        return cls.formula(x) if x.is_number else None
+
+    @staticmethod
+    def formula(x: Expr) -> Expr:
+        raise NotImplementedError
+
+    def doit(self, **hints) -> Expr:
+        (x,) = self.args
+        return self.formula(x.doit(**hints) if hints.get("deep", True) else x)
+
+    def _eval_evalf(self, prec: int) -> Expr:
+        return self.doit()._eval_evalf(prec)
+
+    def _latex(self, printer) -> str:
+        return rf"{self.latex_name}\left({printer._print(self.args[0])}\right)"
+
+    def _pretty(self, printer):
+        return printer._print_Function(sp.Function(self.text)(self.args[0]))
+
+    def _sympystr(self, printer) -> str:
+        return f"{type(self).__name__}({printer._print(self.args[0])})"
+
+    def _equation_text(self, printer) -> str:
+        return f"{self.text}({printer._print(self.args[0])})"
+
+    def _numpycode(self, printer) -> str:
+        if hasattr(printer, "helpers"):
+            printer.helpers.add(self.helper)
+        return f"{self.helper}({printer._print(self.args[0])})"
 
 
-_ERF = '''def _erf(z: Array) -> Array:
-    """The error function of each element, by the C library's erf (within an ulp or so)."""
-    from math import erf
+class NormalCDF(_Named):
+    """Phi(x), the standard normal distribution function."""
 
-    result: Array = np.vectorize(erf, otypes=[np.float64])(z)
+    latex_name, text, helper = r"\Phi", "Φ", "_normal_cdf"
+    _imp_ = staticmethod(lambda x: 0.5 * math.erfc(-x / math.sqrt(2.0)))  # for lambdify (the grader)
+
+    @staticmethod
+    def formula(x: Expr) -> Expr:
+        return (1 + sp.erf(x / sp.sqrt(2))) / 2
+
+    def fdiff(self, argindex: int = 1) -> Expr:
+        return NormalPDF(self.args[0])
+
+
+class NormalPDF(_Named):
+    """phi(x), the standard normal density."""
+
+    latex_name, text, helper = r"\phi", "φ", "_normal_pdf"
+    _imp_ = staticmethod(lambda x: math.exp(-x * x / 2.0) / math.sqrt(2.0 * math.pi))
+
+    @staticmethod
+    def formula(x: Expr) -> Expr:
+        return sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi)
+
+    def fdiff(self, argindex: int = 1) -> Expr:
+        return -self.args[0] * self
+
+
+# Phi and phi to a few ulps in both tails. Rounding z / sqrt 2 or z^2 alone would cost up to
+# hundreds of ulps for |z| near 10 (erfc and exp magnify an argument's rounding error by 2 x^2):
+# each argument's rounding error is found exactly (Dekker's product) and corrected for to first order.
+_NORMAL = {
+    "_two_product": '''def _two_product(a: Array, b: Array | float) -> tuple[Array, Array]:
+    """a * b as p + e exactly (Dekker's product, no fused multiply-add needed); |a|, |b| < 1e150."""
+    p = a * b
+    ca = 134217729.0 * a
+    a_hi = ca - (ca - a)
+    a_lo = a - a_hi
+    cb = 134217729.0 * b
+    b_hi = cb - (cb - b)
+    b_lo = b - b_hi
+    e = ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    return p, e
+''',
+    "_normal_cdf": '''def _normal_cdf(z: Array) -> Array:
+    """The standard normal distribution function Phi(z) = erfc(-z / sqrt 2) / 2, by the C
+    library's erfc, its argument's rounding corrected: within a few ulps in both tails."""
+    from math import erfc
+
+    zc = np.clip(z, -40.0, 40.0)  # beyond, Phi is 0 or 1 in double precision
+    p, e = _two_product(zc, 0.7071067811865476)
+    x = -p  # the rounded argument; the exact one is x - (e + z * (1/sqrt 2 - 0.7071...))
+    dx = -(e + zc * -4.833646656726457e-17)
+    rounded: Array = np.vectorize(erfc, otypes=[np.float64])(x)
+    # erfc(x + dx) = erfc(x) - dx * 2 / sqrt(pi) * exp(-x^2), to first order in dx
+    result: Array = 0.5 * (rounded - dx * 1.1283791670955126 * np.exp(-np.square(x)))
     return result
-'''
+''',
+    "_normal_pdf": '''def _normal_pdf(z: Array) -> Array:
+    """The standard normal density phi(z) = exp(-z^2 / 2) / sqrt(2 pi), z^2's rounding corrected:
+    within a few ulps."""
+    zc = np.clip(z, -40.0, 40.0)  # beyond, phi underflows to 0
+    square, error = _two_product(zc, zc)
+    result: Array = np.exp(-0.5 * square) * (1.0 - 0.5 * error) * 0.3989422804014327
+    return result
+''',
+}
 
 _ENTRIES = (
     Activation(
@@ -294,11 +395,11 @@ _ENTRIES = (
         latex=r"\operatorname{gelu}",
         unicode="gelu",
         # PyTorch's exact form, z Phi(z) = z (1 + erf(z / sqrt 2)) / 2.
-        numpy="0.5 * {z} * (1.0 + _erf({z} * 0.7071067811865476))",
-        numpy_helpers={"_erf": _ERF},
-        forward=lambda z: z * _normal_cdf(z),
+        numpy="{z} * _normal_cdf({z})",
+        numpy_helpers=_NORMAL,
+        forward=lambda z: z * NormalCDF(z),
         # Phi(z) + z phi(z), phi the standard normal density.
-        derivative=lambda z, a: _normal_cdf(z) + z * sp.exp(-(z**2) / 2) / sp.sqrt(2 * sp.pi),
+        derivative=lambda z, a: NormalCDF(z) + z * NormalPDF(z),
     ),
     Activation(
         name="softsign",

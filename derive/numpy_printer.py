@@ -39,6 +39,22 @@ def helper_sources() -> dict[str, str]:
     return {name: source for table in tables for name, source in table.items()}
 
 
+def with_callees(names: set[str]) -> list[str]:
+    """``names`` and every helper their sources call, in turn (``_normal_cdf`` calls
+    ``_two_product``), sorted: the helpers a generated module must define."""
+    import re
+
+    sources = helper_sources()
+    call = re.compile(r"(?<![\w.])(_[a-z][a-z0-9_]*)\(")
+    found, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(c for c in call.findall(helper_source(name)) if c in sources)
+    return sorted(found)
+
+
 def helper_source(name: str) -> str:
     """The source text of helper ``name``; an error naming it when no registry entry defines it."""
     try:
@@ -115,11 +131,6 @@ class NumPyCodePrinter(NumPyPrinter):
         if at_zero == 1:
             return f"({inner} >= 0)"
         return f"{self._module_format('numpy.heaviside')}({inner}, {self._print(sp.Float(at_zero))})"
-
-    def _print_erf(self, expr: sp.erf) -> str:
-        from .vectorise import print_template
-
-        return print_template(self, "_erf({z})", z=expr.args[0])
 
     def _print_Function(self, expr: sp.Function) -> str:
         if isinstance(expr, activations.Applied):

@@ -29,7 +29,7 @@ import sympy as sp
 from .. import __version__, losses
 from ..chain import Derivation
 from ..naming import ModelNames, batch_name, python_name
-from ..numpy_printer import NumPyCodePrinter, equation_text, helper_source
+from ..numpy_printer import NumPyCodePrinter, equation_text, helper_source, with_callees
 from ..vectorise import (
     ArrayStatement,
     N,
@@ -280,7 +280,7 @@ def context(derivation: Derivation) -> dict:
     context["hyperparameters_doc"] = "".join(
         _paragraph(f"``{keyword}`` is the weight-decay strength.", BODY) for keyword in keywords
     )
-    context["helpers"] = [helper_source(name) for name in sorted(printer.helpers)]
+    context["helpers"] = [helper_source(name) for name in with_callees(printer.helpers)]
     return context
 
 
