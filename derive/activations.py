@@ -263,7 +263,8 @@ class NormalPDF(_Named):
 # each argument's rounding error is found exactly (Dekker's product) and corrected for to first order.
 _NORMAL = {
     "_two_product": '''def _two_product(a: Array, b: Array | float) -> tuple[Array, Array]:
-    """a * b as p + e exactly (Dekker's product, no fused multiply-add needed); |a|, |b| < 1e150."""
+    """a * b as p + e exactly, for |a|, |b| < 1e150 (Dekker's product, no fused
+    multiply-add needed)."""
     p = a * b
     ca = 134217729.0 * a
     a_hi = ca - (ca - a)
@@ -275,22 +276,22 @@ _NORMAL = {
     return p, e
 ''',
     "_normal_cdf": '''def _normal_cdf(z: Array) -> Array:
-    """The standard normal distribution function Phi(z) = erfc(-z / sqrt 2) / 2, by the C
-    library's erfc, its argument's rounding corrected: within a few ulps in both tails."""
+    """The standard normal distribution function Phi(z) = erfc(-z / sqrt 2) / 2 by the
+    C library's erfc, its argument's rounding corrected: a few ulps in either tail."""
     from math import erfc
 
     zc = np.clip(z, -40.0, 40.0)  # beyond, Phi is 0 or 1 in double precision
     p, e = _two_product(zc, 0.7071067811865476)
-    x = -p  # the rounded argument; the exact one is x - (e + z * (1/sqrt 2 - 0.7071...))
-    dx = -(e + zc * -4.833646656726457e-17)
+    x = -p  # the rounded argument; the exact one is x + dx:
+    dx = -(e + zc * -4.833646656726457e-17)  # 1/sqrt 2 - 0.7071067811865476
     rounded: Array = np.vectorize(erfc, otypes=[np.float64])(x)
     # erfc(x + dx) = erfc(x) - dx * 2 / sqrt(pi) * exp(-x^2), to first order in dx
     result: Array = 0.5 * (rounded - dx * 1.1283791670955126 * np.exp(-np.square(x)))
     return result
 ''',
     "_normal_pdf": '''def _normal_pdf(z: Array) -> Array:
-    """The standard normal density phi(z) = exp(-z^2 / 2) / sqrt(2 pi), z^2's rounding corrected:
-    within a few ulps."""
+    """The standard normal density phi(z) = exp(-z^2 / 2) / sqrt(2 pi), z^2's
+    rounding corrected: within a few ulps."""
     zc = np.clip(z, -40.0, 40.0)  # beyond, phi underflows to 0
     square, error = _two_product(zc, zc)
     result: Array = np.exp(-0.5 * square) * (1.0 - 0.5 * error) * 0.3989422804014327

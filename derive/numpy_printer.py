@@ -151,6 +151,11 @@ def _term_order(term: sp.Expr) -> tuple[int, int, str]:
 
 def _join_terms(printer, expr: sp.Add) -> str:
     """``a + b - c`` with terms in reading order; a term that is itself a sum is bracketed."""
+    return " ".join(signed_terms(printer, expr))
+
+
+def signed_terms(printer, expr: sp.Add) -> list[str]:
+    """The printed terms of a sum in reading order, each after its sign: ``["a", "+ b", "- c"]``."""
     parts = []
     for position, term in enumerate(sorted(expr.args, key=_term_order)):
         negative = bool(term.as_coeff_Mul()[0].is_negative)
@@ -161,7 +166,7 @@ def _join_terms(printer, expr: sp.Add) -> str:
             parts.append(f"-{text}" if negative else text)
         else:
             parts.append(f"- {text}" if negative else f"+ {text}")
-    return " ".join(parts)
+    return parts
 
 
 
@@ -196,7 +201,7 @@ class EquationPrinter(StrPrinter):
         if abs(coeff) != 1:
             if not coeff.is_Rational or abs(coeff.p) != 1:
                 numerator.append(
-                    self._print(sp.Integer(abs(coeff.p))) if coeff.is_Rational else str(abs(coeff))
+                    self._print(sp.Integer(abs(coeff.p))) if coeff.is_Rational else self._print(abs(coeff))
                 )
             if coeff.is_Rational and coeff.q != 1:
                 denominator.append(str(coeff.q))
@@ -230,6 +235,12 @@ class EquationPrinter(StrPrinter):
 
     def _print_Partial(self, expr: Partial) -> str:
         return f"∂{self._print(expr.num)}/∂{self._print(expr.den)}"
+
+    def _print_Abs(self, expr: sp.Abs) -> str:
+        return f"|{self._print(expr.args[0])}|"
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return repr(float(expr))  # 0.0005, not SymPy's 0.000500000000000000
 
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         """``1 if z > 0 else 1/100``: the cases of a rule, as a line of text reads them."""

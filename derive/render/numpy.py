@@ -29,7 +29,7 @@ import sympy as sp
 from .. import __version__, losses
 from ..chain import Derivation
 from ..naming import ModelNames, batch_name, python_name
-from ..numpy_printer import NumPyCodePrinter, equation_text, helper_source, with_callees
+from ..numpy_printer import NumPyCodePrinter, equation_text, helper_source, signed_terms, with_callees
 from ..vectorise import (
     ArrayStatement,
     N,
@@ -150,10 +150,20 @@ def _lines(
         Line(
             tuple(line for form in (st.index_form, *st.also) for line in _comment(equation_text(*form))),
             st.target,
-            printer.doprint(_code_expr(st, output_error)),
+            _code(st.target, _code_expr(st, output_error), printer),
         )
         for st in statements
     ]
+
+
+def _code(target: str, expr: sp.Expr, printer: NumPyCodePrinter) -> str:
+    """``expr`` printed for ``target = ...``; a sum too long for one line is split as ``ruff
+    format`` splits it: in parentheses, one term a line, each after its operator."""
+    code = printer.doprint(expr)
+    if len(f"{BODY}{target} = {code}") <= LINE_LENGTH or not isinstance(expr, sp.Add):
+        return code
+    terms = signed_terms(printer, expr)
+    return "(\n" + "".join(f"{ITEM}{term}\n" for term in terms) + f"{BODY})"
 
 
 def _size_code(width: sp.Expr) -> str:
