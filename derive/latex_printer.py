@@ -94,7 +94,11 @@ class DerivePrinter(LatexPrinter):
     def _print_Heaviside(self, expr: sp.Heaviside, exp: str | None = None) -> str:
         # relu's derivative: the indicator of z > 0 (the registry takes relu'(0) = 0).
         if len(expr.args) == 2 and expr.args[1] == 0:
-            tex = rf"\mathbf{{1}}_{{{self._print(expr.args[0])} > 0}}"
+            arg = expr.args[0]
+            simple = arg.is_Atom or isinstance(arg, sp.Indexed)
+            # A compound condition (a hinge's margin) reads better in brackets than as a subscript.
+            condition = rf"{self._print(arg)} > 0"
+            tex = rf"\mathbf{{1}}_{{{condition}}}" if simple else rf"\mathbf{{1}}\left[{condition}\right]"
             return tex if exp is None else rf"{self._add_parens(tex)}^{{{exp}}}"
         return super()._print_Heaviside(expr, exp)
 
