@@ -6,6 +6,13 @@ form of f'(z), written through the unit's output ``a`` where that is how a cours
 ``vector_forward`` and its Jacobian via ``jacobian``. The chain-rule engine reads these fields and
 never names an activation. ``tests/test_registries.py`` checks every rule against SymPy's own
 derivative of ``forward``.
+
+An activation applied to a unit stays named in every expression (``Applied``: ``sigma(z)``), its
+class carrying the entry, so a rule may name another activation (softplus' = sigma) and no printer
+matches a formula back to a name. An entry with ``parameters`` (leaky_relu's and elu's ``alpha``)
+is rebuilt for a layer's values by ``bind``. At a kink, a rule takes PyTorch's derivative
+(relu'(0) = 0, leaky_relu'(0) = elu'(0) = alpha). Special functions a textbook form names
+(Phi, phi) print themselves and compute accurately in generated code.
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ log-normaliser ``{log_normaliser}`` (``Activation.log_normaliser``), arrays name
 rows, real numbers), which decides how generated code documents and accepts ``y`` and how test
 targets are drawn (``Loss.sample_targets``). ``numpy_helpers`` (of a loss or a target kind) holds the
 source text of the helper functions its NumPy forms call, for a generated module calling them.
+
+``derivative``, when given, is the textbook ``dL/da_k`` a course writes (the SVM's margins) in place
+of SymPy's expanded one; tests check it against SymPy's. A hinge's ``max(0, x)`` is
+``PositivePart``, whose derivative ``[x > 0]`` is 0 on the kink, as PyTorch takes it.
 """
 
 from __future__ import annotations

@@ -577,3 +577,12 @@ def test_random_catalogue_specs_equal_pytorch(case):
     params, X, y = random_instance(module, derivation, {}, 5, rng)
     keywords = {name: 0.4 for name in getattr(module, "HYPERPARAMETERS", ())}
     assert_matches_torch(spec, params, X, y, rtol=1e-10, **keywords)
+
+
+def test_every_l2_symbol_has_a_typeset_name():
+    from derive import naming
+    from derive.spec import L2_SYMBOLS
+
+    for name in L2_SYMBOLS:
+        assert naming.latex_name(name) == "\\" + name
+        assert naming.unicode_name(name) != name and naming.is_coefficient(name)
