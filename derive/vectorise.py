@@ -417,7 +417,9 @@ def _fit(arr: _Arr, target: Axes) -> sp.Expr:
     if arr.axes == target[len(target) - len(arr.axes) :]:
         return arr.expr
     if arr.axes == (N,) and len(target) == 2 and target[0] == N:
-        return AsColumn(arr.expr)
+        # A number stays outside: a - v 1^T, not a + (-v) 1^T.
+        coeff, rest = arr.expr.as_coeff_Mul()
+        return coeff * AsColumn(rest)
     raise VectoriseError(f"cannot broadcast axes {arr.axes} to {target}")
 
 
