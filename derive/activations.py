@@ -291,7 +291,7 @@ _NORMAL = {
     p, e = _two_product(zc, 0.7071067811865476)
     x = -p  # the rounded argument; the exact one is x + dx:
     dx = -(e + zc * -4.833646656726457e-17)  # 1/sqrt 2 - 0.7071067811865476
-    # The C library's erfc of each element (a map over a list: twice np.vectorize's speed).
+    # The C library's erfc of each element (a map: twice np.vectorize's speed).
     values = map(erfc, x.ravel().tolist())
     rounded = np.fromiter(values, np.float64, x.size).reshape(np.shape(x))
     # erfc(x + dx) = erfc(x) - dx * 2 / sqrt(pi) * exp(-x^2), to first order in dx

@@ -329,6 +329,11 @@ class ExampleLoss(_ArrayNode):
         return precedence(self.args[0])
 
     @property
+    def code_precedence(self) -> int | None:
+        """The plain form's, when the code prints it (a fused form's text is bracketed)."""
+        return None if self.fused is not None else getattr(self.args[0], "code_precedence", None)
+
+    @property
     def fused(self) -> str | None:
         *_, loss, act = self.args
         return losses.get(loss.name).fused.get(act.name)
