@@ -315,13 +315,16 @@ def _on_margin(loss: str):
     if loss == "svm":
         params["b2"][...] = [0.0, 1.0, 0.0]  # label 1: both other margins are exactly 0
         y = np.eye(3)[[1, 1, 0, 2]]
-    else:
+    elif loss == "hinge":
         params["b2"][...] = 1.0  # label 1 (t = 1), output 1: 1 - t z = 0
         y = np.array([1.0, 1.0, 0.0, 1.0])
+    else:
+        params["b2"][...] = 0.5  # huber: residuals exactly -1, 0 and +1, where the cases meet
+        y = np.array([1.5, 0.5, -0.5, 0.5])
     return spec, params, X, y
 
 
-@pytest.mark.parametrize("loss", ["svm", "hinge"])
+@pytest.mark.parametrize("loss", ["svm", "hinge", "huber"])
 def test_margin_kink_takes_pytorchs_subgradient(loss):
     spec, params, X, y = _on_margin(loss)
     assert_matches_torch(spec, params, X, y)
