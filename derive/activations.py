@@ -105,8 +105,16 @@ _ENTRIES = (
         numpy="_sigmoid({z})",
         numpy_helpers={
             "_sigmoid": '''def _sigmoid(z: Array) -> Array:
-    """Logistic sigmoid 1 / (1 + exp(-z)) as (1 + tanh(z / 2)) / 2: cannot overflow."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+    """Logistic sigmoid 1 / (1 + exp(-z)), within 2 ulps over the whole float range.
+
+    With e = exp(-|z|) <= 1 (no overflow): 1 / (1 + e) for z >= 0, e / (1 + e) below,
+    so a result near 0 keeps its relative accuracy (down to exp(-745)) instead of
+    cancelling in 1 - (...).
+    """
+    e = np.exp(-np.abs(z))
+    s: Array = np.where(z >= 0, 1.0, e)
+    s /= 1.0 + e
+    return s
 ''',
         },
         forward=_sigmoid,
