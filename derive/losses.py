@@ -251,7 +251,9 @@ _ENTRIES = (
         numpy="-({y} * np.log({a}) + (1.0 - {y}) * np.log1p(-{a}))",
         accepts=_bce_accepts,
         target="binary",
-        fused={"sigmoid": "np.logaddexp(0.0, {z}) - {y} * {z}"},
+        # -log sigmoid((2y - 1) z) = log(1 + exp((1 - 2y) z)) for y in {0, 1} (the door checks
+        # y): one logaddexp, accurate to an ulp where softplus(z) - y z would cancel (y = 1, z >> 0).
+        fused={"sigmoid": "np.logaddexp(0.0, (1.0 - 2.0 * {y}) * {z})"},
     ),
     Loss(
         name="ce",

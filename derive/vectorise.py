@@ -15,6 +15,7 @@ through the activation registry.
 
 from __future__ import annotations
 
+import ast
 import re
 import string
 from dataclasses import dataclass, replace
@@ -287,6 +288,16 @@ class ExampleLoss(_ArrayNode):
     @property
     def precedence(self) -> int:
         return precedence(self.args[0])
+
+    @property
+    def code_precedence(self) -> int:
+        """How tightly the printed code binds: a fused form that is one call is an atom, any
+        other fused form is parenthesised as a sum would be."""
+        if self.fused is None:
+            return precedence(self.args[0])
+        code = re.sub(r"\{(\w+)\}", r"\1", self.fused)
+        one_call = isinstance(ast.parse(code, mode="eval").body, ast.Call)
+        return PRECEDENCE["Atom"] if one_call else PRECEDENCE["Add"]
 
     @property
     def fused(self) -> str | None:

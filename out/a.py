@@ -191,7 +191,7 @@ def loss_and_grad(
     # a = σ(z)
     a = _sigmoid(z)
     # L = -y log(a) - (1 - y) log(1 - a)
-    loss = (np.logaddexp(0.0, z) - y * z).sum() / n
+    loss = np.logaddexp(0.0, (1.0 - 2.0 * y) * z).sum() / n
 
     # Backward pass. Each delta array holds its error term divided by n (the weight of
     # one example in the mean), so each gradient is a plain sum over the batch.

@@ -210,7 +210,7 @@ def loss_and_grad(
     # a⁽²⁾ = σ(z⁽²⁾)
     a2 = _sigmoid(z2)
     # L = -y log(a⁽²⁾) - (1 - y) log(1 - a⁽²⁾)
-    loss = (np.logaddexp(0.0, z2) - y * z2).sum() / n
+    loss = np.logaddexp(0.0, (1.0 - 2.0 * y) * z2).sum() / n
 
     # Backward pass. Each delta array holds its error term divided by n (the weight of
     # one example in the mean), so each gradient is a plain sum over the batch.
