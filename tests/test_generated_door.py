@@ -171,14 +171,14 @@ def test_integer_inputs_compute_in_float64():
 
 # --- accuracy against mpmath ---------------------------------------------------------------------
 
-GRID = np.concatenate([np.linspace(-745.0, 745.0, 2981), [-744.4, -708.4, -36.7, -1e-300, 0.0, 5e-324, 36.7, 709.7]])
+EDGES = [-744.4, -708.4, -36.7, -1e-300, 0.0, 5e-324, 36.7, 709.7]
+GRID = np.concatenate([np.linspace(-745.0, 745.0, 2981), EDGES])
 
 
 def _array_function(numpy_form: str):
     """A registry NumPy form ``{z}`` as a function of one array, with the helpers it calls."""
-    source = "\n\n".join(
-        ["import numpy as np", "from typing import Any", "Array = ArrayLike = Any", *helper_sources().values()]
-    )
+    header = ["import numpy as np", "from typing import Any", "Array = ArrayLike = Any"]
+    source = "\n\n".join([*header, *helper_sources().values()])
     source += f"\n\ndef f(z):\n    return {numpy_form.format(z='z')}\n"
     return load_module(source, f"door_form_{abs(hash(numpy_form))}").f
 
