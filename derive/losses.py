@@ -94,7 +94,11 @@ _BINARY_LABELS = '''def _binary_labels(
     if labels.dtype.kind not in "biuf":
         raise ValueError(f"y must hold 0/1 labels, got dtype {labels.dtype}")
     targets: Array = labels.astype(dtype, copy=False)
-    if np.count_nonzero(targets * (1 - targets)):
+    if labels.dtype.kind in "iu":
+        wrong = np.count_nonzero(labels & -2)  # a bit other than the lowest, or a sign
+    else:
+        wrong = np.count_nonzero(targets * (1 - targets))
+    if wrong:
         bad = targets[(targets != 0) & (targets != 1)][0]
         raise ValueError(f"y must hold 0/1 labels, got {bad}")
     return targets
@@ -133,7 +137,8 @@ _CLASS_TARGETS = '''def _class_targets(
     rows: Array = targets.astype(dtype, copy=False)
     sums = rows.sum(axis=1)
     tolerance = classes * np.finfo(dtype).eps
-    if not (rows.min() >= 0 and np.abs(sums - 1).max() <= tolerance):
+    low, high = sums.min(), sums.max()
+    if not (rows.min() >= 0 and low >= 1 - tolerance and high <= 1 + tolerance):
         fits = (rows >= 0).all(axis=1) & (np.abs(sums - 1) <= tolerance)
         row = int(np.argmin(fits))
         raise ValueError(f"y must hold one-hot rows (summing to 1), got row {row}")

@@ -49,7 +49,11 @@ def _binary_labels(
     if labels.dtype.kind not in "biuf":
         raise ValueError(f"y must hold 0/1 labels, got dtype {labels.dtype}")
     targets: Array = labels.astype(dtype, copy=False)
-    if np.count_nonzero(targets * (1 - targets)):
+    if labels.dtype.kind in "iu":
+        wrong = np.count_nonzero(labels & -2)  # a bit other than the lowest, or a sign
+    else:
+        wrong = np.count_nonzero(targets * (1 - targets))
+    if wrong:
         bad = targets[(targets != 0) & (targets != 1)][0]
         raise ValueError(f"y must hold 0/1 labels, got {bad}")
     return targets
@@ -131,24 +135,35 @@ def _shape_text(dims: tuple[str | int, ...]) -> str:
     return "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
 
 
-def _inputs(params: Mapping[str, ArrayLike], inputs: ArrayLike) -> tuple[Array, ...]:
-    """X and the parameters, in SHAPES order, as arrays of one floating dtype.
+def _inputs(
+    params: Mapping[str, ArrayLike],
+    inputs: ArrayLike,
+) -> tuple[np.dtype[Any], tuple[Array, ...]]:
+    """The dtype of the computation, and X and the parameters as arrays in SHAPES order.
 
-    The dtype is NumPy's promotion of theirs (float32 stays float32, integers become
-    float64). Raises a ValueError naming the first argument that does not fit SHAPES.
+    The dtype is NumPy's promotion of theirs (float32 stays float32; arrays of integers
+    only become float64). Raises a ValueError naming the first argument that does not
+    fit SHAPES.
     """
     try:
-        arrays = (np.asarray(inputs), np.asarray(params["w"]), np.asarray(params["b"]))
+        arrays: tuple[Array, ...] = (
+            np.asarray(inputs),
+            np.asarray(params["w"]),
+            np.asarray(params["b"]),
+        )
         X, w, b = arrays
         n, M = X.shape
-        dtype = np.result_type(*arrays, np.float32)
+        dtype = np.result_type(*arrays)
     except (KeyError, TypeError, ValueError):
         _argument_error(params, inputs)
     got = (w.shape, b.shape)
     expected = ((M,), ())
-    if dtype.kind != "f" or n == 0 or got != expected:
+    if dtype.kind not in "biuf" or n == 0 or got != expected:
         _argument_error(params, inputs)
-    return tuple(array.astype(dtype, copy=False) for array in arrays)
+    if dtype.kind != "f":  # integers or booleans only: compute in float64
+        dtype = np.dtype(np.float64)
+        arrays = tuple(array.astype(dtype) for array in arrays)
+    return dtype, arrays
 
 
 # IEEE arithmetic without warnings: underflow to zero (exp of a logit far below the
@@ -156,7 +171,7 @@ def _inputs(params: Mapping[str, ArrayLike], inputs: ArrayLike) -> tuple[Array, 
 @np.errstate(all="ignore")
 def forward(params: Mapping[str, ArrayLike], X: ArrayLike) -> Array:
     """Predictions for a batch: X is (n, M); returns (n,) of sigmoid outputs."""
-    X, w, b = _inputs(params, X)
+    _, (X, w, b) = _inputs(params, X)
     # z = b + Σⱼ wⱼ xⱼ
     z = X @ w + b
     # a = σ(z)
@@ -173,17 +188,17 @@ def loss_and_grad(
     """Mean loss over the batch and its gradient with respect to every parameter.
 
     X is (n, M); y is (n,) of 0/1 labels.
-    X and the parameters are converted to one floating dtype, NumPy's promotion of
-    theirs (float32 stays float32, integers become float64), and so are y and the
-    gradients. A shape or target that does not fit is a ValueError naming the argument;
-    NaN or infinity in X or the parameters propagate into the loss and gradients,
-    without warnings.
+    The arithmetic is in NumPy's promotion of the dtypes of X and the parameters
+    (float32 stays float32; arrays of integers only give float64); y is converted to it,
+    and the gradients have it. A shape or target that does not fit is a ValueError
+    naming the argument; NaN or infinity in X or the parameters propagate into the loss
+    and gradients, without warnings.
     Returns (loss, gradients), the gradients keyed and shaped like ``params``; neither
     the inputs nor ``params`` are modified.
     """
-    X, w, b = _inputs(params, X)
+    dtype, (X, w, b) = _inputs(params, X)
     n = X.shape[0]
-    y = _binary_labels(y, (n,), "(n,)", X.dtype)
+    y = _binary_labels(y, (n,), "(n,)", dtype)
 
     # Forward pass; the comments are the per-example equations of the derivation.
     # z = b + Σⱼ wⱼ xⱼ

@@ -71,7 +71,8 @@ def _class_targets(
     rows: Array = targets.astype(dtype, copy=False)
     sums = rows.sum(axis=1)
     tolerance = classes * np.finfo(dtype).eps
-    if not (rows.min() >= 0 and np.abs(sums - 1).max() <= tolerance):
+    low, high = sums.min(), sums.max()
+    if not (rows.min() >= 0 and low >= 1 - tolerance and high <= 1 + tolerance):
         fits = (rows >= 0).all(axis=1) & (np.abs(sums - 1) <= tolerance)
         row = int(np.argmin(fits))
         raise ValueError(f"y must hold one-hot rows (summing to 1), got row {row}")
@@ -170,14 +171,18 @@ def _shape_text(dims: tuple[str | int, ...]) -> str:
     return "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
 
 
-def _inputs(params: Mapping[str, ArrayLike], inputs: ArrayLike) -> tuple[Array, ...]:
-    """X and the parameters, in SHAPES order, as arrays of one floating dtype.
+def _inputs(
+    params: Mapping[str, ArrayLike],
+    inputs: ArrayLike,
+) -> tuple[np.dtype[Any], tuple[Array, ...]]:
+    """The dtype of the computation, and X and the parameters as arrays in SHAPES order.
 
-    The dtype is NumPy's promotion of theirs (float32 stays float32, integers become
-    float64). Raises a ValueError naming the first argument that does not fit SHAPES.
+    The dtype is NumPy's promotion of theirs (float32 stays float32; arrays of integers
+    only become float64). Raises a ValueError naming the first argument that does not
+    fit SHAPES.
     """
     try:
-        arrays = (
+        arrays: tuple[Array, ...] = (
             np.asarray(inputs),
             np.asarray(params["W1"]),
             np.asarray(params["b1"]),
@@ -188,14 +193,17 @@ def _inputs(params: Mapping[str, ArrayLike], inputs: ArrayLike) -> tuple[Array, 
         n, M = X.shape
         K, _ = W1.shape
         C, _ = W2.shape
-        dtype = np.result_type(*arrays, np.float32)
+        dtype = np.result_type(*arrays)
     except (KeyError, TypeError, ValueError):
         _argument_error(params, inputs)
     got = (W1.shape, b1.shape, W2.shape, b2.shape)
     expected = ((K, M), (K,), (C, K), (C,))
-    if dtype.kind != "f" or n == 0 or got != expected:
+    if dtype.kind not in "biuf" or n == 0 or got != expected:
         _argument_error(params, inputs)
-    return tuple(array.astype(dtype, copy=False) for array in arrays)
+    if dtype.kind != "f":  # integers or booleans only: compute in float64
+        dtype = np.dtype(np.float64)
+        arrays = tuple(array.astype(dtype) for array in arrays)
+    return dtype, arrays
 
 
 # IEEE arithmetic without warnings: underflow to zero (exp of a logit far below the
@@ -203,7 +211,7 @@ def _inputs(params: Mapping[str, ArrayLike], inputs: ArrayLike) -> tuple[Array, 
 @np.errstate(all="ignore")
 def forward(params: Mapping[str, ArrayLike], X: ArrayLike) -> Array:
     """Predictions for a batch: X is (n, M); returns (n, C) of softmax outputs."""
-    X, W1, b1, W2, b2 = _inputs(params, X)
+    _, (X, W1, b1, W2, b2) = _inputs(params, X)
     # z⁽¹⁾ₖ = b⁽¹⁾ₖ + Σⱼ w⁽¹⁾ₖⱼ xⱼ
     z1 = X @ W1.T + b1
     # a⁽¹⁾ₖ = σ(z⁽¹⁾ₖ)
@@ -224,17 +232,17 @@ def loss_and_grad(
     """Mean loss over the batch and its gradient with respect to every parameter.
 
     X is (n, M); y is (n, C) of one-hot rows, or (n,) of integer class labels.
-    X and the parameters are converted to one floating dtype, NumPy's promotion of
-    theirs (float32 stays float32, integers become float64), and so are y and the
-    gradients. A shape or target that does not fit is a ValueError naming the argument;
-    NaN or infinity in X or the parameters propagate into the loss and gradients,
-    without warnings.
+    The arithmetic is in NumPy's promotion of the dtypes of X and the parameters
+    (float32 stays float32; arrays of integers only give float64); y is converted to it,
+    and the gradients have it. A shape or target that does not fit is a ValueError
+    naming the argument; NaN or infinity in X or the parameters propagate into the loss
+    and gradients, without warnings.
     Returns (loss, gradients), the gradients keyed and shaped like ``params``; neither
     the inputs nor ``params`` are modified.
     """
-    X, W1, b1, W2, b2 = _inputs(params, X)
+    dtype, (X, W1, b1, W2, b2) = _inputs(params, X)
     n = X.shape[0]
-    y = _class_targets(y, (n, W2.shape[0]), "(n, C)", X.dtype)
+    y = _class_targets(y, (n, W2.shape[0]), "(n, C)", dtype)
 
     # Forward pass; the comments are the per-example equations of the derivation.
     # z⁽¹⁾ₖ = b⁽¹⁾ₖ + Σⱼ w⁽¹⁾ₖⱼ xⱼ

@@ -43,10 +43,11 @@ from .pysource import LINE_LENGTH, call, tuple_code
 
 BODY = " " * 4  # indentation of a function body
 DTYPE_DOC = (
-    "X and the parameters are converted to one floating dtype, NumPy's promotion of theirs "
-    "(float32 stays float32, integers become float64), and so are y and the gradients. "
-    "A shape or target that does not fit is a ValueError naming the argument; NaN or "
-    "infinity in X or the parameters propagate into the loss and gradients, without warnings."
+    "The arithmetic is in NumPy's promotion of the dtypes of X and the parameters (float32 "
+    "stays float32; arrays of integers only give float64); y is converted to it, and the "
+    "gradients have it. A shape or target that does not fit is a ValueError naming the "
+    "argument; NaN or infinity in X or the parameters propagate into the loss and gradients, "
+    "without warnings."
 )
 ITEM = " " * 8  # indentation of an item of a returned dict display
 
@@ -208,7 +209,7 @@ def _targets_line(derivation: Derivation, printer: NumPyCodePrinter) -> str:
         shape, names = "(n,)", "(n,)"
     else:
         shape, names = f"(n, {out.w.name}.shape[0])", f"(n, {out.width})"
-    dtype = f"{batch_name(derivation.names.x.name, True)}.dtype"
+    dtype = "dtype"
     return call(f"{BODY}y = {target.numpy_accept}", ["y", shape, f'"{names}"', dtype]).removeprefix(BODY)
 
 
@@ -258,7 +259,8 @@ def context(derivation: Derivation) -> dict:
         shapes=shapes_source(names),
         argument_error=ARGUMENT_ERROR,
         inputs_body=inputs_body(names),
-        unpack_inputs=unpack(BODY, [inputs, *parameter_names], door).removeprefix(BODY),
+        unpack_inputs=unpack(BODY, [inputs, *parameter_names], door, "dtype").removeprefix(BODY),
+        unpack_forward=unpack(BODY, [inputs, *parameter_names], door, "_").removeprefix(BODY),
         dtype_doc=_paragraph(DTYPE_DOC, BODY),
         predict=_lines(tuple(forward), printer, output_error_name),
         forward=_lines(tuple(st for st in training if st.role == "forward"), printer, output_error_name),

@@ -1,8 +1,9 @@
 """The door of a generated NumPy module: the code that checks and converts its arguments.
 
-A generated ``forward`` and ``loss_and_grad`` call ``_inputs(params, X)`` first. It returns ``X``
-and the parameters as arrays of one floating dtype (NumPy's promotion of theirs: float32 stays
-float32, integers become float64), after checking every shape against the module's ``SHAPES``:
+A generated ``forward`` and ``loss_and_grad`` call ``_inputs(params, X)`` first. It returns the
+dtype of the computation (NumPy's promotion of the arguments': float32 stays float32; arrays of
+integers only become float64) and ``X`` and the parameters as arrays, after checking every shape
+against the module's ``SHAPES``:
 each argument's shape in the model's size symbols, ``n`` the number of examples. Each size is
 bound by the first argument that has it, in ``SHAPES`` order (``X`` first, then the parameters
 in layer order), so a parameter that does not fit ``X`` is the one named.
@@ -111,10 +112,19 @@ def shapes_source(names: ModelNames) -> str:
     return "SHAPES: dict[str, tuple[str | int, ...]] = {\n" + items_text + "}"
 
 
-def unpack(indent: str, targets: list[str], value: str) -> str:
-    """``a, b = value``, or parenthesised one target a line when too long (as ruff formats it)."""
-    line = f"{indent}{', '.join(targets)} = {value}"
-    return line if len(line) <= LINE_LENGTH else call(indent, targets, f" = {value}")
+def unpack(indent: str, targets: list[str], value: str, first: str | None = None) -> str:
+    """``a, b = value`` (or ``first, (a, b) = value``), split one target a line when too long,
+    as ruff formats it."""
+    if first is None:
+        line = f"{indent}{', '.join(targets)} = {value}"
+        return line if len(line) <= LINE_LENGTH else call(indent, targets, f" = {value}")
+    line = f"{indent}{first}, {tuple_code(targets)} = {value}"
+    if len(line) <= LINE_LENGTH:
+        return line
+    lines = [f"{indent}(", f"{indent}    {first},", f"{indent}    ("]
+    lines += [f"{indent}        {target}," for target in targets]
+    lines += [f"{indent}    ),", f"{indent}) = {value}"]
+    return "\n".join(lines)
 
 
 def inputs_body(names: ModelNames, indent: str = "    ") -> str:
@@ -142,17 +152,17 @@ def inputs_body(names: ModelNames, indent: str = "    ") -> str:
             got.append(f"{name}.shape")
             expected.append(tuple_code([str(d) for d in dims]))
     inner = indent * 2
-    params = [name for name, _ in arrays[1:]]
+    reads = ["np.asarray(inputs)", *(f'np.asarray(params["{name}"])' for name, _ in arrays[1:])]
     lines = [
         f"{indent}try:",
-        call(f"{inner}arrays = ", ["np.asarray(inputs)", *(f'np.asarray(params["{p}"])' for p in params)]),
+        call(f"{inner}arrays: tuple[Array, ...] = ", reads),
         unpack(inner, [name for name, _ in arrays], "arrays"),
         *(f"{inner}{line}" for line in binds),
-        f"{inner}dtype = np.result_type(*arrays, np.float32)",
+        f"{inner}dtype = np.result_type(*arrays)",
         f"{indent}except (KeyError, TypeError, ValueError):",
         f"{inner}_argument_error(params, inputs)",
     ]
-    condition = f'dtype.kind != "f" or {EXAMPLES} == 0'
+    condition = f'dtype.kind not in "biuf" or {EXAMPLES} == 0'
     if got:
         for name, items in (("got", got), ("expected", expected)):
             single = f"{indent}{name} = {items[0]}"
@@ -161,6 +171,9 @@ def inputs_body(names: ModelNames, indent: str = "    ") -> str:
     lines += [
         f"{indent}if {condition}:",
         f"{inner}_argument_error(params, inputs)",
-        f"{indent}return tuple(array.astype(dtype, copy=False) for array in arrays)",
+        f'{indent}if dtype.kind != "f":  # integers or booleans only: compute in float64',
+        f"{inner}dtype = np.dtype(np.float64)",
+        f"{inner}arrays = tuple(array.astype(dtype) for array in arrays)",
+        f"{indent}return dtype, arrays",
     ]
     return "\n".join(lines)
