@@ -41,8 +41,8 @@ def _class_targets(
 ) -> Array:
     """Targets ``y`` as rows of class probabilities of ``shape`` (n, C) in ``dtype``.
 
-    ``y`` is (n, C) of one-hot rows (or rows of class probabilities), or (n,) of integer
-    class labels in [0, C); anything else is a ValueError naming y.
+    ``y`` is (n, C) of one-hot rows (or rows of class probabilities: rows summing to 1),
+    or (n,) of integer class labels in [0, C); anything else is a ValueError naming y.
     """
     n, classes = shape
     targets = np.asarray(y)
@@ -64,12 +64,10 @@ def _class_targets(
             f"labels, got {targets.shape}"
         )
     rows: Array = targets.astype(dtype, copy=False)
-    sums = rows.sum(axis=1)
-    tolerance = classes * np.finfo(dtype).eps
-    low, high = sums.min(), sums.max()
-    if not (rows.min() >= 0 and low >= 1 - tolerance and high <= 1 + tolerance):
-        fits = (rows >= 0).all(axis=1) & (np.abs(sums - 1) <= tolerance)
-        row = int(np.argmin(fits))
+    # Rows summing to 1, within C ulps each (root-mean-square, in one dot product).
+    excess = rows.sum(axis=1) - 1
+    if not excess @ excess <= n * (classes * np.finfo(dtype).eps) ** 2:
+        row = int(np.argmax(np.abs(excess) > classes * np.finfo(dtype).eps))
         raise ValueError(f"y must hold one-hot rows (summing to 1), got row {row}")
     return rows
 
