@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from . import activations
+from .checking.plain import to_latex
 
 MAX_LENGTH = 2000  # characters of one equation
 MAX_NESTING = 30  # brackets and braces inside each other
@@ -240,6 +241,7 @@ start: expr ("=" expr)*
      | term factor            -> mul
      | term MULOP factor      -> mulop
      | term "/" factor        -> div
+     | term "/" bigop         -> div
      | bigop
      | term bigop             -> mul
      | term MULOP bigop       -> mulop
@@ -632,7 +634,7 @@ def parse_equation(text: str) -> Equation:
     """Parse ``lhs = rhs [= ...]``; raise ``LatexError`` naming the problem and its column."""
     if len(text) > MAX_LENGTH:
         raise LatexError(f"equation too long ({len(text)} characters; the limit is {MAX_LENGTH})")
-    source = clean(text)
+    source = clean(to_latex(text))
     if not source:
         raise LatexError("empty equation")
     if _nesting(source) > MAX_NESTING:
