@@ -1,0 +1,276 @@
+"""Grading submissions: each one read, its answers found and checked, within limits, in parallel.
+
+A submission is a .tex/.md/.txt file or a folder of them (one student). ``grade_all`` grades
+them over ``jobs`` processes (``ProcessPoolExecutor``; in this process for one job). Whatever goes
+wrong with one submission (over ``MAX_BYTES``, not text, past the key's time limit, nested too
+deeply, even a crashed worker) becomes that submission's ``error`` and never stops or loses
+another's grade. Each question scores its points when ``Checker.check`` finds the answer correct,
+a partial credit's points when the answer's right side equals that credit's, else 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..check import Checker, Result
+from ..equations import first_side
+from .answers import Answer, find_answers
+from .key import Key, Question, load_key
+
+SUFFIXES = (".tex", ".md", ".markdown", ".txt")
+MAX_BYTES = 1_000_000  # per submission, all its files together
+MAX_FILES = 200
+
+
+class SubmissionError(Exception):
+    """This submission cannot be graded (the message says why, for the student)."""
+
+
+class _TimedOut(BaseException):
+    """The submission's time is up; a BaseException so that no ``except Exception`` swallows it."""
+
+
+@dataclass
+class Graded:
+    """One question of one submission."""
+
+    name: str
+    points: float
+    max_points: float
+    verdict: str  # correct, partial, incorrect, unreadable, not answered, not graded
+    message: str
+    answer: str = ""
+    where: str = ""
+
+
+@dataclass
+class Submission:
+    name: str
+    path: str
+    questions: list[Graded] = field(default_factory=list)
+    error: str = ""  # why the whole submission could not be graded
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return sum(q.points for q in self.questions)
+
+
+# --- one submission -------------------------------------------------------------------------------
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+        if not files:
+            raise SubmissionError(f"no {', '.join(SUFFIXES)} files in the folder")
+        if len(files) > MAX_FILES:
+            raise SubmissionError(f"{len(files)} files; the limit is {MAX_FILES}")
+        return files
+    if not path.is_file():
+        raise SubmissionError("no such file or folder")
+    if path.suffix.lower() not in SUFFIXES:
+        raise SubmissionError(f"{path.name} is not a {', '.join(SUFFIXES)} file")
+    return [path]
+
+
+def read_submission(path: Path) -> list[tuple[str, str]]:
+    """(file name, text) of each file; ``SubmissionError`` for too large, binary or unreadable."""
+    files = _files(path)
+    total = 0
+    out = []
+    for file in files:
+        try:
+            total += file.stat().st_size
+            if total > MAX_BYTES:
+                raise SubmissionError(f"too large (more than {MAX_BYTES} bytes; the limit is {MAX_BYTES})")
+            data = file.read_bytes()
+        except OSError as exc:
+            raise SubmissionError(f"cannot read {file.name}: {exc.strerror}") from None
+        if b"\x00" in data:
+            raise SubmissionError(f"{file.name} is a binary file, not text")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise SubmissionError(f"{file.name} is not UTF-8 text") from None
+        name = str(file.relative_to(path)) if path.is_dir() else file.name
+        out.append((name, text))
+    return out
+
+
+@contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    """Raise ``_TimedOut`` after ``seconds`` (the prover's own alarm saves and restores this one)."""
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def ring(signum, frame):
+        raise _TimedOut
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _sides(text: str) -> list[str]:
+    """The sides of an equation's text, split at top-level ``=``."""
+    sides = []
+    while True:
+        left = first_side(text)
+        sides.append(left)
+        if len(left) == len(text):
+            return sides
+        text = text[len(left) + 1:]
+
+
+class Grader:
+    """Grades submissions against one key; the checker (and its random instances) is shared."""
+
+    def __init__(self, key: Key):
+        self.key = key
+        self.checker = Checker(key.spec, seed=key.seed)
+
+    def grade(self, path: str) -> Submission:
+        started = time.monotonic()
+        submission = Submission(Path(path).stem if Path(path).is_file() else Path(path).name, path)
+        try:
+            with _alarm(self.key.timeout):
+                self._grade(submission, started)
+        except SubmissionError as exc:
+            submission.error = str(exc)
+        except _TimedOut:
+            submission.error = f"timed out (the limit is {self.key.timeout:g} s per submission)"
+        except RecursionError:
+            submission.error = "nested too deeply to read"
+        except MemoryError:
+            submission.error = "too large to read"
+        except Exception as exc:  # one submission must never stop the class: report it for this one
+            submission.error = f"internal error ({type(exc).__name__}: {exc}); please report"
+        if submission.error:
+            submission.questions = [Graded(q.name, 0.0, q.points, "not graded", submission.error)
+                                    for q in self.key.questions]
+        submission.seconds = time.monotonic() - started
+        return submission
+
+    def _grade(self, submission: Submission, started: float) -> None:
+        answers: dict[str, Answer] = {}
+        places: dict[str, str] = {}
+        for name, text in read_submission(Path(submission.path)):
+            found = find_answers(text, name.lower().endswith((".md", ".markdown")), self.key)
+            answers.update(found)
+            places.update({q: f"{name}:{a.line}" for q, a in found.items()})
+        for question in self.key.questions:
+            answer = answers.get(question.name)
+            if answer is None:
+                submission.questions.append(Graded(question.name, 0.0, question.points, "not answered",
+                                                   "not answered"))
+                continue
+            left = self.key.timeout - (time.monotonic() - started)
+            graded = self._question(question, answer, left)
+            graded.where = places[question.name]
+            submission.questions.append(graded)
+
+    def _question(self, question: Question, answer: Answer, time_left: float) -> Graded:
+        result = self.checker.check(answer.text, time_left=max(time_left, 0.01))
+        full = question.points
+        if result.verdict == "correct":
+            return Graded(question.name, full, full, "correct", f"correct ({result.method})", answer.text)
+        if result.verdict == "error":
+            return Graded(question.name, 0.0, full, "unreadable", f"could not be read: {result.reason}",
+                          answer.text)
+        detail = _detail(result)
+        for credit in question.partial:
+            if self._equal(answer.text, credit.answer):
+                message = f"partly right: {credit.feedback}" if credit.feedback else "partly right"
+                return Graded(question.name, credit.points, full, "partial", f"{message} ({detail})",
+                              answer.text)
+        return Graded(question.name, 0.0, full, "incorrect", f"incorrect: {detail}", answer.text)
+
+    def _equal(self, answer: str, right: str) -> bool:
+        """Whether the answer's last side equals ``right``: checked as ``Q = Q + (R) - (right)``,
+        which holds exactly when they agree at every point (the checker's own comparison)."""
+        sides = _sides(answer)
+        if len(sides) < 2:
+            return False
+        left = sides[0].strip()
+        text = f"{left} = {left} + \\left({sides[-1].strip()}\\right) - \\left({right}\\right)"
+        return self.checker.check(text).verdict == "correct"
+
+
+def _detail(result: Result) -> str:
+    if result.counterexample is not None:
+        return f"{result.reason}; {result.counterexample.show()}"
+    return result.reason
+
+
+# --- many submissions -----------------------------------------------------------------------------
+
+_GRADER: Grader | None = None
+
+
+def _start_worker(key_path: str) -> None:
+    global _GRADER
+    _GRADER = Grader(load_key(key_path))
+
+
+def _grade_in_worker(path: str) -> Submission:
+    assert _GRADER is not None  # set by _start_worker
+    return _GRADER.grade(path)
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def grade_all(key: Key, paths: list[str], jobs: int | None = None,
+              progress: Callable[[Submission], None] | None = None) -> list[Submission]:
+    """Grade every submission (in the order given); ``jobs`` processes (default: the cores)."""
+    jobs = max(1, min(jobs or default_jobs(), len(paths)))
+    if jobs == 1:
+        grader = Grader(key)
+        results = []
+        for path in paths:
+            results.append(grader.grade(path))
+            if progress:
+                progress(results[-1])
+        return results
+    done: dict[str, Submission] = {}
+    remaining = list(dict.fromkeys(paths))
+    for attempt in range(2):  # a worker that dies breaks the pool: the rest are graded again
+        if not remaining:
+            break
+        with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(key.path,)) as pool:
+            futures = {path: pool.submit(_grade_in_worker, path) for path in remaining}
+            for path, future in futures.items():
+                try:
+                    done[path] = future.result()
+                    if progress:
+                        progress(done[path])
+                except BrokenProcessPool:
+                    if attempt == 1:
+                        done[path] = _crashed(key, path)
+                except Exception as exc:  # a result that could not come back (pickling): this one only
+                    done[path] = _crashed(key, path, f"{type(exc).__name__}: {exc}")
+        remaining = [p for p in remaining if p not in done]
+        jobs = 1 if attempt == 0 else jobs  # the second round one at a time, to isolate the culprit
+    return [done[p] if p in done else _crashed(key, p) for p in paths]
+
+
+def _crashed(key: Key, path: str, why: str = "the grading process died") -> Submission:
+    error = f"internal error ({why}); please report"
+    name = Path(path).stem if Path(path).is_file() else Path(path).name
+    return Submission(name, path, [Graded(q.name, 0.0, q.points, "not graded", error) for q in key.questions],
+                      error)
