@@ -207,8 +207,8 @@ def _question(n: int, entry: object, table: ModelTable, where: _Where) -> Questi
     try:
         found = signature(table, left_side(quantity))
     except (LatexError, Wrong, Unreadable) as exc:
-        raise where.error(f"question {name!r}: quantity {quantity!r} is not a quantity of model "
-                          f"{table.names.spec.name}: {exc}", where.question(n, "quantity")) from None
+        raise where.error(f"question {name!r}: quantity {quantity!r}: {exc}",
+                          where.question(n, "quantity")) from None
     partial = entry.get("partial", [])
     if not isinstance(partial, list):
         raise where.error(f"question {name!r}: 'partial' must be [[question.partial]] tables",

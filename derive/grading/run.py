@@ -28,6 +28,7 @@ from .key import Key, Question, load_key
 SUFFIXES = (".tex", ".md", ".markdown", ".txt")
 MAX_BYTES = 1_000_000  # per submission, all its files together
 MAX_FILES = 200
+MAX_SHOWN = 300  # characters of an answer repeated in feedback
 
 
 class SubmissionError(Exception):
@@ -67,6 +68,12 @@ class Submission:
 # --- one submission -------------------------------------------------------------------------------
 
 
+def student(path: str) -> str:
+    """A submission's name: its folder's name, or its file's without the suffix."""
+    p = Path(path)
+    return p.name if p.is_dir() else p.stem
+
+
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
@@ -91,7 +98,7 @@ def read_submission(path: Path) -> list[tuple[str, str]]:
         try:
             total += file.stat().st_size
             if total > MAX_BYTES:
-                raise SubmissionError(f"too large (more than {MAX_BYTES} bytes; the limit is {MAX_BYTES})")
+                raise SubmissionError(f"too large ({total} bytes; the limit is {MAX_BYTES})")
             data = file.read_bytes()
         except OSError as exc:
             raise SubmissionError(f"cannot read {file.name}: {exc.strerror}") from None
@@ -145,7 +152,7 @@ class Grader:
 
     def grade(self, path: str) -> Submission:
         started = time.monotonic()
-        submission = Submission(Path(path).stem if Path(path).is_file() else Path(path).name, path)
+        submission = Submission(student(path), path)
         try:
             with _alarm(self.key.timeout):
                 self._grade(submission, started)
@@ -183,21 +190,21 @@ class Grader:
             graded.where = places[question.name]
             submission.questions.append(graded)
 
-    def _question(self, question: Question, answer: Answer, time_left: float) -> Graded:
-        result = self.checker.check(answer.text, time_left=max(time_left, 0.01))
-        full = question.points
+    def _question(self, question: Question, found: Answer, time_left: float) -> Graded:
+        result = self.checker.check(found.text, time_left=max(time_left, 0.01))
+        full, answer = question.points, _short(found.text)
         if result.verdict == "correct":
-            return Graded(question.name, full, full, "correct", f"correct ({result.method})", answer.text)
+            return Graded(question.name, full, full, "correct", f"correct ({result.method})", answer)
         if result.verdict == "error":
             return Graded(question.name, 0.0, full, "unreadable", f"could not be read: {result.reason}",
-                          answer.text)
+                          answer)
         detail = _detail(result)
         for credit in question.partial:
-            if self._equal(answer.text, credit.answer):
+            if self._equal(found.text, credit.answer):
                 message = f"partly right: {credit.feedback}" if credit.feedback else "partly right"
                 return Graded(question.name, credit.points, full, "partial", f"{message} ({detail})",
-                              answer.text)
-        return Graded(question.name, 0.0, full, "incorrect", f"incorrect: {detail}", answer.text)
+                              answer)
+        return Graded(question.name, 0.0, full, "incorrect", f"incorrect: {detail}", answer)
 
     def _equal(self, answer: str, right: str) -> bool:
         """Whether the answer's last side equals ``right``: checked as ``Q = Q + (R) - (right)``,
@@ -208,6 +215,11 @@ class Grader:
         left = sides[0].strip()
         text = f"{left} = {left} + \\left({sides[-1].strip()}\\right) - \\left({right}\\right)"
         return self.checker.check(text).verdict == "correct"
+
+
+def _short(text: str, limit: int = MAX_SHOWN) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _detail(result: Result) -> str:
@@ -271,6 +283,5 @@ def grade_all(key: Key, paths: list[str], jobs: int | None = None,
 
 def _crashed(key: Key, path: str, why: str = "the grading process died") -> Submission:
     error = f"internal error ({why}); please report"
-    name = Path(path).stem if Path(path).is_file() else Path(path).name
-    return Submission(name, path, [Graded(q.name, 0.0, q.points, "not graded", error) for q in key.questions],
-                      error)
+    questions = [Graded(q.name, 0.0, q.points, "not graded", error) for q in key.questions]
+    return Submission(student(path), path, questions, error)
