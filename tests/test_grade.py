@@ -328,3 +328,26 @@ def test_a_submission_over_its_time_is_timed_out_and_the_rest_are_graded(setup, 
     validate_prairielearn(data, json.dumps(data))
     assert data["gradable"] is False and "timed out" in data["format_errors"][0]
     validate_gradescope(report.gradescope(key, graded[0]))
+
+
+def test_a_submission_that_kills_its_worker_loses_no_other_grade(setup, tmp_path, monkeypatch):
+    """Workers are forked, so they inherit this patch: grading crash.tex ends the process."""
+    import os
+
+    from derive.grading import run
+
+    key_path, paths = setup
+    crash = tmp_path / "crash.tex"
+    crash.write_text(r"$$\frac{\partial L}{\partial z} = a - y$$")
+    original = run.Grader.grade
+
+    def grade(self, path):
+        if path.endswith("crash.tex"):
+            os._exit(3)
+        return original(self, path)
+
+    monkeypatch.setattr(run.Grader, "grade", grade)
+    graded = grade_all(load_key(key_path), [paths[0], str(crash), *paths[1:]], jobs=2)
+    assert [s.name for s in graded] == ["right", "crash", "slips", "twice", "carol"]
+    assert {s.name: tuple(q.points for q in s.questions) for s in graded if s.name != "crash"} == EXPECTED
+    assert "grading process died" in graded[1].error and graded[1].total == 0

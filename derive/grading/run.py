@@ -260,25 +260,29 @@ def grade_all(key: Key, paths: list[str], jobs: int | None = None,
                 progress(results[-1])
         return results
     done: dict[str, Submission] = {}
-    remaining = list(dict.fromkeys(paths))
-    for attempt in range(2):  # a worker that dies breaks the pool: the rest are graded again
-        if not remaining:
-            break
-        with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(key.path,)) as pool:
-            futures = {path: pool.submit(_grade_in_worker, path) for path in remaining}
-            for path, future in futures.items():
-                try:
-                    done[path] = future.result()
-                    if progress:
-                        progress(done[path])
-                except BrokenProcessPool:
-                    if attempt == 1:
-                        done[path] = _crashed(key, path)
-                except Exception as exc:  # a result that could not come back (pickling): this one only
-                    done[path] = _crashed(key, path, f"{type(exc).__name__}: {exc}")
-        remaining = [p for p in remaining if p not in done]
-        jobs = 1 if attempt == 0 else jobs  # the second round one at a time, to isolate the culprit
-    return [done[p] if p in done else _crashed(key, p) for p in paths]
+    with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(key.path,)) as pool:
+        futures = {path: pool.submit(_grade_in_worker, path) for path in dict.fromkeys(paths)}
+        for path, future in futures.items():
+            try:
+                done[path] = future.result()
+            except BrokenProcessPool:  # a worker died: this one and those queued are graded again
+                continue
+            except Exception as exc:  # a result that could not come back: this submission only
+                done[path] = _crashed(key, path, f"{type(exc).__name__}: {exc}")
+            if progress:
+                progress(done[path])
+    for path in futures:
+        if path not in done:  # each alone, so that only the one that kills its worker is lost
+            done[path] = _isolated(key, path)
+    return [done[p] for p in paths]
+
+
+def _isolated(key: Key, path: str) -> Submission:
+    try:
+        with ProcessPoolExecutor(1, initializer=_start_worker, initargs=(key.path,)) as pool:
+            return pool.submit(_grade_in_worker, path).result()
+    except Exception:
+        return _crashed(key, path)
 
 
 def _crashed(key: Key, path: str, why: str = "the grading process died") -> Submission:
