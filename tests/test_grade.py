@@ -72,6 +72,17 @@ $$\frac{\partial L}{\partial z} = y - a$$
 \frac{\partial L}{\partial b} = a - y
 \frac{\partial L}{\partial b} = a + y
 """,
+    # labelled lines, prose with '=' in it, a code fence that is not an answer
+    "labels.md": r"""
+Note that x = 3 is an example; the loss L = -y log a is not asked for here.
+
+Answer: \frac{\partial L}{\partial z} = a - y
+Q2 (w): $\frac{\partial L}{\partial w_j} = (a - y) x_j$
+
+```
+\frac{\partial L}{\partial b} = a - y
+```
+""",
     # a folder of files: one student
     "carol/part1.tex": r"\[ \frac{\partial L}{\partial z} = a - y \]",
     "carol/part2.md": r"$$\frac{\partial L}{\partial w_j} = (a - y) x_j$$",
@@ -82,6 +93,7 @@ EXPECTED = {  # points by hand: (dL/dz, dL/dw, dL/db, dL/da)
     "slips": (0, 1, 0, 0),
     "twice": (2, 0, 0, 0),
     "carol": (2, 3, 0, 0),
+    "labels": (2, 3, 0, 0),
 }
 
 
@@ -94,7 +106,7 @@ def setup(tmp_path):
         path = subs / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    paths = [str(subs / n) for n in ("right.tex", "slips.md", "twice.txt", "carol")]
+    paths = [str(subs / n) for n in ("right.tex", "slips.md", "twice.txt", "carol", "labels.md")]
     return key, paths
 
 
@@ -115,7 +127,7 @@ def test_parallel_grading_gives_the_same_grades(setup):
     key_path, paths = setup
     key = load_key(key_path)
     graded = grade_all(key, paths, jobs=2)
-    assert [s.name for s in graded] == ["right", "slips", "twice", "carol"]
+    assert [s.name for s in graded] == ["right", "slips", "twice", "carol", "labels"]
     assert {s.name: tuple(q.points for q in s.questions) for s in graded} == EXPECTED
 
 
@@ -132,10 +144,11 @@ def test_cli_writes_the_gradebook_and_feedback(setup, tmp_path, capsys):
         expected = EXPECTED[row[0]]
         assert [float(v) for v in row[1:5]] == list(expected)
         assert float(row[5]) == sum(expected) and row[6] == ""
-    assert sorted(p.name for p in fb.iterdir()) == ["carol.txt", "right.txt", "slips.txt", "twice.txt"]
+    assert sorted(p.stem for p in fb.iterdir()) == sorted(EXPECTED)
     slips = (fb / "slips.txt").read_text()
     assert slips.startswith("slips: 1 / 8 points")
     assert "dL/db: 0 / 1 (not answered)" in slips and "the sign is wrong" in slips
+    assert r"no equation has the left side \frac{\partial L}{\partial b}" in slips
 
 
 # --- Gradescope and PrairieLearn results, validated against their documentation ----------------
@@ -348,6 +361,6 @@ def test_a_submission_that_kills_its_worker_loses_no_other_grade(setup, tmp_path
 
     monkeypatch.setattr(run.Grader, "grade", grade)
     graded = grade_all(load_key(key_path), [paths[0], str(crash), *paths[1:]], jobs=2)
-    assert [s.name for s in graded] == ["right", "crash", "slips", "twice", "carol"]
+    assert [s.name for s in graded] == ["right", "crash", "slips", "twice", "carol", "labels"]
     assert {s.name: tuple(q.points for q in s.questions) for s in graded if s.name != "crash"} == EXPECTED
     assert "grading process died" in graded[1].error and graded[1].total == 0

@@ -18,6 +18,7 @@ from .key import Key, left_side
 
 _INLINE = re.compile(r"(?<![\\$])\$(?!\$)(?P<a>[^$\n]+?)(?<!\\)\$(?!\$)|\\\((?P<b>.+?)\\\)")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\(?[0-9a-z]{1,2}[.)]|>)\s+")
+_LABEL = re.compile(r"^[A-Za-z][\w ().-]{0,30}:\s+")  # "Answer: ...", "Q1 (b): ..."
 MAX_LEFT = 300  # characters of a left side worth trying to parse
 
 
@@ -42,7 +43,7 @@ def _candidates(text: str, markdown: bool) -> list[Found]:
         for match in _INLINE.finditer(line):
             found.append((number, match.start() + 1, Found(number, match.group("a") or match.group("b"))))
             rest = rest.replace(match.group(0), " ")
-        bare = _BULLET.sub("", rest).strip()
+        bare = _LABEL.sub("", _BULLET.sub("", rest)).strip()
         if "=" in bare:
             found.append((number, 0, Found(number, bare)))
     found.sort(key=lambda item: (item[0], item[1]))

@@ -53,7 +53,7 @@ def feedback(key: Key, submission: Submission) -> str:
         lines.append(f"{q.name}: {_points(q.points)} / {_points(q.max_points)} ({q.verdict})")
         if q.answer:
             lines.append(f"  your answer ({q.where}): {q.answer}")
-        if q.verdict not in ("not answered", "not graded"):
+        if q.verdict != "not graded":
             lines.append(f"  {q.message}")
     return "\n".join(lines) + "\n"
 
@@ -113,8 +113,7 @@ def prairielearn(key: Key, submission: Submission) -> dict:
 
 
 def _test_output(verdict: str, message: str, answer: str) -> str:
-    text = message if verdict not in ("not answered",) else "not answered"
-    return f"{text}\nyour answer: {answer}" if answer else text
+    return f"{message}\nyour answer: {answer}" if answer else message
 
 
 FORMATS = {"gradescope": gradescope, "prairielearn": prairielearn}

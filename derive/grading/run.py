@@ -182,8 +182,9 @@ class Grader:
         for question in self.key.questions:
             answer = answers.get(question.name)
             if answer is None:
-                submission.questions.append(Graded(question.name, 0.0, question.points, "not answered",
-                                                   "not answered"))
+                message = f"not answered: no equation has the left side {question.quantity}"
+                submission.questions.append(
+                    Graded(question.name, 0.0, question.points, "not answered", message))
                 continue
             left = self.key.timeout - (time.monotonic() - started)
             graded = self._question(question, answer, left)
