@@ -364,3 +364,30 @@ def test_a_submission_that_kills_its_worker_loses_no_other_grade(setup, tmp_path
     assert [s.name for s in graded] == ["right", "crash", "slips", "twice", "carol", "labels"]
     assert {s.name: tuple(q.points for q in s.questions) for s in graded if s.name != "crash"} == EXPECTED
     assert "grading process died" in graded[1].error and graded[1].total == 0
+
+
+def test_a_worker_stuck_past_every_limit_is_ended_and_loses_no_other_grade(setup, tmp_path, monkeypatch):
+    """A worker that ignores its own time limit (patched to sleep) is killed; the rest are graded."""
+    import time
+
+    from derive.grading import run
+
+    key_path, paths = setup
+    stuck = tmp_path / "stuck.tex"
+    stuck.write_text(r"$$\frac{\partial L}{\partial z} = a - y$$")
+    original = run.Grader.grade
+
+    def grade(self, path):
+        if path.endswith("stuck.tex"):
+            time.sleep(600)
+        return original(self, path)
+
+    monkeypatch.setattr(run.Grader, "grade", grade)
+    monkeypatch.setattr(run, "STALL", 1.0)
+    key_file = tmp_path / "quick.toml"
+    key_file.write_text(Path(key_path).read_text().replace("timeout = 20", "timeout = 3"))
+    started = time.monotonic()
+    graded = grade_all(load_key(key_file), [str(stuck), *paths], jobs=2)
+    assert time.monotonic() - started < 60
+    assert "timed out" in graded[0].error and graded[0].total == 0
+    assert {s.name: tuple(q.points for q in s.questions) for s in graded[1:]} == EXPECTED

@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from .key import Key, Question, load_key
 SUFFIXES = (".tex", ".md", ".markdown", ".txt")
 MAX_BYTES = 1_000_000  # per submission, all its files together
 MAX_FILES = 200
+STALL = 30.0  # seconds past a submission's limit with nothing finished: a worker is stuck
 MAX_SHOWN = 300  # characters of an answer repeated in feedback
 
 
@@ -261,32 +262,54 @@ def grade_all(key: Key, paths: list[str], jobs: int | None = None,
                 progress(results[-1])
         return results
     done: dict[str, Submission] = {}
-    with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(key.path,)) as pool:
-        futures = {path: pool.submit(_grade_in_worker, path) for path in dict.fromkeys(paths)}
-        for path, future in futures.items():
-            try:
-                done[path] = future.result()
-            except BrokenProcessPool:  # a worker died: this one and those queued are graded again
-                continue
-            except Exception as exc:  # a result that could not come back: this submission only
-                done[path] = _crashed(key, path, f"{type(exc).__name__}: {exc}")
-            if progress:
-                progress(done[path])
-    for path in futures:
-        if path not in done:  # each alone, so that only the one that kills its worker is lost
+    pool = ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(key.path,))
+    try:
+        futures = {pool.submit(_grade_in_worker, path): path for path in dict.fromkeys(paths)}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=key.timeout + STALL, return_when=FIRST_COMPLETED)
+            if not finished:  # no submission finished in longer than one may take: a worker is stuck
+                _kill(pool)
+                break
+            for future in finished:
+                path = futures[future]
+                try:
+                    done[path] = future.result()
+                except BrokenProcessPool:  # a worker died: this one and those queued are graded again
+                    continue
+                except Exception as exc:  # a result that could not come back: this submission only
+                    done[path] = _crashed(key, path, f"{type(exc).__name__}: {exc}")
+                if progress:
+                    progress(done[path])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    for path in futures.values():
+        if path not in done:  # each alone, so that only the one that kills or hangs its worker is lost
             done[path] = _isolated(key, path)
     return [done[p] for p in paths]
 
 
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """End a pool's worker processes (ours), so that a stuck one cannot hold up the class."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()
+
+
 def _isolated(key: Key, path: str) -> Submission:
+    """Grade one submission in a process of its own; a worker that dies or hangs costs only it."""
+    pool = ProcessPoolExecutor(1, initializer=_start_worker, initargs=(key.path,))
     try:
-        with ProcessPoolExecutor(1, initializer=_start_worker, initargs=(key.path,)) as pool:
-            return pool.submit(_grade_in_worker, path).result()
+        return pool.submit(_grade_in_worker, path).result(timeout=key.timeout + STALL)
+    except TimeoutError:
+        _kill(pool)
+        return _crashed(key, path, why="", error=f"timed out (the limit is {key.timeout:g} s per submission)")
     except Exception:
         return _crashed(key, path)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _crashed(key: Key, path: str, why: str = "the grading process died") -> Submission:
-    error = f"internal error ({why}); please report"
+def _crashed(key: Key, path: str, why: str = "the grading process died", error: str = "") -> Submission:
+    error = error or f"internal error ({why}); please report"
     questions = [Graded(q.name, 0.0, q.points, "not graded", error) for q in key.questions]
     return Submission(student(path), path, questions, error)
