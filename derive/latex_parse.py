@@ -336,6 +336,7 @@ _KNOWN_COMMAND = re.compile(
     r"|textstyle|limits|nolimits|nonumber|notag|" + "|".join(GREEK) + r")(?![a-zA-Z])|" + FUNCTION_PATTERN
 )
 _COMMAND = re.compile(r"\\operatorname\s*\{[^{}]*\}|\\[a-zA-Z]+|\\.")
+_TEXT_COMMAND = r"\\(?:text|textrm|mbox|textit)\s*\{[^{}]*\}"  # a remark, when it ends an equation
 _STRIP = re.compile(r"\\(label|tag)\s*\{[^{}]*\}|\\(left|right)\s*\.")
 
 
@@ -606,9 +607,10 @@ def _nesting(text: str) -> int:
 
 
 def clean(text: str) -> str:
-    """Drop what only typesets: ``\\label``, ``\\tag``, invisible delimiters, final punctuation."""
+    """Drop what only typesets: ``\\label``, ``\\tag``, invisible delimiters, final punctuation,
+    a final row break ``\\\\`` and ``\\text{...}`` remarks after the equation."""
     text = _STRIP.sub(" ", text.strip().strip("$"))
-    return re.sub(r"(?:[\s,.;~]|\\q?quad|\\[,;:! ])+$", "", text.strip())
+    return re.sub(r"(?:[\s,.;~]|\\q?quad|\\[,;:! ]|\\\\|" + _TEXT_COMMAND + r")+$", "", text.strip())
 
 
 def _check_commands(text: str) -> None:
@@ -647,6 +649,14 @@ def _hint(text: str, position: int) -> str:
         script = text[position:end + 1] if 0 < end < position + 20 else char + "..." + _CLOSERS[char]
         return (f"write {before[-1]}{{{script}}}: a superscript or subscript of more than one character "
                 "goes in braces")
+    if char == "=" and before.endswith("="):
+        return "write a single ="
+    if char in "+-" and before.endswith(("+", "-")):
+        return "two signs in a row: remove one, or write -(-y)"
+    if char == "}" and before.endswith(r"\partial"):
+        return r"write the quantity after \partial: \frac{\partial L}{\partial z}"
+    if char == ",":
+        return "a comma only separates indices or a sum's conditions: put remarks outside the equation"
     if char in ")]}" and text[:position].count(_OPENER[char]) <= text[:position].count(char):
         return f"this {char!r} closes nothing (remove it, or add its {_OPENER[char]!r})"
     if not char.isascii():

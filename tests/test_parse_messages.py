@@ -47,6 +47,10 @@ def test_spacing_is_accepted_anywhere_between_tokens(checker, space):
     (r"\frac{\partial L}{\partial z^{(2)}} = (a^{(2)} - y", "a '(' is never closed (add ')')"),
     (r"\frac{\partial L}{\partial z^{(2)}} = a^{(2) - y", "a '{' is never closed"),
     (r"\frac{\partial L}{\partial z^{(2)}} = a^{(2)} - y)", "this ')' closes nothing"),
+    (r"\frac{\partial L}{\partial z^{(2)}} == a^{(2)} - y", "write a single ="),
+    (r"\frac{\partial L}{\partial z^{(2)}} = a^{(2)} -- y", "two signs in a row"),
+    (r"\frac{\partial}{\partial z^{(2)}} L = a^{(2)} - y", r"write the quantity after \partial"),
+    (r"\frac{\partial L}{\partial z^{(2)}} = a^{(2)} - y, k = 1..K", "put remarks outside the equation"),
 ])
 def test_a_parse_error_says_what_to_write_instead(text, hint):
     with pytest.raises(LatexError) as err:
@@ -75,3 +79,16 @@ def test_no_message_shows_the_parsers_internals(checker):
         result = checker.check(text)
         assert not any(word in result.show() for word in INTERNALS), (text, result.show())
     assert seen > 100
+
+
+def test_a_left_side_typed_as_a_quotient_is_told_how_to_write_a_derivative(checker):
+    result = checker.check(r"dL/dz^{(2)} = a^{(2)} - y")
+    assert result.verdict == "error" and r"\frac{dL}{dz}" in result.reason
+    assert r"\frac{dL}{dz}" not in checker.check(r"a^{(2)} + 1 = z^{(2)}").reason
+
+
+@pytest.mark.parametrize("tail", [r" \text{ by the chain rule}", r" \\", r" \quad \text{(chain rule)}.",
+                                  r"\, \mbox{so}"])
+def test_a_remark_or_row_break_after_the_equation_is_ignored(checker, tail):
+    assert checker.check(r"\frac{\partial L}{\partial z^{(2)}} = a^{(2)} - y" + tail).verdict == "correct"
+    assert checker.check(r"\frac{\partial L}{\partial z^{(2)}} = a^{(2)}" + tail).verdict == "incorrect"
