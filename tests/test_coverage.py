@@ -166,3 +166,11 @@ def test_an_activation_lists_exactly_the_kinks_of_its_derivative(name):
 
     assert all(jumps(k) for k in kinks)
     assert not any(jumps(p / 4) for p in range(-20, 21) if p / 4 not in kinks)
+
+
+def test_the_issues_seed_17_example_is_rejected_on_the_command_line(capsys):
+    from derive.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", "a", r"\frac{\partial L}{\partial a} = -\frac{y}{a}", "--seed", "17"])
+    assert exit_.value.code == 1 and "incorrect" in capsys.readouterr().out

@@ -391,3 +391,23 @@ def test_a_worker_stuck_past_every_limit_is_ended_and_loses_no_other_grade(setup
     assert time.monotonic() - started < 60
     assert "timed out" in graded[0].error and graded[0].total == 0
     assert {s.name: tuple(q.points for q in s.questions) for s in graded[1:]} == EXPECTED
+
+
+@pytest.mark.parametrize("args, words", [
+    ([], "nothing to grade"),
+    (["a.tex", "b.tex", "--format", "gradescope"], "exactly one"),
+    (["a.tex", "--jobs", "0"], "--jobs"),
+])
+def test_bad_options_are_one_line_and_exit_2(setup, capsys, args, words):
+    key_path, _ = setup
+    with pytest.raises(SystemExit) as exit_:
+        main(["grade", str(key_path), *args])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_prairielearn_entrypoint_is_one_line():
+    script = Path(__file__).parent.parent / "examples" / "grade" / "prairielearn_run.sh"
+    lines = [line for line in script.read_text().splitlines() if not line.startswith("#")]
+    assert len(lines) == 1 and "--format prairielearn" in lines[0]
+    assert "/grade/results/results.json" in lines[0]
