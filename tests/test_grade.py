@@ -263,6 +263,8 @@ def test_the_shipped_example_grades_and_its_run_autograder_is_one_line(tmp_path)
     (KEY.replace('model = "a"', 'model = "a"\nmodle = 1'), ["key.toml:3:", "unknown key 'modle'"]),
     (KEY.replace("points = 1\nfeedback", "points = 9\nfeedback"), ["key.toml:", "more than"]),
     (KEY.replace(r"\partial b}", r"\partial z}"), ["same quantity"]),
+    (KEY.replace("answer = '(a - y)'", "answer = '(a - y) x_i'"), ["key.toml:15:", "index i", "not bound"]),
+    (KEY.replace("answer = '(a - y)'", "answer = '(a - y'"), ["key.toml:15:", "never closed"]),
     ('model = "a"\n', ["no questions"]),
 ])
 def test_a_bad_key_is_one_line_and_exit_2(tmp_path, capsys, text, words):

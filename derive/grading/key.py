@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..checking.binding import Binder
 from ..checking.problems import Unreadable, Wrong
 from ..checking.quantities import ModelTable
 from ..errors import DeriveError, UsageError
@@ -213,7 +214,8 @@ def _question(n: int, entry: object, table: ModelTable, where: _Where) -> Questi
     if not isinstance(partial, list):
         raise where.error(f"question {name!r}: 'partial' must be [[question.partial]] tables",
                           where.question(n, "partial"))
-    credits = tuple(_partial(p, name, points, quantity, where, where.question(n, "partial")) for p in partial)
+    credits = tuple(_partial(p, name, points, quantity, table, where, where.question(n, "partial"))
+                    for p in partial)
     return Question(name, quantity, points, found, credits)
 
 
@@ -223,7 +225,8 @@ def _points(value: object, what: str, where: _Where, line: int | None) -> float:
     return float(value)
 
 
-def _partial(entry: object, name: str, full: float, quantity: str, where: _Where, line: int | None) -> Credit:
+def _partial(entry: object, name: str, full: float, quantity: str, table: ModelTable, where: _Where,
+             line: int | None) -> Credit:
     label = f"question {name!r}: partial credit"
     if not isinstance(entry, dict):
         raise where.error(f"{label} must be a table", line)
@@ -235,10 +238,10 @@ def _partial(entry: object, name: str, full: float, quantity: str, where: _Where
     points = _points(entry["points"], f"{label}: 'points'", where, line)
     if points > full:
         raise where.error(f"{label}: {points:g} points is more than the question's {full:g}", line)
-    try:
-        parse_equation(f"{quantity} = {entry['answer']}")
-    except LatexError as exc:
-        raise where.error(f"{label}: cannot parse the answer: {exc}", line) from None
+    try:  # read and bound like an answer, so that it can ever be matched
+        Binder(table).bind(parse_equation(f"{quantity} = {entry['answer']}"))
+    except (LatexError, Wrong, Unreadable) as exc:
+        raise where.error(f"{label}: cannot use the answer: {exc}", line) from None
     feedback = entry.get("feedback", "")
     if not isinstance(feedback, str):
         raise where.error(f"{label}: 'feedback' must be a string", line)
