@@ -5,6 +5,8 @@ environments (starred or not) and, in Markdown, fenced ``math`` blocks; code fen
 comments are skipped. A display is split into rows at top-level ``\\\\`` (not inside ``cases``);
 alignment ``&`` marks are dropped. A row that starts with ``=`` continues the previous row's chain,
 so it is returned with that chain's first side in front: ``&= a - y`` becomes ``dL/dz = a - y``.
+``display_spans`` says where the displays are, for a reader of what lies outside them (``derive
+grade`` looks for inline math and bare lines there).
 """
 
 from __future__ import annotations
