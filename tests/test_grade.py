@@ -413,3 +413,28 @@ def test_the_prairielearn_entrypoint_is_one_line():
     lines = [line for line in script.read_text().splitlines() if not line.startswith("#")]
     assert len(lines) == 1 and "--format prairielearn" in lines[0]
     assert "/grade/results/results.json" in lines[0]
+
+
+def test_answers_are_found_in_every_kind_of_math(setup):
+    from derive.grading.answers import find_answers
+
+    key = load_key(setup[0])
+    text = "\n".join([
+        r"First \(\frac{\partial L}{\partial z} = a\) then, on second thought,",
+        r"\begin{equation*}",
+        r"  \frac{\partial L}{\partial z} = a - y \label{eq:dz}",
+        r"\end{equation*}",
+        r"$$",
+        r"\frac{\partial L}{\partial w_k}",
+        r"  = (a - y) x_k",
+        r"$$",
+        r"% \frac{\partial L}{\partial b} = 0 (a TeX comment, not an answer)",
+        r"\begin{align*} \frac{\partial L}{\partial a} &= \frac{a - y}{a(1 - a)} \\",
+        r"&= -\frac{y}{a} + \frac{1-y}{1-a}",
+        r"\end{align*}",
+    ])
+    found = find_answers(text, False, key)
+    assert sorted(found) == ["dL/da", "dL/dw", "dL/dz"]
+    assert found["dL/dz"].text.endswith("a - y \\label{eq:dz}") and found["dL/dz"].line == 3
+    assert found["dL/dw"].line == 6 and "(a - y) x_k" in found["dL/dw"].text
+    assert found["dL/da"].text.endswith(r"-\frac{y}{a} + \frac{1-y}{1-a}")  # the chain's last row
