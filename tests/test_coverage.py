@@ -174,3 +174,9 @@ def test_the_issues_seed_17_example_is_rejected_on_the_command_line(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["check", "a", r"\frac{\partial L}{\partial a} = -\frac{y}{a}", "--seed", "17"])
     assert exit_.value.code == 1 and "incorrect" in capsys.readouterr().out
+
+
+def test_every_target_kind_of_the_registry_has_a_covering_plan():
+    from derive import losses
+
+    assert set(sampling.PLANS) == set(losses.TARGETS)

@@ -147,8 +147,8 @@ def _kind(loss: str) -> str:
 # A wrong answer can agree with the model on part of its domain: -y/a for bce's dL/da wherever
 # y = 1, a_1 - 1 for ce's dL/dz_1 wherever class 1 is the target, 1 for relu'(z) wherever z > 0.
 # So the instances are drawn together, as a plan: each unit's target takes every value its kind
-# has (``CASES``: 0 and 1 for binary labels; for one-hot rows, each position is the hot one on
-# some instance), and each unit's argument to an activation with kinks (``Activation.kinks``)
+# has (``PLANS``, by kind of target: 0 and 1 for binary labels; for one-hot rows, each position is
+# the hot one on some instance), and each unit's argument to an activation with kinks (``Activation.kinks``)
 # falls on every side of every kink. Where the drawn sizes leave too few instances for that,
 # instances are added (copies of the widest sizes, with their own random values).
 
