@@ -64,6 +64,8 @@ $$\frac{\partial L}{\partial z} = y - a$$
 
 - $\frac{\partial L}{\partial w_j} = a - y$
 - \frac{\partial L}{\partial a} = -\frac{y}{a}
+
+$$\frac{\partial L}{\partial \mathbf{x}} = (a - y) \mathbf{w}$$
 """,
     # answered twice: the last answer counts (first wrong, then right; first right, then wrong)
     "twice.txt": r"""
@@ -149,6 +151,8 @@ def test_cli_writes_the_gradebook_and_feedback(setup, tmp_path, capsys):
     assert slips.startswith("slips: 1 / 8 points")
     assert "dL/db: 0 / 1 (not answered)" in slips and "the sign is wrong" in slips
     assert r"no equation has the left side \frac{\partial L}{\partial b}" in slips
+    assert "left side is no question's quantity" in slips and r"\partial \mathbf{x}" in slips
+    assert "no question's quantity" not in (fb / "right.txt").read_text()
 
 
 # --- Gradescope and PrairieLearn results, validated against their documentation ----------------

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from ..equations import Found, display_spans, extract, first_side
-from ..latex_parse import LatexError
+from ..latex_parse import LatexError, Partial
 from .key import Key, left_side
 
 _INLINE = re.compile(r"(?<![\\$])\$(?!\$)(?P<a>[^$\n]+?)(?<!\\)\$(?!\$)|\\\((?P<b>.+?)\\\)")
@@ -50,8 +50,10 @@ def _candidates(text: str, markdown: bool) -> list[Found]:
     return [f for _, _, f in found]
 
 
-def find_answers(text: str, markdown: bool, key: Key) -> dict[str, Answer]:
-    """Each answered question's last answer, by question name."""
+def find_answers(text: str, markdown: bool, key: Key,
+                 unmatched: list[Answer] | None = None) -> dict[str, Answer]:
+    """Each answered question's last answer, by question name. Equations whose left side is a
+    derivative but no question's quantity go to ``unmatched`` (feedback: "answers no question")."""
     answers: dict[str, Answer] = {}
     for candidate in _candidates(text, markdown):
         if candidate.problem or "=" not in candidate.text:
@@ -66,4 +68,6 @@ def find_answers(text: str, markdown: bool, key: Key) -> dict[str, Answer]:
         question = key.question_for(node)
         if question is not None:
             answers[question.name] = Answer(question.name, candidate.text.strip(), candidate.line)
+        elif unmatched is not None and isinstance(node, Partial):
+            unmatched.append(Answer("", candidate.text.strip(), candidate.line))
     return answers

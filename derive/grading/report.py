@@ -17,6 +17,8 @@ from ..files import write_atomic
 from .key import Key
 from .run import Submission
 
+MAX_UNMATCHED = 10
+
 
 def _points(value: float) -> str:
     return f"{value:g}"
@@ -55,7 +57,18 @@ def feedback(key: Key, submission: Submission) -> str:
             lines.append(f"  your answer ({q.where}): {q.answer}")
         if q.verdict != "not graded":
             lines.append(f"  {q.message}")
+    lines.extend(_unmatched(submission))
     return "\n".join(lines) + "\n"
+
+
+def _unmatched(submission: Submission) -> list[str]:
+    """The derivatives a student wrote that answer no question (another notation, another index)."""
+    if not submission.unmatched:
+        return []
+    shown = submission.unmatched[:MAX_UNMATCHED]
+    more = len(submission.unmatched) - len(shown)
+    return ["", "equations whose left side is no question's quantity (not graded):",
+            *(f"  {line}" for line in shown), *([f"  ... and {more} more"] if more else [])]
 
 
 def write_feedback(key: Key, submissions: list[Submission], folder: str) -> list[Path]:
@@ -78,6 +91,7 @@ def gradescope(key: Key, submission: Submission) -> dict:
     summary = f"{_points(submission.total)} / {_points(key.total)} points"
     if submission.error:
         summary += f"; this submission could not be graded: {submission.error}"
+    summary += "\n".join(_unmatched(submission))
     return {
         "score": submission.total,
         "execution_time": round(submission.seconds, 3),

@@ -59,6 +59,7 @@ class Submission:
     path: str
     questions: list[Graded] = field(default_factory=list)
     error: str = ""  # why the whole submission could not be graded
+    unmatched: list[str] = field(default_factory=list)  # derivatives written that no question asks for
     seconds: float = 0.0
 
     @property
@@ -176,8 +177,11 @@ class Grader:
     def _grade(self, submission: Submission, started: float) -> None:
         answers: dict[str, Answer] = {}
         places: dict[str, str] = {}
+        unmatched: list[Answer] = []
         for name, text in read_submission(Path(submission.path)):
-            found = find_answers(text, name.lower().endswith((".md", ".markdown")), self.key)
+            before = len(unmatched)
+            found = find_answers(text, name.lower().endswith((".md", ".markdown")), self.key, unmatched)
+            submission.unmatched += [f"{name}:{a.line}: {_short(a.text, 120)}" for a in unmatched[before:]]
             answers.update(found)
             places.update({q: f"{name}:{a.line}" for q, a in found.items()})
         for question in self.key.questions:
