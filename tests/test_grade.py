@@ -233,6 +233,16 @@ def test_gradescope_and_prairielearn_results_follow_their_schemas(setup, tmp_pat
             assert [t["points"] for t in data["tests"]] == list(expected)
 
 
+def test_the_keys_visibility_reaches_gradescope(setup, tmp_path):
+    key_path, paths = setup
+    key_file = tmp_path / "hidden.toml"
+    key_file.write_text(Path(key_path).read_text().replace("timeout = 20", 'visibility = "after_published"'))
+    key = load_key(key_file)
+    data = report.gradescope(key, grade_all(key, paths[:1], jobs=1)[0])
+    validate_gradescope(data)
+    assert {t["visibility"] for t in data["tests"]} == {"after_published"}
+
+
 def test_the_validators_can_fail():
     good = {"score": 1.0, "execution_time": 0.1, "output": "", "tests": [
         {"name": "q", "score": 1.0, "max_score": 1.0, "output": "", "visibility": "visible"}]}
@@ -270,6 +280,7 @@ def test_the_shipped_example_grades_and_its_run_autograder_is_one_line(tmp_path)
     (KEY.replace("answer = '(a - y)'", "answer = '(a - y) x_i'"), ["key.toml:15:", "index i", "not bound"]),
     (KEY.replace("answer = '(a - y)'", "answer = '(a - y'"), ["key.toml:15:", "never closed"]),
     ('model = "a"\n', ["no questions"]),
+    (KEY.replace("timeout = 20", 'visibility = "later"'), ["key.toml:3:", "after_published"]),
 ])
 def test_a_bad_key_is_one_line_and_exit_2(tmp_path, capsys, text, words):
     key = tmp_path / "key.toml"

@@ -23,7 +23,9 @@ from ..latex_parse import Group, LatexError, Name, Node, Partial, parse_equation
 from ..naming import names as model_names
 from ..spec import ModelSpec, resolve
 
-TOP_KEYS = {"model", "seed", "timeout", "question"}
+TOP_KEYS = {"model", "seed", "timeout", "visibility", "question"}
+# Gradescope's test visibilities (its autograder specification, "Controlling Test Case Visibility").
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 QUESTION_KEYS = {"name", "quantity", "points", "partial"}
 PARTIAL_KEYS = {"answer", "points", "feedback"}
 DEFAULT_TIMEOUT = 30.0  # seconds per submission
@@ -57,6 +59,7 @@ class Key:
     seed: int
     timeout: float
     table: ModelTable = field(compare=False, repr=False)
+    visibility: str = "visible"  # of the questions' results on Gradescope
 
     @property
     def total(self) -> float:
@@ -174,7 +177,11 @@ def load_key(path: str | Path) -> Key:
         if q.name in seen.values():
             raise where.error(f"two questions are named {q.name!r}", where.question(n, "name"))
         seen[q.signature] = q.name
-    return Key(str(path), spec, tuple(questions), seed, float(timeout), table)
+    visibility = data.get("visibility", "visible")
+    if visibility not in VISIBILITIES:
+        raise where.error(f"'visibility' must be one of {', '.join(VISIBILITIES)}",
+                          where.top.get("visibility"))
+    return Key(str(path), spec, tuple(questions), seed, float(timeout), table, visibility)
 
 
 def _model(data: dict, path: Path, where: _Where) -> ModelSpec:

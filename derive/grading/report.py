@@ -97,7 +97,7 @@ def gradescope(key: Key, submission: Submission) -> dict:
         "execution_time": round(submission.seconds, 3),
         "output": summary,
         "tests": [{"name": q.name, "score": q.points, "max_score": q.max_points,
-                   "output": _test_output(q.verdict, q.message, q.answer), "visibility": "visible"}
+                   "output": _test_output(q.verdict, q.message, q.answer), "visibility": key.visibility}
                   for q in submission.questions],
     }
 
