@@ -42,6 +42,10 @@ class Activation:
     # shifted exp, for a loss whose stable form reads it (``Loss.fused``'s ``{log_normaliser}``).
     log_normaliser: Callable[[sp.IndexedBase, Expr, Expr], Expr] | None = None
     numpy_log_normalised: str | None = None
+    # Arguments where the derivative changes form (relu: 0). The checker draws every unit's
+    # argument on each side of each of them across its instances, so that an answer missing
+    # a branch (relu' taken as 1) cannot pass because of the draw.
+    kinks: tuple[float, ...] = ()
 
     @property
     def elementwise(self) -> bool:
@@ -138,6 +142,7 @@ _ENTRIES = (
         forward=lambda z: sp.Max(0, z),
         # relu'(0) is taken as 0, the convention of every deep-learning library.
         derivative=lambda z, a: sp.Heaviside(z, 0),
+        kinks=(0.0,),
     ),
     Activation(
         name="softplus",
