@@ -37,6 +37,8 @@ from ..latex_parse import (
 from .quantities import ModelTable
 
 MAX_EDITS = 400  # edits tried per wrong answer, at most
+KINDS = ("sign", "transpose", "wrong-index", "wrong-layer", "wrong-quantity", "sum-range", "extra-factor",
+         "extra-term", "term-sign", "missing-factor")
 
 
 @dataclass(frozen=True)
