@@ -50,6 +50,11 @@ class Activation:
     # shifted exp, for a loss whose stable form reads it (``Loss.fused``'s ``{log_normaliser}``).
     log_normaliser: Callable[[sp.IndexedBase, Expr, Expr], Expr] | None = None
     numpy_log_normalised: str | None = None
+    # Arguments where the derivative changes form (relu: 0). The checker draws every unit's
+    # argument on each side of each of them across its instances, so that an answer missing
+    # a branch (relu' taken as 1) cannot pass because of the draw.
+    kinks: tuple[float, ...] = ()
+
     # Parameters a layer may set in a spec (``alpha = 0.2``), name -> default; ``build`` makes
     # the entry for given values (exact SymPy numbers), and ``values`` are this entry's own.
     parameters: dict[str, float] = field(default_factory=dict)
@@ -169,6 +174,7 @@ def _leaky_relu(alpha: Expr) -> Activation:
         forward=lambda z: sp.Piecewise((z, z > 0), (alpha * z, True)),
         # lrelu'(0) is taken as alpha, as PyTorch takes it.
         derivative=lambda z, a: sp.Piecewise((1, z > 0), (alpha, True)),
+        kinks=(0.0,),
         parameters={"alpha": 0.01},
         build=_leaky_relu,
         values=(("alpha", alpha),),
@@ -186,10 +192,21 @@ def _elu(alpha: Expr) -> Activation:
         forward=lambda z: sp.Piecewise((z, z > 0), (alpha * (sp.exp(z) - 1), True)),
         # elu'(0) is taken as alpha (the left derivative), as PyTorch takes it.
         derivative=lambda z, a: sp.Piecewise((1, z > 0), (a + alpha, True)),
+        kinks=(0.0,) if alpha != 1 else (),  # elu' is continuous at 0 only for alpha = 1
         parameters={"alpha": 1.0},
         build=_elu,
         values=(("alpha", alpha),),
     )
+
+
+def _numeric(x, mpmath_name: str, in_floats: Callable[[float], float]):
+    """A named function's value for ``lambdify``: mpmath's at an mpmath number (its precision),
+    else in floats (the grader's instances)."""
+    import mpmath
+
+    if isinstance(x, mpmath.mpf):
+        return getattr(mpmath, mpmath_name)(x)
+    return in_floats(x)
 
 
 class _Named(sp.Function):
@@ -241,7 +258,7 @@ class NormalCDF(_Named):
     """Phi(x), the standard normal distribution function."""
 
     latex_name, text, helper = r"\Phi", "Φ", "_normal_cdf"
-    _imp_ = staticmethod(lambda x: 0.5 * math.erfc(-x / math.sqrt(2.0)))  # for lambdify (the grader)
+    _imp_ = staticmethod(lambda x: _numeric(x, "ncdf", lambda v: 0.5 * math.erfc(-v / math.sqrt(2.0))))
 
     @staticmethod
     def formula(x: Expr) -> Expr:
@@ -255,7 +272,7 @@ class NormalPDF(_Named):
     """phi(x), the standard normal density."""
 
     latex_name, text, helper = r"\phi", "φ", "_normal_pdf"
-    _imp_ = staticmethod(lambda x: math.exp(-x * x / 2.0) / math.sqrt(2.0 * math.pi))
+    _imp_ = staticmethod(lambda x: _numeric(x, "npdf", lambda v: math.exp(-v * v / 2) / math.tau**0.5))
 
     @staticmethod
     def formula(x: Expr) -> Expr:
@@ -264,6 +281,25 @@ class NormalPDF(_Named):
     def fdiff(self, argindex: int = 1) -> Expr:
         return -self.args[0] * self
 
+
+_SILU = {
+    "_silu": '''def _silu(z: Array) -> Array:
+    """z * sigmoid(z), within a few ulps over the whole float range.
+
+    Below z = -700 the result nears the subnormal range, where z times an already
+    rounded e^z would lose bits: there it is 2^k (z e^r), z = k ln 2 + r split
+    exactly (e^z / (1 + e^z) is e^z in double precision), rounded once.
+    """
+    e = np.exp(-np.abs(z))
+    body = z * np.where(z >= 0, 1.0, e) / (1.0 + e)
+    zt = np.clip(np.nan_to_num(z, nan=-700.0), -1100.0, -700.0)
+    k = np.round(zt / 0.6931471805599453)
+    r = (zt - k * 0.6931467056274414) - k * 4.7493250390316726e-07  # ln 2 = hi + lo
+    tail = np.ldexp(zt * np.exp(r), k.astype(np.int64))
+    result: Array = np.where((z < -700.0) & (z > -np.inf), tail, body)
+    return result
+''',
+}
 
 # Phi and phi to a few ulps in both tails. Rounding z / sqrt 2 or z^2 alone would cost up to
 # hundreds of ulps for |z| near 10 (erfc and exp magnify an argument's rounding error by 2 x^2):
@@ -281,6 +317,25 @@ _NORMAL = {
     b_lo = b - b_hi
     e = ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
     return p, e
+''',
+    "_gelu": '''def _gelu(z: Array) -> Array:
+    """z Phi(z), within a few ulps over the whole float range.
+
+    Below z = -37 (where the result nears the subnormal range) it is -phi(z) S(z),
+    S = 1 - 1/z^2 + 3/z^4 - ... the asymptotic series of |z| Phi(z) / phi(z), with
+    phi's exponent -z^2 / 2 = k ln 2 + r split exactly, so that only the final
+    scaling by 2^k rounds into few bits.
+    """
+    body = z * _normal_cdf(z)
+    zt = np.clip(np.nan_to_num(z, nan=-37.0), -39.0, -37.0)  # below -38.6 it is -0.0
+    square, error = _two_product(zt, zt)
+    k = np.round(-0.5 * square / 0.6931471805599453)
+    r = ((-0.5 * square - k * 0.6931467056274414) - k * 4.7493250390316726e-07) - 0.5 * error
+    t = 1.0 / square
+    series = 1.0 - t * (1.0 - 3 * t * (1.0 - 5 * t * (1.0 - 7 * t * (1.0 - 9 * t * (1.0 - 11 * t)))))
+    tail = -np.ldexp(np.exp(r) * 0.3989422804014327 * series, k.astype(np.int64))
+    result: Array = np.where(z < -37.0, tail, body)
+    return result
 ''',
     "_normal_cdf": '''def _normal_cdf(z: Array) -> Array:
     """The standard normal distribution function Phi(z) = erfc(-z / sqrt 2) / 2 by the
@@ -326,8 +381,16 @@ _ENTRIES = (
         numpy="_sigmoid({z})",
         numpy_helpers={
             "_sigmoid": '''def _sigmoid(z: Array) -> Array:
-    """Logistic sigmoid 1 / (1 + exp(-z)) as (1 + tanh(z / 2)) / 2: cannot overflow."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+    """Logistic sigmoid 1 / (1 + exp(-z)), within 2 ulps over the whole float range.
+
+    With e = exp(-|z|) <= 1 (no overflow): 1 / (1 + e) for z >= 0, e / (1 + e) below,
+    so a result near 0 keeps its relative accuracy (down to exp(-745)) instead of
+    cancelling in 1 - (...).
+    """
+    e = np.exp(-np.abs(z))
+    s: Array = np.where(z >= 0, 1.0, e)
+    s /= 1.0 + e
+    return s
 ''',
         },
         forward=_sigmoid,
@@ -351,6 +414,7 @@ _ENTRIES = (
         forward=lambda z: sp.Max(0, z),
         # relu'(0) is taken as 0, the convention of every deep-learning library.
         derivative=lambda z, a: sp.Heaviside(z, 0),
+        kinks=(0.0,),
     ),
     Activation(
         name="softplus",
@@ -395,7 +459,8 @@ _ENTRIES = (
         title="sigmoid linear unit",
         latex=r"\operatorname{silu}",
         unicode="silu",
-        numpy="{z} * _sigmoid({z})",
+        numpy="_silu({z})",
+        numpy_helpers=_SILU,
         forward=lambda z: z * _sigmoid(z),
         derivative=lambda z, a: a + get("sigmoid").function()(z) * (1 - a),
     ),
@@ -405,7 +470,7 @@ _ENTRIES = (
         latex=r"\operatorname{gelu}",
         unicode="gelu",
         # PyTorch's exact form, z Phi(z) = z (1 + erf(z / sqrt 2)) / 2.
-        numpy="{z} * _normal_cdf({z})",
+        numpy="_gelu({z})",
         numpy_helpers=_NORMAL,
         forward=lambda z: z * NormalCDF(z),
         # Phi(z) + z phi(z), phi the standard normal density.

@@ -27,6 +27,7 @@ from pathlib import Path
 import sympy as sp
 
 from .checking import instances as sampling
+from .checking import slips
 from .checking.binding import Binder, check_limits
 from .checking.compare import Point, close, diagnose
 from .checking.evaluate import Deadline, Evaluator
@@ -34,6 +35,7 @@ from .checking.instances import ModelInstance
 from .checking.problems import Undefined, Unreadable, Wrong
 from .checking.proof import PROOF_TIME_LIMIT, Proof, Prover
 from .checking.quantities import ModelTable
+from .checking.slips import Slip
 from .errors import DeriveError, UsageError
 from .latex_parse import Equation, LatexError, clean, parse_equation
 from .naming import names as model_names
@@ -59,6 +61,7 @@ class Result:
     checked: int = 0
     instances: int = 0
     proof: Proof | None = field(default=None)  # set when a correct equation was proved symbolically
+    slip: Slip | None = None  # for an incorrect answer: the one edit that makes it right, if found
 
     @property
     def method(self) -> str | None:
@@ -84,6 +87,7 @@ class Result:
             "reason": self.reason or None, "method": self.method, "points_checked": self.checked,
             "instances": self.instances, "proof": self.proof.to_dict() if self.proof else None,
             "counterexample": self.counterexample.to_dict() if self.counterexample else None,
+            "slip": {"kind": self.slip.kind, "message": self.slip.message} if self.slip else None,
         }
 
 
@@ -118,6 +122,7 @@ class Checker:
             deadline = Deadline(time_left, "the time budget of the run ran out while checking it")
         else:
             deadline = Deadline(self.time_limit)
+        equation: Equation | None = None
         try:
             equation = parse_equation(text)
             for side in equation.sides:
@@ -127,6 +132,8 @@ class Checker:
             self._compare(equation, binder, free, deadline, result)
             if result.verdict == "correct":
                 result.proof = self.prover.prove(equation, binder, free, deadline.left())
+            else:
+                self._name_slip(equation, deadline, result)
         except DeriveError:  # about the whole run (a model too large to evaluate): not this equation's
             raise
         except LatexError as exc:
@@ -135,12 +142,48 @@ class Checker:
             result.verdict, result.reason = "error", str(exc)
         except Wrong as exc:
             result.verdict, result.reason = "incorrect", str(exc)
+            if equation is not None:
+                self._name_slip(equation, deadline, result, because=str(exc))
         except RecursionError:
             result.verdict, result.reason = "error", "expression nested too deeply"
         except Exception as exc:  # a grader run over many files must not die on one equation
             result.verdict = "error"
             result.reason = f"internal error ({type(exc).__name__}: {exc}); please report"
         return result
+
+    def _name_slip(self, equation: Equation, deadline: Deadline, result: Result, because: str = "") -> None:
+        """Put the slip in the reason when one small edit of the answer makes it right."""
+        if len(equation.sides) != 2:
+            return
+        try:
+            left = equation.sides[0]
+            free = Binder(self.table).bind(Equation((left, left), equation.text))
+        except (Wrong, Unreadable):
+            return
+        for slip, edited in slips.edits(equation, self.table, free):
+            if deadline.left() <= 0:
+                return
+            if self._holds(edited, free, deadline):
+                result.slip = slip
+                result.reason = slip.message + (f" ({because})" if because else "")
+                return
+
+    def _holds(self, equation: Equation, free: dict[str, sp.Expr], deadline: Deadline) -> bool:
+        """Whether ``equation`` binds with the free indices ``free`` and agrees at every point."""
+        rng = random.Random(f"{self.seed} slip")
+        try:
+            binder = Binder(self.table)
+            if binder.bind(equation) != free:
+                return False
+            left, right = equation.sides
+            for instance in self.instances():
+                evaluate = Evaluator(binder, instance, deadline)
+                for env in self._assignments(free, instance, rng):
+                    if not close(evaluate(left, env), evaluate(right, env)):
+                        return False
+        except (Wrong, Unreadable, Undefined, LatexError, RecursionError):
+            return False
+        return True
 
     def _assignments(self, free: dict[str, sp.Expr], instance: ModelInstance,
                      rng: random.Random) -> list[dict[str, int]]:

@@ -153,6 +153,27 @@ def check(model: str, equations: tuple[str, ...], path: str | None, as_json: boo
     sys.exit(run_check(model, equations, path, as_json, echo=click.echo, seed=seed, timeout=timeout))
 
 
+@cli.command()
+@click.argument("key")
+@click.argument("submissions", nargs=-1)
+@click.option("--csv", "csv_path", default=None, help="Write the gradebook (one row per submission) here.")
+@click.option("--feedback", "feedback_dir", default=None, help="Write one feedback file per student here.")
+@click.option("--format", "fmt", type=click.Choice(["gradescope", "prairielearn"]), default=None,
+              help="Write this platform's results.json for one submission.")
+@click.option("-o", "--output", default=None, help="Where --format writes (default: stdout).")
+@click.option("-j", "--jobs", type=int, default=None, help="Processes to grade with (default: the cores).")
+def grade(key: str, submissions: tuple[str, ...], csv_path: str | None, feedback_dir: str | None,
+          fmt: str | None, output: str | None, jobs: int | None) -> None:
+    """Grade SUBMISSIONS (.tex/.md/.txt files or folders, one per student) against answer KEY (.toml).
+
+    Answers are found by their left sides; see README.md for the key's format.
+    """
+    from .grade import run_grade
+
+    sys.exit(run_grade(key, submissions, csv_path, feedback_dir, fmt, output, jobs, echo=click.echo,
+                       err=lambda line: click.echo(line, err=True)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI, mapping domain errors to one line and an exit code."""
     try:

@@ -5,6 +5,8 @@ environments (starred or not) and, in Markdown, fenced ``math`` blocks; code fen
 comments are skipped. A display is split into rows at top-level ``\\\\`` (not inside ``cases``);
 alignment ``&`` marks are dropped. A row that starts with ``=`` continues the previous row's chain,
 so it is returned with that chain's first side in front: ``&= a - y`` becomes ``dL/dz = a - y``.
+``display_spans`` says where the displays are, for a reader of what lies outside them (``derive
+grade`` looks for inline math and bare lines there).
 """
 
 from __future__ import annotations
@@ -125,7 +127,8 @@ def _closer(opener: re.Match) -> str:
 
 
 def _displays(text: str):
-    """(offset, body) of each display, then (offset, None) for one left open. Linear time: once
+    """(start, offset, body, closer) of each display (start: its opener's; offset: its body's),
+    and (start, start, None, closer) for one left open. Linear time: once
     a closer is missing, no later opener of its kind is searched for again."""
     pos, missing = 0, set()
     while (opener := _OPEN.search(text, pos)) is not None:
@@ -134,10 +137,10 @@ def _displays(text: str):
         if end < 0:
             if closer not in missing:
                 missing.add(closer)
-                yield opener.start(), None, closer
+                yield opener.start(), opener.start(), None, closer
             pos = opener.end()
             continue
-        yield opener.end(), text[opener.end():end], closer
+        yield opener.start(), opener.end(), text[opener.end():end], closer
         pos = end + len(closer)
 
 
@@ -148,7 +151,7 @@ def extract(text: str, markdown: bool = False) -> list[Found]:
     text = _strip_comments(text)
     found: list[Found] = []
     line, counted = 1, 0
-    for offset, body, closer in _displays(text):
+    for _, offset, body, closer in _displays(text):
         line += text.count("\n", counted, offset)  # counted incrementally: linear in the file
         counted = offset
         if body is None:
@@ -156,3 +159,16 @@ def extract(text: str, markdown: bool = False) -> list[Found]:
         else:
             found.extend(_rows(body, line, text, offset))
     return found
+
+
+def display_spans(text: str, markdown: bool = False) -> tuple[str, list[tuple[int, int]]]:
+    """The text as ``extract`` reads it (comments and code fences blanked, line count kept) and the
+    (start, end) of each closed display in it, delimiters included: what is not prose or inline math."""
+    if markdown:
+        text = _markdown_math(text)
+    text = _strip_comments(text)
+    spans = []
+    for start, offset, body, closer in _displays(text):
+        if body is not None:
+            spans.append((start, offset + len(body) + len(closer)))
+    return text, spans

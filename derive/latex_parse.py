@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from . import activations
+from .checking.plain import to_latex
 
 MAX_LENGTH = 2000  # characters of one equation
 MAX_NESTING = 30  # brackets and braces inside each other
@@ -33,12 +34,15 @@ Index = str | int  # an index letter (``k``, ``\\alpha``) or a concrete position
 
 
 class LatexError(Exception):
-    """The text is not an equation we can read; ``column`` is 1-based when known."""
+    """The text is not an equation we can read; ``column`` is 1-based when known; ``hint`` says
+    what to write instead, when we can tell."""
 
-    def __init__(self, message: str, column: int | None = None):
+    def __init__(self, message: str, column: int | None = None, hint: str = ""):
         self.message = message
         self.column = column
-        super().__init__(f"{message} at column {column}" if column else message)
+        self.hint = hint
+        text = f"{message} at column {column}" if column else message
+        super().__init__(f"{text}: {hint}" if hint else text)
 
 
 # --- the tree -----------------------------------------------------------------------------------
@@ -240,6 +244,7 @@ start: expr ("=" expr)*
      | term factor            -> mul
      | term MULOP factor      -> mulop
      | term "/" factor        -> div
+     | term "/" bigop         -> div
      | bigop
      | term bigop             -> mul
      | term MULOP bigop       -> mulop
@@ -259,8 +264,8 @@ postfix: primary script*
 bare: bare_primary script*
 script: "_" sub_arg           -> subscript
       | "^" sup_arg           -> superscript
-sub_arg: index | DIGIT | "{" sub_item+ "}"
-?sub_item: index | NUMBER | ","
+sub_arg: index | DIGIT | "{" sub_item+ ("," sub_item+)* "}"
+?sub_item: index | NUMBER
 sup_arg: DIGIT | LETTER | GREEK | "{" expr "}"
 index: LETTER | GREEK
 
@@ -328,11 +333,12 @@ _TEXT_RELATION = re.compile(
     r"(?:if|for|when)?\s*\$?\s*([A-Za-z])\s*(=|\\neq?|\\not\s*=)\s*([A-Za-z])\s*\$?"
 )
 _KNOWN_COMMAND = re.compile(
-    r"\\(?:[,;:! \\]|cdot|times|sum|d?frac|tfrac|partial|mathcal|mathbf|boldsymbol|bm"
+    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|mathbf|boldsymbol|bm"
     r"|text|textrm|mathrm|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
     r"|textstyle|limits|nolimits|nonumber|notag|" + "|".join(GREEK) + r")(?![a-zA-Z])|" + FUNCTION_PATTERN
 )
 _COMMAND = re.compile(r"\\operatorname\s*\{[^{}]*\}|\\[a-zA-Z]+|\\.")
+_TEXT_COMMAND = r"\\(?:text|textrm|mbox|textit)\s*\{[^{}]*\}"  # a remark, when it ends an equation
 _STRIP = re.compile(r"\\(label|tag)\s*\{[^{}]*\}|\\(left|right)\s*\.")
 
 
@@ -603,9 +609,10 @@ def _nesting(text: str) -> int:
 
 
 def clean(text: str) -> str:
-    """Drop what only typesets: ``\\label``, ``\\tag``, invisible delimiters, final punctuation."""
+    """Drop what only typesets: ``\\label``, ``\\tag``, invisible delimiters, final punctuation,
+    a final row break ``\\\\`` and ``\\text{...}`` remarks after the equation."""
     text = _STRIP.sub(" ", text.strip().strip("$"))
-    return re.sub(r"(?:[\s,.;~]|\\q?quad|\\[,;:! ])+$", "", text.strip())
+    return re.sub(r"(?:[\s,.;~]|\\q?quad|\\[,;:! ]|\\\\|" + _TEXT_COMMAND + r")+$", "", text.strip())
 
 
 def _check_commands(text: str) -> None:
@@ -615,16 +622,66 @@ def _check_commands(text: str) -> None:
             raise LatexError(f"unknown {kind} {match.group(0)}", match.start() + 1)
 
 
+# What to write instead of characters people type that are not LaTeX.
+INSTEAD = {
+    "∂": r"use \partial or d", "−": "write - (a hyphen)", "–": "write - (a hyphen)", "·": r"write \cdot",
+    "×": r"write \times", "∑": r"write \sum", "Σ": r"write \sum", "σ": r"write \sigma", "δ": r"write \delta",
+    "≠": r"write \neq", "′": "write ' (an apostrophe)", "’": "write ' (an apostrophe)", "∇": r"write \nabla",
+    "…": r"write \dots", "⋅": r"write \cdot", "∗": "write *",
+}
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _unclosed(text: str) -> str:
+    """Advice for a bracket left open, or ''."""
+    for opener, closer in _CLOSERS.items():
+        if text.count(opener) > text.count(closer):
+            return f"a {opener!r} is never closed (add {closer!r})"
+    return ""
+
+
+def _hint(text: str, position: int) -> str:
+    """What to write instead of ``text[position]``, the character the parser could not take."""
+    char = text[position]
+    if char in INSTEAD:
+        return INSTEAD[char]
+    before = text[:position].rstrip()
+    if before.endswith(("^", "_")) and char in _CLOSERS:
+        end = text.find(_CLOSERS[char], position)
+        script = text[position:end + 1] if 0 < end < position + 20 else char + "..." + _CLOSERS[char]
+        return (f"write {before[-1]}{{{script}}}: a superscript or subscript of more than one character "
+                "goes in braces")
+    if char == "=" and before.endswith("="):
+        return "write a single ="
+    if char in "+-" and before.endswith(("+", "-")):
+        return "two signs in a row: remove one, or write -(-y)"
+    if char == "}" and before.endswith(r"\partial"):
+        return r"write the quantity after \partial: \frac{\partial L}{\partial z}"
+    if char == ",":
+        return "a comma only separates indices or a sum's conditions: put remarks outside the equation"
+    if char in ")]}" and text[:position].count(_OPENER[char]) <= text[:position].count(char):
+        return f"this {char!r} closes nothing (remove it, or add its {_OPENER[char]!r})"
+    if not char.isascii():
+        return "write it in LaTeX"
+    return ""
+
+
+_OPENER = {closer: opener for opener, closer in _CLOSERS.items()}
+
+
 def _describe(exc: Any, text: str, errors: ModuleType) -> LatexError:
     if isinstance(exc, errors.UnexpectedEOF):
-        return LatexError("the equation ends too early", len(text) + 1)
+        return LatexError("the equation ends too early", len(text) + 1, _unclosed(text))
     if isinstance(exc, errors.UnexpectedToken):
         token = exc.token
         if token.type == "$END":
-            return LatexError("the equation ends too early", len(text) + 1)
-        return LatexError(f"unexpected {str(token)!r}", token.column)
+            return LatexError("the equation ends too early", len(text) + 1, _unclosed(text))
+        position = getattr(token, "start_pos", None)
+        hint = _hint(text, position) if isinstance(position, int) and 0 <= position < len(text) else ""
+        return LatexError(f"unexpected {str(token)!r}", token.column, hint)
     if isinstance(exc, errors.UnexpectedCharacters):
-        return LatexError(f"unexpected {text[exc.pos_in_stream]!r}", exc.column)
+        position = exc.pos_in_stream
+        return LatexError(f"unexpected {text[position]!r}", exc.column, _hint(text, position))
     return LatexError("cannot parse", getattr(exc, "column", None))
 
 
@@ -632,7 +689,7 @@ def parse_equation(text: str) -> Equation:
     """Parse ``lhs = rhs [= ...]``; raise ``LatexError`` naming the problem and its column."""
     if len(text) > MAX_LENGTH:
         raise LatexError(f"equation too long ({len(text)} characters; the limit is {MAX_LENGTH})")
-    source = clean(text)
+    source = clean(to_latex(text))
     if not source:
         raise LatexError("empty equation")
     if _nesting(source) > MAX_NESTING:
@@ -647,7 +704,7 @@ def parse_equation(text: str) -> Equation:
         inner = getattr(exc, "orig_exc", None)
         if isinstance(inner, LatexError):
             raise inner from None
-        raise LatexError(f"cannot parse: {exc}".splitlines()[0]) from None
+        raise LatexError("cannot parse this equation") from None  # never the parser's internals
     if len(sides) < 2:
         raise LatexError("not an equation: no '=' found")
     return Equation(sides, source)

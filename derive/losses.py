@@ -49,15 +49,18 @@ class Identity:
 
 @dataclass(frozen=True)
 class Target:
-    """A kind of target ``y``: what it holds, how to draw one, how integer labels become one."""
+    """A kind of target ``y``: what it holds, how to draw one, how generated code accepts it."""
 
     name: str
     holds: str  # what y holds, for a docstring: "0/1 labels"
     sample: Callable[[np.random.Generator, int, int | None], np.ndarray]  # (rng, n, width) -> y
-    # NumPy form turning integer class labels ``{labels}`` (n,) into targets of width ``{width}``,
-    # for targets a user may also give as labels; None when y is given as it is.
-    numpy_from_labels: str | None = None
-    numpy_helpers: dict[str, str] = field(default_factory=dict)  # helper name -> its source text
+    # The generated module's door for y: a helper ``accept(y, shape, names, dtype)`` (its source
+    # in ``numpy_helpers``) returning y as an array of ``shape`` in ``dtype``, or raising a one-line
+    # ValueError naming y, the expected shape ``names`` in size symbols, and what it got.
+    numpy_accept: str
+    numpy_helpers: dict[str, str]  # helper name -> its source text
+    # Whether y may also be given as integer class labels (n,) (for an output wider than one unit).
+    labels: bool = False
 
 
 def _sample_binary(rng: np.random.Generator, n: int, width: int | None) -> np.ndarray:
@@ -79,24 +82,112 @@ def _sample_real(rng: np.random.Generator, n: int, width: int | None) -> np.ndar
     return rng.normal(size=n if width is None else (n, width))
 
 
-_ONE_HOT = '''def _one_hot(labels: Array, classes: int) -> Array:
-    """Integer class labels (n,) as one-hot rows (n, classes)."""
-    rows: Array = (labels[:, None] == np.arange(classes)).astype(np.float64)
+_BINARY_LABELS = '''def _binary_labels(
+    y: ArrayLike,
+    shape: tuple[int, ...],
+    names: str,
+    dtype: np.dtype[Any],
+) -> Array:
+    """Labels ``y`` as an array of 0s and 1s of ``shape`` in ``dtype``.
+
+    Anything else is a ValueError naming y: another shape, or a value not 0 or 1.
+    """
+    labels = np.asarray(y)
+    if labels.shape != shape:
+        raise ValueError(f"y must be {names} = {shape} of 0/1 labels: {labels.shape}")
+    if labels.dtype.kind not in "biuf":
+        raise ValueError(f"y must hold 0/1 labels, got dtype {labels.dtype}")
+    targets: Array = labels.astype(dtype, copy=False)
+    if labels.dtype.kind in "iu":
+        wrong = np.count_nonzero(labels & -2)  # a bit other than the lowest, or a sign
+    else:
+        wrong = np.count_nonzero(targets * (1 - targets))
+    if wrong:
+        bad = targets[(targets != 0) & (targets != 1)][0]
+        raise ValueError(f"y must hold 0/1 labels, got {bad}")
+    return targets
+'''
+
+_CLASS_TARGETS = '''def _class_targets(
+    y: ArrayLike,
+    shape: tuple[int, ...],
+    names: str,
+    dtype: np.dtype[Any],
+) -> Array:
+    """Targets ``y`` as rows of class probabilities of ``shape`` (n, C) in ``dtype``.
+
+    ``y`` is (n, C) of one-hot rows (or rows of class probabilities: rows summing to 1),
+    or (n,) of integer class labels in [0, C); anything else is a ValueError naming y.
+    """
+    n, classes = shape
+    targets = np.asarray(y)
+    if targets.dtype.kind not in "biuf":
+        raise ValueError(f"y must hold numbers, got dtype {targets.dtype}")
+    if targets.shape == (n,):
+        if targets.dtype.kind == "f" and not np.all(targets == np.floor(targets)):
+            bad = targets[targets != np.floor(targets)][0]
+            raise ValueError(f"y must hold integer class labels, got {bad}")
+        low, high = targets.min(), targets.max()
+        if low < 0 or high >= classes:
+            bad = low if low < 0 else high
+            raise ValueError(f"y must hold class labels in [0, {classes}), got {bad}")
+        one_hot: Array = (targets[:, None] == np.arange(classes)).astype(dtype)
+        return one_hot
+    if targets.shape != shape:
+        raise ValueError(
+            f"y must be {names} = {shape} of one-hot rows or (n,) = ({n},) of class "
+            f"labels, got {targets.shape}"
+        )
+    rows: Array = targets.astype(dtype, copy=False)
+    # Rows summing to 1, within C ulps each (root-mean-square, in one dot product).
+    excess = rows.sum(axis=1) - 1
+    if not excess @ excess <= n * (classes * np.finfo(dtype).eps) ** 2:
+        row = int(np.argmax(np.abs(excess) > classes * np.finfo(dtype).eps))
+        raise ValueError(f"y must hold one-hot rows (summing to 1), got row {row}")
     return rows
+'''
+
+_REAL_TARGETS = '''def _real_targets(
+    y: ArrayLike,
+    shape: tuple[int, ...],
+    names: str,
+    dtype: np.dtype[Any],
+) -> Array:
+    """Real targets ``y`` of ``shape`` in ``dtype``; a ValueError naming y otherwise."""
+    targets = np.asarray(y)
+    if targets.shape != shape:
+        raise ValueError(f"y must be {names} = {shape} of numbers: {targets.shape}")
+    if targets.dtype.kind not in "biuf":
+        raise ValueError(f"y must hold real numbers, got dtype {targets.dtype}")
+    real: Array = targets.astype(dtype, copy=False)
+    return real
 '''
 
 TARGETS: dict[str, Target] = {
     target.name: target
     for target in (
-        Target("binary", "0/1 labels", _sample_binary),
+        Target(
+            "binary",
+            "0/1 labels",
+            _sample_binary,
+            numpy_accept="_binary_labels",
+            numpy_helpers={"_binary_labels": _BINARY_LABELS},
+        ),
         Target(
             "one-hot",
             "one-hot rows",
             _sample_one_hot,
-            numpy_from_labels="_one_hot({labels}, {width})",
-            numpy_helpers={"_one_hot": _ONE_HOT},
+            numpy_accept="_class_targets",
+            numpy_helpers={"_class_targets": _CLASS_TARGETS},
+            labels=True,
         ),
-        Target("real", "real targets", _sample_real),
+        Target(
+            "real",
+            "real targets",
+            _sample_real,
+            numpy_accept="_real_targets",
+            numpy_helpers={"_real_targets": _REAL_TARGETS},
+        ),
     )
 }
 
@@ -260,7 +351,9 @@ _ENTRIES = (
         numpy="-({y} * np.log({a}) + (1.0 - {y}) * np.log1p(-{a}))",
         accepts=_bce_accepts,
         target="binary",
-        fused={"sigmoid": "np.logaddexp(0.0, {z}) - {y} * {z}"},
+        # -log sigmoid((2y - 1) z) = log(1 + exp((1 - 2y) z)) for y in {0, 1} (the door checks
+        # y): one logaddexp, accurate to an ulp where softplus(z) - y z would cancel (y = 1, z >> 0).
+        fused={"sigmoid": "np.logaddexp(0.0, (1.0 - 2.0 * {y}) * {z})"},
     ),
     Loss(
         name="ce",

@@ -2,7 +2,7 @@
 
 ``NumPyCodePrinter`` prints batch expressions (``derive.vectorise``) as NumPy code in the layout
 ``ruff format`` produces (spaces around binary operators, ``a**2`` but ``(a - y) ** 2``), with
-NumPy as ``np``, ``Heaviside(z, 0)`` as ``(z > 0)``, and every helper function it prints a call
+NumPy as ``np``, ``Heaviside(z, 0)`` as ``np.heaviside(z, 0.0)``, and every helper function it prints a call
 to recorded in ``helpers``, so a module defines exactly the helpers it uses (``helper_source``).
 
 ``EquationPrinter`` prints the index-notation equations as one-line Unicode text in the sheet's
@@ -124,13 +124,11 @@ class NumPyCodePrinter(NumPyPrinter):
         return f"{left}**{right}" if simple else f"{left} ** {right}"
 
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:
+        # np.heaviside, not (x > 0): a NaN argument gives NaN (the NaN policy), and the value at
+        # 0 is the registry's (relu'(0) = 0, as PyTorch takes it).
         arg, at_zero = expr.args
         inner = self._print(arg)
-        if at_zero == 0:
-            return f"({inner} > 0)"
-        if at_zero == 1:
-            return f"({inner} >= 0)"
-        return f"{self._module_format('numpy.heaviside')}({inner}, {self._print(sp.Float(at_zero))})"
+        return f"{self._module_format('numpy.heaviside')}({inner}, {float(at_zero)!r})"
 
     def _print_Function(self, expr: sp.Function) -> str:
         if isinstance(expr, activations.Applied):

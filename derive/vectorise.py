@@ -15,6 +15,7 @@ registry entry its applied function carries (``activations.Applied``), never by 
 
 from __future__ import annotations
 
+import ast
 import re
 import string
 from dataclasses import dataclass, replace
@@ -329,9 +330,16 @@ class ExampleLoss(_ArrayNode):
         return precedence(self.args[0])
 
     @property
-    def code_precedence(self) -> int | None:
-        """The plain form's, when the code prints it (a fused form's text is bracketed)."""
-        return None if self.fused is not None else getattr(self.args[0], "code_precedence", None)
+    def code_precedence(self) -> int:
+        """How tightly the printed code binds: the plain form's own (a row sum is an atom in code);
+        a fused form that is one call is an atom, any other fused form is parenthesised as a sum
+        would be."""
+        if self.fused is None:
+            own = getattr(self.args[0], "code_precedence", None)
+            return own if own is not None else precedence(self.args[0])
+        code = re.sub(r"\{(\w+)\}", r"\1", self.fused)
+        one_call = isinstance(ast.parse(code, mode="eval").body, ast.Call)
+        return PRECEDENCE["Atom"] if one_call else PRECEDENCE["Add"]
 
     @property
     def fused(self) -> str | None:

@@ -14,29 +14,171 @@ The loss is the mean over the n examples of the per-example binary cross-entropy
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import NDArray
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
-Array = NDArray[np.float64]
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+Array = NDArray[np.floating[Any]]
 
 #: Size symbols that ``init_params`` needs.
 SIZES: tuple[str, ...] = ("K", "M")
 
+#: Each argument's shape in the size symbols (n: the number of examples). ``forward``
+#: and ``loss_and_grad`` raise a ValueError naming an argument that does not fit.
+SHAPES: dict[str, tuple[str | int, ...]] = {
+    "X": ("n", "M"),
+    "W1": ("K", "M"),
+    "b1": ("K",),
+    "w2": ("K",),
+    "b2": (),
+}
+
+
+def _binary_labels(
+    y: ArrayLike,
+    shape: tuple[int, ...],
+    names: str,
+    dtype: np.dtype[Any],
+) -> Array:
+    """Labels ``y`` as an array of 0s and 1s of ``shape`` in ``dtype``.
+
+    Anything else is a ValueError naming y: another shape, or a value not 0 or 1.
+    """
+    labels = np.asarray(y)
+    if labels.shape != shape:
+        raise ValueError(f"y must be {names} = {shape} of 0/1 labels: {labels.shape}")
+    if labels.dtype.kind not in "biuf":
+        raise ValueError(f"y must hold 0/1 labels, got dtype {labels.dtype}")
+    targets: Array = labels.astype(dtype, copy=False)
+    if labels.dtype.kind in "iu":
+        wrong = np.count_nonzero(labels & -2)  # a bit other than the lowest, or a sign
+    else:
+        wrong = np.count_nonzero(targets * (1 - targets))
+    if wrong:
+        bad = targets[(targets != 0) & (targets != 1)][0]
+        raise ValueError(f"y must hold 0/1 labels, got {bad}")
+    return targets
+
 
 def _sigmoid(z: Array) -> Array:
-    """Logistic sigmoid 1 / (1 + exp(-z)) as (1 + tanh(z / 2)) / 2: cannot overflow."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+    """Logistic sigmoid 1 / (1 + exp(-z)), within 2 ulps over the whole float range.
+
+    With e = exp(-|z|) <= 1 (no overflow): 1 / (1 + e) for z >= 0, e / (1 + e) below,
+    so a result near 0 keeps its relative accuracy (down to exp(-745)) instead of
+    cancelling in 1 - (...).
+    """
+    e = np.exp(-np.abs(z))
+    s: Array = np.where(z >= 0, 1.0, e)
+    s /= 1.0 + e
+    return s
 
 
-# Underflow to zero (exp of a logit far below the others) is the exact double-precision
-# answer, not an error; overflow, division by zero and invalid values still are.
-@np.errstate(under="ignore")
-def forward(params: dict[str, Array], X: Array) -> Array:
+def _argument_error(params: object, inputs: object) -> NoReturn:
+    """Raise a one-line ValueError naming the argument that does not fit SHAPES.
+
+    Each size takes the value most arguments agree on (setting aside an argument that
+    disagrees with a clear majority on another size; on a tie, a parameter's value over
+    X's, as X changes from call to call), and the first argument in SHAPES order that
+    does not fit those sizes is named, with its expected shape and the shape it has.
+    """
+    needed = ", ".join(name for name in SHAPES if name != "X")
+    mapping = params if isinstance(params, Mapping) else {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, dims in SHAPES.items():
+        if name != "X" and name not in mapping:
+            kind = type(params).__name__
+            raise ValueError(f"params ({kind}) has no {name!r}; it needs {needed}")
+        try:
+            array = np.asarray(inputs if name == "X" else mapping[name])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name} is not an array of numbers: {error}") from None
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
+        if array.ndim != len(dims):
+            raise ValueError(f"{name} must be {_shape_text(dims)}, got {array.shape}")
+        shapes[name] = array.shape
+    if shapes["X"][0] == 0:
+        raise ValueError(f"X must have at least one row (n >= 1), got {shapes['X']}")
+    votes: dict[str, list[tuple[int, str]]] = {}
+    for name, dims in SHAPES.items():
+        for dim, got in zip(dims, shapes[name], strict=True):
+            if isinstance(dim, str):
+                votes.setdefault(dim, []).append((got, name))
+    aside: set[str] = set()
+    for ballots in votes.values():
+        counts = Counter(v for v, _ in ballots).most_common()
+        if len(counts) > 1 and counts[0][1] > counts[1][1]:
+            aside.update(name for v, name in ballots if v != counts[0][0])
+    sizes: dict[str, tuple[int, str]] = {}
+    for dim, ballots in votes.items():
+        kept = [b for b in ballots if b[1] not in aside] or ballots
+        support = Counter(v for v, _ in kept)
+        by_params = Counter(v for v, n in kept if n != "X")
+        value = max(support, key=lambda v: (by_params[v], support[v]))
+        sizes[dim] = (value, ", ".join(n for w, n in kept if w == value))
+    for name, dims in SHAPES.items():
+        want = tuple(d if isinstance(d, int) else sizes[d][0] for d in dims)
+        if shapes[name] != want:
+            pairs = zip(dims, shapes[name], want, strict=True)
+            named = [d for d, g, w in pairs if g != w and isinstance(d, str)]
+            sources = "; ".join(f"{d} from {sizes[d][1]}" for d in named)
+            hint = ": transposed?" if shapes[name][::-1] == want else ""
+            raise ValueError(
+                f"{name} must be {_shape_text(dims)} = {want}"
+                + (f" ({sources})" if sources else "")
+                + f", got {shapes[name]}{hint}"
+            )
+    raise ValueError("X and params do not fit the model")
+
+
+def _shape_text(dims: tuple[str | int, ...]) -> str:
+    """A shape in size symbols: (K, M), (K,), ()."""
+    return "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _inputs(
+    params: Mapping[str, ArrayLike],
+    inputs: ArrayLike,
+) -> tuple[np.dtype[Any], tuple[Array, ...]]:
+    """The dtype of the computation, and X and the parameters as arrays in SHAPES order.
+
+    The dtype is NumPy's promotion of theirs (float32 stays float32; arrays of integers
+    only become float64). Raises a ValueError naming the first argument that does not
+    fit SHAPES.
+    """
+    try:
+        arrays: tuple[Array, ...] = (
+            np.asarray(inputs),
+            np.asarray(params["W1"]),
+            np.asarray(params["b1"]),
+            np.asarray(params["w2"]),
+            np.asarray(params["b2"]),
+        )
+        X, W1, b1, w2, b2 = arrays
+        n, M = X.shape
+        K, _ = W1.shape
+        dtype = np.result_type(*arrays)
+    except (KeyError, TypeError, ValueError):
+        _argument_error(params, inputs)
+    got = (W1.shape, b1.shape, w2.shape, b2.shape)
+    expected = ((K, M), (K,), (K,), ())
+    if dtype.kind not in "biuf" or n == 0 or got != expected:
+        _argument_error(params, inputs)
+    if dtype.kind != "f":  # integers or booleans only: compute in float64
+        dtype = np.dtype(np.float64)
+        arrays = tuple(array.astype(dtype) for array in arrays)
+    return dtype, arrays
+
+
+# IEEE arithmetic without warnings: underflow to zero (exp of a logit far below the
+# others) is the exact answer; NaN or infinity in X or the parameters propagate.
+@np.errstate(all="ignore")
+def forward(params: Mapping[str, ArrayLike], X: ArrayLike) -> Array:
     """Predictions for a batch: X is (n, M); returns (n,) of sigmoid outputs."""
-    W1 = params["W1"]
-    b1 = params["b1"]
-    w2 = params["w2"]
-    b2 = params["b2"]
+    _, (X, W1, b1, w2, b2) = _inputs(params, X)
     # z⁽¹⁾ₖ = b⁽¹⁾ₖ + Σⱼ w⁽¹⁾ₖⱼ xⱼ
     z1 = X @ W1.T + b1
     # a⁽¹⁾ₖ = σ(z⁽¹⁾ₖ)
@@ -48,23 +190,26 @@ def forward(params: dict[str, Array], X: Array) -> Array:
     return a2
 
 
-@np.errstate(under="ignore")
+@np.errstate(all="ignore")
 def loss_and_grad(
-    params: dict[str, Array],
-    X: Array,
-    y: Array,
+    params: Mapping[str, ArrayLike],
+    X: ArrayLike,
+    y: ArrayLike,
 ) -> tuple[float, dict[str, Array]]:
     """Mean loss over the batch and its gradient with respect to every parameter.
 
     X is (n, M); y is (n,) of 0/1 labels.
+    The arithmetic is in NumPy's promotion of the dtypes of X and the parameters
+    (float32 stays float32; arrays of integers only give float64); y is converted to it,
+    and the gradients have it. A shape or target that does not fit is a ValueError
+    naming the argument; NaN or infinity in X or the parameters propagate into the loss
+    and gradients, without warnings.
     Returns (loss, gradients), the gradients keyed and shaped like ``params``; neither
     the inputs nor ``params`` are modified.
     """
-    W1 = params["W1"]
-    b1 = params["b1"]
-    w2 = params["w2"]
-    b2 = params["b2"]
+    dtype, (X, W1, b1, w2, b2) = _inputs(params, X)
     n = X.shape[0]
+    y = _binary_labels(y, (n,), "(n,)", dtype)
 
     # Forward pass; the comments are the per-example equations of the derivation.
     # z⁽¹⁾ₖ = b⁽¹⁾ₖ + Σⱼ w⁽¹⁾ₖⱼ xⱼ
@@ -76,7 +221,7 @@ def loss_and_grad(
     # a⁽²⁾ = σ(z⁽²⁾)
     a2 = _sigmoid(z2)
     # L = -y log(a⁽²⁾) - (1 - y) log(1 - a⁽²⁾)
-    loss = (np.logaddexp(0.0, z2) - y * z2).sum() / n
+    loss = np.logaddexp(0.0, (1.0 - 2.0 * y) * z2).sum() / n
 
     # Backward pass. Each delta array holds its error term divided by n (the weight of
     # one example in the mean), so each gradient is a plain sum over the batch.

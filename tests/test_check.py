@@ -3,6 +3,7 @@
 files, exit codes and the limits on pathological input."""
 
 import json
+import math
 import random
 import re
 import signal
@@ -222,13 +223,15 @@ WRONG = [
     ("sign", "a", r"\frac{\partial L}{\partial w_j} = (y - a) x_j", "sign is wrong"),
     ("sign", "c", r"\frac{\partial a_k}{\partial z_j} = a_k(a_j - \delta_{kj})", "sign is wrong"),
     ("missing factor", "b",
-     r"\frac{\partial L}{\partial w_{kj}^{(1)}} = (a^{(2)}-y) w_k^{(2)} (1-a_k^{(1)}) x_j", "differ"),
+     r"\frac{\partial L}{\partial w_{kj}^{(1)}} = (a^{(2)}-y) w_k^{(2)} (1-a_k^{(1)}) x_j",
+     "missing the factor a_{k}^{(1)}"),
     ("duplicated factor", "b",
      r"\frac{\partial L}{\partial w_{kj}^{(1)}} = "
      r"(a^{(2)}-y) w_k^{(2)} a_k^{(1)}(1-a_k^{(1)})(1-a_k^{(1)}) x_j",
-     "differ"),
-    ("constant factor", "a", r"\frac{\partial a}{\partial z} = 2 a (1 - a)", "factor of 2"),
-    ("wrong index, same range", "c", r"\frac{\partial a_k}{\partial z_j} = a_k(\delta_{kj} - a_k)", "differ"),
+     "your answer is the correct one times (1 - a_{k}^{(1)})"),
+    ("constant factor", "a", r"\frac{\partial a}{\partial z} = 2 a (1 - a)", "the correct one times 2"),
+    ("wrong index, same range", "c", r"\frac{\partial a_k}{\partial z_j} = a_k(\delta_{kj} - a_k)",
+     "a_{k} should be a_{j}"),
     ("wrong index, other range", "c", r"\frac{\partial L}{\partial W_{kj}} = (a_j - y_j) x_k",
      "runs over M values on the left, but a_{j} has C entries"),
     ("unbound index", "a", r"\frac{\partial L}{\partial w_j} = (a - y) x_i",
@@ -242,7 +245,8 @@ WRONG = [
     ("sum running past a quantity", "c", r"\mathcal{L} = -\sum_{k=1}^{M} y_k \log a_k",
      "runs to M, but y_{k} has C entries"),
     ("sum from 0", "c", r"\mathcal{L} = -\sum_{k=0}^{C} y_k \log a_k", "starts at 0"),
-    ("sum short of the range", "c", r"\mathcal{L} = -\sum_{k=1}^{C-1} y_k \log a_k", "differ"),
+    ("sum short of the range", "c", r"\mathcal{L} = -\sum_{k=1}^{C-1} y_k \log a_k",
+     "the sum over k should run to C"),
     ("misplaced sum", "c-mlp",
      r"\frac{\partial L}{\partial W^{(1)}_{kj}} = \left(\sum_{i=1}^{C} (a^{(2)}_i - y_i)\right)"
      r" \sum_{i=1}^{C} W^{(2)}_{ik} a^{(1)}_k (1-a^{(1)}_k) x_j", "right side is 0"),
@@ -268,7 +272,13 @@ def test_counterexample_gives_sizes_indices_and_both_values(checkers):
     point = result.counterexample
     assert set(point.sizes) == {"M"} and 1 <= point.indices["j"] <= point.sizes["M"]
     assert point.right == pytest.approx(-point.left) and point.left != 0
-    assert re.search(r"at M=\d, j=\d: left = -?[\d.]+, right = -?[\d.]+; seed 20240601$", result.show())
+    shown = result.show()
+    assert re.search(r"at M=\d, j=\d: left = -?[\d.]+, right = -?[\d.]+, with x = \[.+\], y = [01], "
+                     r"w = \[.+\], b = -?[\d.e-]+; seed 20240601$", shown), shown
+    # The small instance shown is the one that gives those values: x_j (a - y) = left.
+    x, w, b, y = (point.values[k] for k in ("x", "w", "b", "y"))
+    a = 1 / (1 + math.exp(-(sum(wi * xi for wi, xi in zip(w, x, strict=True)) + b)))
+    assert point.left == pytest.approx((a - y) * x[point.indices["j"] - 1])
 
 
 @pytest.mark.parametrize("right, words", [
@@ -284,7 +294,7 @@ def test_counterexample_gives_sizes_indices_and_both_values(checkers):
 def test_undefined_side_is_incorrect_and_says_why_in_words(checkers, right, words):
     result = verdict(checkers, "a", rf"\frac{{\partial L}}{{\partial z}} = {right}")
     assert result.verdict == "incorrect", result.show()
-    assert f"right = undefined ({words}); seed" in result.show()
+    assert f"right = undefined ({words}), with x = [" in result.show()
     assert not re.search(r"math|error|Numerical|\(\d+,", result.show()), result.show()
 
 
@@ -510,9 +520,12 @@ def test_the_prover_alone_never_proves_a_wrong_equation(checkers, kind, model, t
     checker = checkers[model]
     try:
         equation, binder, free = _bound(checker, text)
-    except Wrong:
-        return  # rejected before any evaluation
-    assert checker.prover.prove(equation, binder, free) is None
+    except Wrong as rejected:
+        # Rejected while binding, before any evaluation: then that rejection is the verdict.
+        result = checker.check(text)
+        assert result.verdict == "incorrect" and str(rejected) in result.show(), result.show()
+    else:
+        assert checker.prover.prove(equation, binder, free) is None
 
 
 def test_a_concrete_index_is_proved_for_every_assignment(checkers):

@@ -16,7 +16,6 @@ import random
 import types
 
 import numpy as np
-import pytest
 import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from derive.activations import ACTIVATIONS
 from derive.chain import Derivation, derive_spec
 from derive.losses import LOSSES
 from derive.naming import element
+from derive.render.numpy import module_source
 from derive.spec import ModelSpec, spec_from_dict
 
 from .reference import index_ranges, size_symbols
@@ -187,14 +187,6 @@ def _parameter_count(spec: ModelSpec, values: dict[str, int]) -> int:
 # --- generated code against finite differences ------------------------------------------------------
 
 
-def _module_source():
-    try:
-        from derive.render.numpy import module_source
-    except ImportError:
-        return None
-    return module_source
-
-
 def _load(source: str) -> types.ModuleType:
     module = types.ModuleType("generated_model")
     exec(compile(source, "<generated>", "exec"), module.__dict__)  # our own generated code
@@ -216,12 +208,11 @@ def _data(spec: ModelSpec, values: dict[str, int], rng: np.random.Generator, n: 
     return X, y
 
 
-@pytest.mark.skipif(_module_source() is None, reason="derive.render.numpy.module_source not written yet")
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_specs(), st.integers(0, 2**32 - 1))
 def test_generated_code_matches_finite_differences(case, seed):
     spec, values = case
-    module = _load(_module_source()(derive_spec(spec)))
+    module = _load(module_source(derive_spec(spec)))
     rng = np.random.default_rng(seed)
     shapes = module.init_params(dict(values), seed % 1000)
     # Generic values for every parameter: initial biases of 0 put relu units exactly on the kink.

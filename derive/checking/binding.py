@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..latex_parse import Add, Cases, Equation, Group, Kronecker, Name, Neg, Node, Num, Partial, Pow, Sum
+from ..latex_parse import Add, Cases, Div, Equation, Group, Kronecker, Name, Neg, Node, Num, Partial, Pow, Sum
 from .problems import Unreadable, Wrong
 from .quantities import ModelTable, Ref
 
@@ -156,7 +156,14 @@ class Binder:
             return
         if isinstance(node, Name) and (before or self.refs[id(node)].quantity is not None):
             return
-        raise Unreadable(f"the left side must name a quantity of the model, e.g. {self.table.examples()}")
+        hint = r"; write a derivative as \frac{\partial L}{\partial z} or \frac{dL}{dz}"
+        raise Unreadable(f"the left side must name a quantity of the model, e.g. {self.table.examples()}"
+                         + (hint if _has_div(node) else ""))
+
+
+def _has_div(node: Node) -> bool:
+    """Whether a fraction is written somewhere in ``node`` (``dL/dz`` typed as a quotient)."""
+    return isinstance(node, Div) or any(_has_div(child) for child in node.children())
 
 
 def check_limits(node: Node) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 RTOL, ATOL = 1e-7, 1e-10
+SMALL = 12  # an instance of at most this many numbers is shown with its counterexample
 
 
 @dataclass
@@ -29,12 +30,35 @@ class Point:
         left = "undefined" if self.left is None else f"{self.left + 0.0:.6g}"  # + 0.0: no "-0"
         right = "undefined" if self.right is None else f"{self.right + 0.0:.6g}"
         text = f"at {where}: left = {left}, right = {right}" + (f" ({self.problem})" if self.problem else "")
+        inputs = self.small_inputs()
+        text += f", with {inputs}" if inputs else ""
         return text + (f"; seed {self.seed}" if self.seed is not None else "")
+
+    def small_inputs(self, limit: int = SMALL) -> str:
+        """The instance's inputs and parameters, when they are at most ``limit`` numbers in all:
+        ``x = [0.5, -1.2], y = 1, w = [0.3, 0.7], b = -0.1``; else empty."""
+        if not self.values or _count(self.values) > limit:
+            return ""
+        return ", ".join(f"{name} = {_numbers(value)}" for name, value in self.values.items())
 
     def to_dict(self) -> dict:
         return {"sizes": self.sizes, "indices": self.indices, "left": self.left, "right": self.right,
                 "problem": self.problem or None, "seed": self.seed, "instance": self.instance,
                 "values": self.values}
+
+
+def _count(value: object) -> int:
+    if isinstance(value, dict):
+        return sum(_count(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_count(v) for v in value)
+    return 1
+
+
+def _numbers(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_numbers(v) for v in value) + "]"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def close(left: float, right: float) -> bool:

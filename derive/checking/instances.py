@@ -3,10 +3,12 @@
 ``ModelInstance(table, sizes, rng)`` draws parameters and inputs at concrete sizes, targets of the
 kind the loss registry names (``Loss.target``: one-hot for cross-entropy, so its identity
 sum_k y_k = 1 holds), and runs the forward pass, so every intermediate is the model's.
-``derivative(num, den)`` is forward-mode differentiation through that pass. Every formula comes
-from the registries (``activations``, ``losses``), compiled with ``lambdify``; derivatives of them
-are SymPy's ``diff``, never the chain-rule engine's results, so the grader is independent of what
-it grades.
+``draw`` makes the instances a check uses, together, so that every branch of the model occurs
+across them whatever the seed (both labels, every one-hot position, both sides of relu's kink;
+see ``Cover``). ``derivative(num, den)`` is forward-mode differentiation through that pass.
+Every formula comes from the registries (``activations``, ``losses``), compiled with
+``lambdify``; derivatives of them are SymPy's ``diff``, never the chain-rule engine's results,
+so the grader is independent of what it grades.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import itertools
 import math
 import random
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -26,6 +29,7 @@ from .quantities import ModelTable
 
 INSTANCES = 4
 SIZE_RANGE = (2, 4)
+KINK_MARGIN = 0.05  # how far from a kink (relu's 0) a pre-activation is placed
 MAX_ELEMENTS = 2000  # model parameters at the sampled sizes (a spec with huge concrete widths)
 
 Element = tuple[str, tuple[int, ...]]  # (quantity key, concrete indices)
@@ -126,12 +130,128 @@ SAMPLERS: dict[str, Callable[[random.Random, int, int], list[float]]] = {
 
 def _targets(loss: str, count: int, rng: random.Random) -> list[float]:
     """Targets of the kind the loss expects (its registry entry's ``target``)."""
+    kind = _kind(loss)
+    hot = rng.randrange(count)  # drawn for every kind: a seed always gives the same instances
+    return SAMPLERS[kind](rng, count, hot)
+
+
+def _kind(loss: str) -> str:
     kind = losses.get(loss).target
     if kind not in SAMPLERS:
         raise UsageError(f"the checker cannot draw {kind!r} targets (loss {loss!r}); "
                          f"it knows {', '.join(sorted(SAMPLERS))}")
-    hot = rng.randrange(count)  # drawn for every kind: a seed always gives the same instances
-    return SAMPLERS[kind](rng, count, hot)
+    return kind
+
+
+# --- coverage: every branch of the model occurs across the instances, whatever the seed ----------
+#
+# A wrong answer can agree with the model on part of its domain: -y/a for bce's dL/da wherever
+# y = 1, a_1 - 1 for ce's dL/dz_1 wherever class 1 is the target, 1 for relu'(z) wherever z > 0.
+# So the instances are drawn together, as a plan: each unit's target takes every value its kind
+# has (``PLANS``, by kind of target: 0 and 1 for binary labels; for one-hot rows, each position is
+# the hot one on some instance), and each unit's argument to an activation with kinks (``Activation.kinks``)
+# falls on every side of every kink. Where the drawn sizes leave too few instances for that,
+# instances are added (copies of the widest sizes, with their own random values).
+
+
+@dataclass
+class Cover:
+    """What one instance must show: its targets (None: draw them) and, per layer position, the
+    side (0 .. len(kinks)) of each unit's pre-activation relative to its activation's kinks."""
+
+    targets: list[float] | None = None
+    sides: dict[int, dict[tuple[int, ...], int]] = field(default_factory=dict)
+
+
+def _spread(rng: random.Random, cases: int, count: int) -> list[int]:
+    """``count`` draws from ``range(cases)`` in which every case occurs (``count >= cases``)."""
+    drawn = list(range(cases)) + [rng.randrange(cases) for _ in range(count - cases)]
+    rng.shuffle(drawn)
+    return drawn
+
+
+def _per_unit(rng: random.Random, widths: list[int], cases: int) -> list[list[int]]:
+    """Per instance, a case for each of its units such that each unit position takes every case
+    across the instances that have it."""
+    plan: list[list[int]] = [[] for _ in widths]
+    for position in range(max(widths)):
+        having = [n for n, w in enumerate(widths) if w > position]
+        for n, case in zip(having, _spread(rng, cases, len(having)), strict=True):
+            plan[n].append(case)
+    return plan
+
+
+def _per_unit_needs(widths: list[int], cases: int) -> bool:
+    """Whether ``_per_unit`` can cover: the widest position is on at least ``cases`` instances."""
+    return sum(w == max(widths) for w in widths) >= cases
+
+
+def _hot_positions(rng: random.Random, widths: list[int]) -> list[int]:
+    """A hot position per instance such that every position up to the widest is hot somewhere.
+
+    Positions are placed from the widest down, each on a random instance that has it and has none
+    yet; the sets of instances having a position are nested, so any such choice succeeds when
+    ``_hot_needs`` holds (Hall's condition).
+    """
+    hot: list[int | None] = [None] * len(widths)
+    for position in range(max(widths) - 1, -1, -1):
+        free = [n for n, w in enumerate(widths) if w > position and hot[n] is None]
+        hot[rng.choice(free)] = position
+    return [rng.randrange(w) if h is None else h for h, w in zip(hot, widths, strict=True)]
+
+
+def _hot_needs(widths: list[int]) -> bool:
+    top = max(widths)
+    return all(sum(w > p for w in widths) >= top - p for p in range(top))
+
+
+def _binary_plan(rng: random.Random, widths: list[int]) -> list[list[float]]:
+    return [[float(c) for c in cases] for cases in _per_unit(rng, widths, 2)]
+
+
+def _one_hot_plan(rng: random.Random, widths: list[int]) -> list[list[float]]:
+    return [_one_hot(rng, w, hot) for w, hot in zip(widths, _hot_positions(rng, widths), strict=True)]
+
+
+def _real_plan(rng: random.Random, widths: list[int]) -> list[list[float]]:
+    return [_real(rng, w, 0) for w in widths]
+
+
+# Per kind of target: (whether the output widths of the instances allow covering, the plan).
+PLANS: dict[str, tuple[Callable[[list[int]], bool],
+                       Callable[[random.Random, list[int]], list[list[float]]]]] = {
+    "binary": (lambda widths: _per_unit_needs(widths, 2), _binary_plan),
+    "one-hot": (_hot_needs, _one_hot_plan),
+    "real": (lambda widths: True, _real_plan),
+}
+
+
+def _coverable(table: ModelTable, sets: list[dict[sp.Symbol, int]]) -> sp.Expr | None:
+    """A width that the size sets leave too few instances to cover, or None."""
+    names = table.names
+    output = names.output.width
+    if not PLANS[_kind(names.spec.loss)][0]([int(output.subs(s)) for s in sets]):
+        return output
+    for layer in names.layers:
+        kinks = layer.entry.kinks
+        if kinks and not _per_unit_needs([int(layer.width.subs(s)) for s in sets], len(kinks) + 1):
+            return layer.width
+    return None
+
+
+def _covers(table: ModelTable, sets: list[dict[sp.Symbol, int]], rng: random.Random) -> list[Cover]:
+    names = table.names
+    widths = [int(names.output.width.subs(s)) for s in sets]
+    covers = [Cover(targets) for targets in PLANS[_kind(names.spec.loss)][1](rng, widths)]
+    for position, layer in enumerate(names.layers):
+        kinks = layer.entry.kinks
+        if not kinks:
+            continue
+        sizes = [int(layer.width.subs(s)) for s in sets]
+        for cover, sides, size in zip(covers, _per_unit(rng, sizes, len(kinks) + 1), sizes, strict=True):
+            keys = [(i,) for i in range(1, size + 1)] if layer.index is not None else [()]
+            cover.sides[position] = dict(zip(keys, sides, strict=True))
+    return covers
 
 
 class ModelInstance:
@@ -144,13 +264,17 @@ class ModelInstance:
     the chain-rule engine's results.
     """
 
-    def __init__(self, table: ModelTable, sizes: dict[sp.Symbol, int], rng: random.Random):
+    def __init__(self, table: ModelTable, sizes: dict[sp.Symbol, int], rng: random.Random,
+                 cover: Cover | None = None):
         self.table = table
         self.names = table.names
         self.sizes = sizes
         self._units: dict[tuple, list[tuple[int, ...]]] = {}
-        self.values = self._sample(rng)
-        self._drawn = dict(self.values)  # what was drawn, not computed
+        cover = cover or Cover()
+        self.values = self._sample(rng, cover.targets)
+        drawn = set(self.values)
+        self._place(cover.sides, rng)
+        self._drawn = {e: v for e, v in self.values.items() if e in drawn}  # drawn, not computed
         self._run(self.values, None)
         self._tangents: dict[Element, dict[Element, float]] = {}
         self._sizes: dict[sp.Expr, int] = {}
@@ -161,7 +285,29 @@ class ModelInstance:
             self._sizes[expr] = int(expr.subs(self.sizes))
         return self._sizes[expr]
 
-    def _sample(self, rng: random.Random) -> dict[Element, float]:
+    def _place(self, sides: dict[int, dict[tuple[int, ...], int]], rng: random.Random) -> None:
+        """Shift biases so that each unit's pre-activation lies on the side of its activation's
+        kinks that ``sides`` asks for (layer by layer: a shift changes the layers after it)."""
+        for position, layer in enumerate(self.names.layers):
+            if position not in sides:
+                continue
+            kinks = layer.entry.kinks
+            self._run(self.values, None)
+            for k, side in sides[position].items():
+                z = self.values[(layer.z.name, k)]
+                low = kinks[side - 1] if side > 0 else -math.inf
+                high = kinks[side] if side < len(kinks) else math.inf
+                if low + KINK_MARGIN <= z <= high - KINK_MARGIN:
+                    continue
+                if side == 0:
+                    target = high - rng.uniform(2, 10) * KINK_MARGIN
+                elif side == len(kinks):
+                    target = low + rng.uniform(2, 10) * KINK_MARGIN
+                else:
+                    target = rng.uniform(low + KINK_MARGIN, high - KINK_MARGIN)
+                self.values[(layer.b.name, k)] += target - z
+
+    def _sample(self, rng: random.Random, targets: list[float] | None = None) -> dict[Element, float]:
         names = self.names
         base: dict[Element, float] = {}
         for j in self.units(names.input_width, names.input_index):
@@ -173,7 +319,9 @@ class ModelInstance:
                 for j in self.units(layer.prev_width, layer.prev_index):
                     base[(layer.w.name, k + j)] = rng.uniform(-1.5, 1.5)
         outputs = self.units(names.output.width, names.output.index)
-        for k, value in zip(outputs, _targets(names.spec.loss, len(outputs), rng), strict=True):
+        if targets is None:
+            targets = _targets(names.spec.loss, len(outputs), rng)
+        for k, value in zip(outputs, targets, strict=True):
             base[(names.y.name, k)] = value
         return base
 
@@ -259,8 +407,13 @@ class ModelInstance:
 
 
 def draw(table: ModelTable, rng: random.Random, count: int = INSTANCES) -> list[ModelInstance]:
-    """``count`` instances at random sizes; ``UsageError`` if the model is too large to evaluate."""
-    return [ModelInstance(table, sizes, rng) for sizes in _size_sets(table, rng, count)]
+    """At least ``count`` instances at random sizes that together cover every branch of the model
+    (see ``Cover``); ``UsageError`` if the model is too large to evaluate."""
+    sets = _size_sets(table, rng, count)
+    while (width := _coverable(table, sets)) is not None:  # too few instances at the widest size
+        sets.append(dict(max(sets, key=lambda s: int(width.subs(s)))))
+    covers = _covers(table, sets, rng)
+    return [ModelInstance(table, sizes, rng, cover) for sizes, cover in zip(sets, covers, strict=True)]
 
 
 def _size_sets(table: ModelTable, rng: random.Random, count: int) -> list[dict[sp.Symbol, int]]:

@@ -34,14 +34,21 @@ from ..vectorise import (
     ArrayStatement,
     N,
     gradient_name,
-    print_template,
     share_log_normaliser,
     vectorise,
 )
 from .environment import render
+from .numpy_door import ARGUMENT_ERROR, inputs_body, shapes_source, unpack
+from .pysource import LINE_LENGTH, call, tuple_code
 
-LINE_LENGTH = 88  # ruff's default; the project's own 110 columns allow more
 BODY = " " * 4  # indentation of a function body
+DTYPE_DOC = (
+    "The arithmetic is in NumPy's promotion of the dtypes of X and the parameters (float32 "
+    "stays float32; arrays of integers only give float64); y is converted to it, and the "
+    "gradients have it. A shape or target that does not fit is a ValueError naming the "
+    "argument; NaN or infinity in X or the parameters propagate into the loss and gradients, "
+    "without warnings."
+)
 ITEM = " " * 8  # indentation of an item of a returned dict display
 
 
@@ -65,9 +72,9 @@ class Parameter:
     def init(self) -> str:
         """The ``init_params`` dict item (one or more lines) drawing this parameter."""
         if self.fan_in is None:
-            return _call(f'{ITEM}"{self.name}": np.zeros', [self.shape], ",")
+            return call(f'{ITEM}"{self.name}": np.zeros', [self.shape], ",")
         args = ["0.0", f"1.0 / np.sqrt({self.fan_in})", self.shape]
-        return _call(f'{ITEM}"{self.name}": rng.normal', args, ",")
+        return call(f'{ITEM}"{self.name}": rng.normal', args, ",")
 
 
 def _docstring_text(text: str) -> str:
@@ -119,16 +126,6 @@ def _one_line_docstring(text: str, indent: str = BODY) -> str:
     return '"""' + _paragraph(text, indent, '"""') + "\n" + indent + '"""'
 
 
-def _call(head: str, args: list[str], tail: str = "") -> str:
-    """``head(args)tail`` on one line if it fits; else one argument a line with a trailing comma
-    (the "magic" comma that makes ``ruff format`` keep the split at any line length)."""
-    line = f"{head}({', '.join(args)}){tail}"
-    if len(line) <= LINE_LENGTH:
-        return line
-    outer = head[: len(head) - len(head.lstrip())]
-    return f"{head}(\n" + "".join(f"{outer}    {arg},\n" for arg in args) + f"{outer}){tail}"
-
-
 def _comment(text: str) -> tuple[str, ...]:
     return tuple(line.removeprefix(BODY + "# ") for line in _wrap(text, BODY, "# "))
 
@@ -170,13 +167,8 @@ def _size_code(width: sp.Expr) -> str:
     return str(int(width)) if width.is_Integer else f'sizes["{width}"]'
 
 
-def _tuple_code(items: list[str]) -> str:
-    """A Python tuple display as ``ruff format`` writes it: ``()``, ``(a,)``, ``(a, b)``."""
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-
-
 def _shape(widths: list[sp.Expr]) -> tuple[str, str]:
-    return _tuple_code([_size_code(w) for w in widths]), _tuple_code([str(w) for w in widths])
+    return tuple_code([_size_code(w) for w in widths]), tuple_code([str(w) for w in widths])
 
 
 def _parameters(names: ModelNames) -> list[Parameter]:
@@ -200,7 +192,7 @@ def _sizes_line(names: ModelNames) -> str:
     quoted = [f'"{name}"' for name in _sizes(names)]
     if len(quoted) == 1:
         return f"SIZES: tuple[str, ...] = ({quoted[0]},)"
-    return _call("SIZES: tuple[str, ...] = ", quoted)
+    return call("SIZES: tuple[str, ...] = ", quoted)
 
 
 def _target_doc(derivation: Derivation) -> str:
@@ -217,18 +209,20 @@ def _target_doc(derivation: Derivation) -> str:
 def _accepts_labels(derivation: Derivation) -> bool:
     """Whether ``y`` may also be given as integer class labels (one-hot targets of a wide output)."""
     target = losses.get(derivation.spec.loss).target_kind
-    return target.numpy_from_labels is not None and derivation.names.output.index is not None
+    return target.labels and derivation.names.output.index is not None
 
 
-def _labels_code(derivation: Derivation, printer: NumPyCodePrinter) -> str | None:
-    """The code turning integer class labels ``y`` (n,) into the targets the loss reads, if any."""
-    template = losses.get(derivation.spec.loss).target_kind.numpy_from_labels
-    if template is None or not _accepts_labels(derivation):
-        return None
+def _targets_line(derivation: Derivation, printer: NumPyCodePrinter) -> str:
+    """``y = _accept(y, shape, "(n, C)", X.dtype)``: the loss's target kind checks and converts y."""
+    target = losses.get(derivation.spec.loss).target_kind
+    printer.helpers.add(target.numpy_accept)
     out = derivation.names.output
-    y = batch_name(derivation.names.y.name, True)
-    # The output layer's first parameter axis runs over its units: b (C,) or W (C, K).
-    return print_template(printer, template, labels=y, width=f"{out.params[-1].name}.shape[0]")
+    if out.index is None:
+        shape, names = "(n,)", "(n,)"
+    else:
+        shape, names = f"(n, {out.w.name}.shape[0])", f"(n, {out.width})"
+    dtype = "dtype"
+    return call(f"{BODY}y = {target.numpy_accept}", ["y", shape, f'"{names}"', dtype]).removeprefix(BODY)
 
 
 def context(derivation: Derivation) -> dict:
@@ -250,6 +244,8 @@ def context(derivation: Derivation) -> dict:
     output_shape = "(n,)" if out.index is None else f"(n, {out.width})"
     inputs_doc = f"{inputs} is {input_shape}; {_target_doc(derivation)}."
     loss_title = losses.get(derivation.spec.loss).title
+    parameter_names = [p.name for p in _parameters(names)]
+    door = f"_inputs(params, {inputs})"
     sizes_example = "{" + ", ".join(f'"{name}": 10' for name in _sizes(names)) + "}"
     context = dict(
         summary=_summary(derivation),
@@ -271,7 +267,13 @@ def context(derivation: Derivation) -> dict:
         input_line=None
         if names.input_index is not None
         else f"{batch_name(names.x.name, False)} = {inputs}[:, 0]",
-        labels_line=_labels_code(derivation, printer),
+        targets_line=_targets_line(derivation, printer),
+        shapes=shapes_source(names),
+        argument_error=ARGUMENT_ERROR,
+        inputs_body=inputs_body(names),
+        unpack_inputs=unpack(BODY, [inputs, *parameter_names], door, "dtype").removeprefix(BODY),
+        unpack_forward=unpack(BODY, [inputs, *parameter_names], door, "_").removeprefix(BODY),
+        dtype_doc=_paragraph(DTYPE_DOC, BODY),
         predict=_lines(tuple(forward), printer, output_error_name),
         forward=_lines(tuple(st for st in training if st.role == "forward"), printer, output_error_name),
         loss=_lines((loss,), printer, output_error_name)[0],

@@ -1,0 +1,113 @@
+"""Plain-text and Unicode math, as students type it, rewritten into the LaTeX the grammar reads.
+
+``to_latex(text)`` is a pure text-to-text rewrite by regular expressions over tokens; nothing is
+evaluated. Unicode symbols are replaced everywhere (``∂`` ``−`` ``·`` ``σ`` ``δ`` ``Σ``, superscript
+and subscript digits and letters), so pasted math reads in LaTeX answers too. Text without any
+backslash command is plain text, and also gets:
+
+- derivatives ``dL/dw_j``, ``d a / d z``, ``∂L/∂z`` -> ``\\frac{\\partial L}{\\partial w_{j}}``;
+- layer labels ``^(1)`` / ``^[1]`` -> ``^{(1)}``, and layer-numbered names ``a1_k``, ``w2``,
+  ``delta1_k`` -> ``a^{(1)}_{k}`` (for the model's per-layer letters a, z, w, W, b and delta;
+  ``x1`` stays x times 1, as an input has no layer);
+- multi-letter subscripts ``w_kj`` -> ``w_{kj}`` (plain text means both indices) and ``_(k=1)``;
+- words: ``sigma(z)``, ``sigma'(z)``, ``sigmoid``, ``exp``, ``log``/``ln``, ``tanh``, the
+  activations' names, ``sum_k``, and Greek letters (``delta_kj``, ``lambda``) as their commands.
+
+LaTeX text is left as written but for its Unicode symbols: there ``w_kj`` keeps its LaTeX meaning.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .. import activations
+
+SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾⁺⁻ᵀⁿᵏʲⁱ", "0123456789()+-Tnkji", strict=True))
+SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉₍₎ₐₑₒₓₕₖₗₘₙₚₛₜᵢⱼ", "0123456789()aeoxhklmnpstij", strict=True))
+
+SYMBOLS = {
+    "−": "-", "–": "-", "—": "-", "＋": "+", "·": r" \cdot ", "⋅": r" \cdot ", "∙": r" \cdot ",
+    "×": r" \times ", "∂": r"\partial ", "∑": r"\sum ", "Σ": r"\sum ", "≠": r" \neq ", "′": "'",
+    "ℒ": r"\mathcal{L}", "𝓛": r"\mathcal{L}", "∗": "*", "⁄": "/", "∕": "/",
+    "α": r"\alpha ", "β": r"\beta ", "γ": r"\gamma ", "δ": r"\delta ", "ε": r"\epsilon ",
+    "η": r"\eta ", "θ": r"\theta ", "λ": r"\lambda ", "μ": r"\mu ", "σ": r"\sigma ", "τ": r"\tau ",
+    "φ": r"\phi ", "ψ": r"\psi ", "ω": r"\omega ", "ℓ": r"\ell ",
+}
+
+GREEK_WORDS = (
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho tau upsilon "
+    "phi chi psi omega ell"
+).split()
+
+# Letters that name a per-layer quantity, so that a number right after them is a layer label.
+LAYERED = ("delta", "a", "z", "w", "W", "b")
+
+_SCRIPT = r"(?:_(?:\{[^{}]*\}|\([^()]*\)|[A-Za-z0-9]+)|\^(?:\{[^{}]*\}|\([^()]*\)|\[[^\]]*\]|[A-Za-z0-9]))"
+_NAME = rf"(?:\\mathcal\{{[A-Za-z]\}}|[A-Za-z]+[0-9]*){_SCRIPT}*"
+_DERIVATIVE = re.compile(
+    rf"(?<![A-Za-z0-9\\])(?:d|\\partial)\s*({_NAME})\s*/\s*(?:d|\\partial)\s*({_NAME})(?![A-Za-z0-9])"
+)
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+
+
+def _functions() -> dict[str, str]:
+    """Words that name a function, and the LaTeX the grammar reads for it."""
+    words = {"exp": r"\exp", "log": r"\log", "ln": r"\log", "sum": r"\sum", "sigmoid": r"\sigma"}
+    for name, entry in activations.ACTIVATIONS.items():
+        if entry.elementwise:
+            words[name] = entry.latex
+            plain = entry.latex.lstrip("\\")
+            if plain.isalpha():
+                words[plain] = entry.latex  # sigma, tanh
+    return words
+
+
+def _scripts(text: str) -> str:
+    """Runs of superscript or subscript characters as ``^{...}`` / ``_{...}``."""
+    for mark, table in (("^", SUPERSCRIPTS), ("_", SUBSCRIPTS)):
+
+        def braced(match: re.Match[str], mark: str = mark, table: dict[str, str] = table) -> str:
+            return mark + "{" + "".join(table[c] for c in match[0]) + "}"
+
+        text = re.sub(f"[{''.join(table)}]+", braced, text)
+    return text
+
+
+def _symbols(text: str) -> str:
+    return "".join(SYMBOLS.get(ch, ch) for ch in _scripts(text))
+
+
+def is_plain(text: str) -> bool:
+    """Whether ``text`` is plain text (no LaTeX command typed), once its Unicode is replaced."""
+    return _COMMAND.search(text) is None
+
+
+def _plain(text: str) -> str:
+    """The plain-text rewrites, in an order where each sees the braces the previous wrote."""
+    text = _DERIVATIVE.sub(lambda m: rf"\frac{{\partial {m[1]}}}{{\partial {m[2]}}}", text)
+    text = re.sub(r"\^\s*\(([^()]*)\)", r"^{(\1)}", text)
+    text = re.sub(r"\^\s*\[([^\[\]]*)\]", r"^{[\1]}", text)
+    text = re.sub(r"\^\s*-\s*([A-Za-z][0-9]*(?:_[A-Za-z0-9]+)?|[0-9.]+)", r"^{-\1}", text)  # e^-z
+    layered = "|".join(LAYERED)
+    text = re.sub(rf"(?<![A-Za-z0-9\\])({layered})([0-9]+)(?![0-9])", r"\1^{(\2)}", text)
+    text = re.sub(r"_\s*\(([^()]*)\)", r"_{\1}", text)
+    text = re.sub(r"_([A-Za-z0-9]{2,})", r"_{\1}", text)
+    words = _functions()
+    greek = set(GREEK_WORDS)
+
+    def word(match: re.Match[str]) -> str:
+        w = match[0]
+        if w in words:
+            return words[w] + " "
+        if w in greek:
+            return "\\" + w + " "
+        return w
+
+    return re.sub(r"(?<![A-Za-z\\])[A-Za-z]{2,}(?![A-Za-z])", word, text)
+
+
+def to_latex(text: str) -> str:
+    """``text`` as the LaTeX the grammar reads: Unicode replaced; plain text rewritten."""
+    plain = is_plain(text)
+    text = _symbols(text)
+    return _plain(text) if plain else text

@@ -1,0 +1,248 @@
+"""Naming the slip in a wrong answer: the one small edit of it that makes it right.
+
+``edits(equation, table, free)`` yields ``(Slip, edited equation)`` pairs: the answer (the last
+side) changed in one place, in the order students most often err: a flipped sign, two indices
+swapped (a transpose), one index letter for another, one layer for another, a sum's upper limit,
+a factor too many, a term too many or with the wrong sign, and a factor missing (a model quantity
+over the free indices: ``x_j``, ``w^{(2)}_k``, ``a^{(1)}_k``, ``1 - a^{(1)}_k``, ``a(1 - a)``).
+The caller keeps the first edit that is correct at every point it checks, so the message says
+what to change in words a student can act on, from the student's own writing. Edits are rewrites
+of the parse tree; nothing is evaluated as code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+
+import sympy as sp
+
+from ..latex_parse import (
+    Add,
+    Cases,
+    Div,
+    Equation,
+    Func,
+    Group,
+    Kronecker,
+    Mul,
+    Name,
+    Neg,
+    Node,
+    Num,
+    Partial,
+    Pow,
+    Sum,
+)
+from .quantities import ModelTable
+
+MAX_EDITS = 400  # edits tried per wrong answer, at most
+KINDS = ("sign", "transpose", "wrong-index", "wrong-layer", "wrong-quantity", "sum-range", "extra-factor",
+         "extra-term", "term-sign", "missing-factor")
+
+
+@dataclass(frozen=True)
+class Slip:
+    """What is wrong, by kind (``sign``, ``transpose``, ``wrong-index``, ``wrong-layer``,
+    ``sum-range``, ``extra-factor``, ``extra-term``, ``term-sign``, ``missing-factor``), and the
+    sentence a student reads."""
+
+    kind: str
+    message: str
+
+
+def written(node: Node) -> str:
+    """A node as LaTeX, for messages: ``w^{(2)}_{k}``, ``(1 - a_{k})``, ``\\sum_{k=1}^{K} ...``."""
+    if isinstance(node, Name):
+        return node.show()
+    if isinstance(node, Num):
+        return f"{node.value:g}"
+    if isinstance(node, Group):
+        return "(" + written(node.inner) + ")"
+    if isinstance(node, Neg):
+        return "-" + written(node.arg)
+    if isinstance(node, Add):
+        text = written(node.terms[0])
+        for term in node.terms[1:]:
+            text += " - " + written(term.arg) if isinstance(term, Neg) else " + " + written(term)
+        return text
+    if isinstance(node, Mul):
+        return " ".join(f"({written(f)})" if isinstance(f, Add) else written(f) for f in node.factors)
+    if isinstance(node, Div):
+        return f"\\frac{{{written(node.num)}}}{{{written(node.den)}}}"
+    if isinstance(node, Pow):
+        return f"{written(node.base)}^{{{written(node.exp)}}}"
+    if isinstance(node, Func):
+        return f"\\{node.name}{chr(39) if node.prime else ''}({written(node.arg)})"
+    if isinstance(node, Partial):
+        return f"\\frac{{\\partial {written(node.num)}}}{{\\partial {written(node.den)}}}"
+    if isinstance(node, Sum):
+        limits = f"_{{{node.var}}}"
+        if node.upper is not None:
+            limits = f"_{{{node.var}=1}}^{{{written(node.upper)}}}"
+        return f"\\sum{limits} {written(node.body)}"
+    if isinstance(node, Kronecker):
+        return f"\\delta_{{{node.i}{node.j}}}"
+    return "..."
+
+
+def _swap(tree: Node, target: Node, new: Node) -> Node:
+    """``tree`` with the node ``target`` (by identity) replaced by ``new``."""
+    if tree is target:
+        return new
+    changes: dict[str, object] = {}
+    for f in fields(tree):
+        if not f.init:
+            continue
+        value = getattr(tree, f.name)
+        if isinstance(value, Node):
+            changed = _swap(value, target, new)
+            if changed is not value:
+                changes[f.name] = changed
+        elif isinstance(value, tuple) and any(isinstance(v, Node) for v in value):
+            items = tuple(_swap(v, target, new) if isinstance(v, Node) else v for v in value)
+            if any(a is not b for a, b in zip(items, value, strict=True)):
+                changes[f.name] = items
+    return replace(tree, **changes) if changes else tree  # type: ignore[arg-type]
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    if isinstance(node, Cases):
+        return
+    for child in node.children():
+        yield from _walk(child)
+
+
+def _letters(equation: Equation) -> list[str]:
+    """Every index letter the equation uses, in order of appearance."""
+    seen: list[str] = []
+    for side in equation.sides:
+        for node in _walk(side):
+            candidates: tuple = ()
+            if isinstance(node, Name):
+                candidates = node.indices
+            elif isinstance(node, Sum):
+                candidates = (node.var,)
+            elif isinstance(node, Partial):
+                candidates = node.num.indices + node.den.indices
+            for letter in candidates:
+                if isinstance(letter, str) and letter not in seen:
+                    seen.append(letter)
+    return seen
+
+
+def _without(items: tuple[Node, ...], i: int, cls: type) -> Node:
+    rest = items[:i] + items[i + 1 :]
+    return rest[0] if len(rest) == 1 else cls(rest)
+
+
+def _quantities(table: ModelTable) -> list[tuple[str, int | None, tuple[sp.Expr, ...]]]:
+    """(base letter, layer label or None, dimensions) of every quantity an answer may name."""
+    layered = len(table.names.layers) > 1
+    found = []
+    for q in table.quantities.values():
+        if q.kind in ("L", "delta"):
+            continue
+        base = "W" if q.kind == "w" and len(q.dims) == 2 else q.kind
+        found.append((base, q.layer if layered else None, q.dims))
+    return found
+
+
+def _candidates(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[Node]:
+    """Model quantities written over the free indices (each dimension its own free letter), and
+    for activations ``1 - a`` and ``a(1 - a)``: the factors a chain-rule answer most often drops."""
+    layered = len(table.names.layers) > 1
+    for q in table.quantities.values():
+        if q.kind in ("L", "delta", "y"):
+            continue
+        letters: list[str] = []
+        for dim in q.dims:
+            match = next((k for k, width in free.items() if width == dim and k not in letters), None)
+            if match is None:
+                break
+            letters.append(match)
+        if len(letters) != len(q.dims):
+            continue
+        base = "W" if q.kind == "w" and len(q.dims) == 2 else q.kind
+        name = Name(base, tuple(letters), q.layer if layered and q.layer is not None else None)
+        yield name
+        if q.kind == "a":
+            one_minus = Group(Add((Num(1.0), Neg(name))), "(")
+            yield one_minus
+            yield Mul((name, one_minus))
+
+
+def edits(equation: Equation, table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[tuple[Slip, Equation]]:
+    """Single edits of the answer (the last side), most likely slips first."""
+    *rest, answer = equation.sides
+    count = 0
+
+    def edited(new_answer: Node) -> Equation:
+        return Equation((*rest, new_answer), equation.text)
+
+    def attempt(slip: Slip, new_answer: Node) -> Iterator[tuple[Slip, Equation]]:
+        nonlocal count
+        count += 1
+        if count <= MAX_EDITS:
+            yield slip, edited(new_answer)
+
+    nodes = list(_walk(answer))
+    yield from attempt(Slip("sign", "the sign is wrong"), Neg(answer))
+    letters = _letters(equation)
+    names = [n for n in nodes if isinstance(n, Name)]
+    for name in names:
+        if len(name.indices) == 2 and name.indices[0] != name.indices[1]:
+            swapped = replace(name, indices=name.indices[::-1])
+            slip = Slip("transpose", f"{name.show()} should be {swapped.show()} (transposed)")
+            yield from attempt(slip, _swap(answer, name, swapped))
+    for name in names:
+        for position, letter in enumerate(name.indices):
+            for other in letters:
+                if other == letter or not isinstance(letter, str):
+                    continue
+                indices = name.indices[:position] + (other,) + name.indices[position + 1 :]
+                changed = replace(name, indices=indices)
+                slip = Slip("wrong-index", f"{name.show()} should be {changed.show()}")
+                yield from attempt(slip, _swap(answer, name, changed))
+    layers = range(1, len(table.names.layers) + 1)
+    for name in names:
+        if isinstance(name.label, int):
+            for layer in layers:
+                if layer != name.label:
+                    changed = replace(name, label=layer)
+                    slip = Slip("wrong-layer", f"{name.show()} should be {changed.show()}")
+                    yield from attempt(slip, _swap(answer, name, changed))
+    for name in names:
+        for quantity in _quantities(table):
+            changed = Name(quantity[0], name.indices, quantity[1])
+            if len(quantity[2]) == len(name.indices) and changed.show() != name.show():
+                slip = Slip("wrong-quantity", f"{name.show()} should be {changed.show()}")
+                yield from attempt(slip, _swap(answer, name, changed))
+    for node in nodes:
+        if isinstance(node, Sum):
+            for size in table.sizes:
+                bound = Name(size)
+                if node.upper is not None and written(node.upper) == size:
+                    continue
+                slip = Slip("sum-range", f"the sum over {node.var} should run to {size}")
+                yield from attempt(slip, _swap(answer, node, replace(node, lower=None, upper=bound)))
+    for node in nodes:
+        if isinstance(node, Mul):
+            for i, factor in enumerate(node.factors):
+                slip = Slip("extra-factor", f"your answer is the correct one times {written(factor)}")
+                yield from attempt(slip, _swap(answer, node, _without(node.factors, i, Mul)))
+    for node in nodes:
+        if isinstance(node, Add):
+            inside = "" if node is answer else f" in ({written(node)})"
+            for i, term in enumerate(node.terms):
+                shown = written(term.arg if isinstance(term, Neg) else term) + inside
+                slip = Slip("extra-term", f"the term {shown} should not be there")
+                yield from attempt(slip, _swap(answer, node, _without(node.terms, i, Add)))
+                flipped = term.arg if isinstance(term, Neg) else Neg(term)
+                slip = Slip("term-sign", f"the term {shown} has the wrong sign")
+                terms = node.terms[:i] + (flipped,) + node.terms[i + 1 :]
+                yield from attempt(slip, _swap(answer, node, replace(node, terms=terms)))
+    for factor in _candidates(table, free):
+        slip = Slip("missing-factor", f"missing the factor {written(factor)}")
+        yield from attempt(slip, Mul((answer, factor)))
