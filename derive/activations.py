@@ -351,7 +351,7 @@ _NORMAL = {
     rounded = np.fromiter(values, np.float64, x.size).reshape(np.shape(x))
     # erfc(x + dx) = erfc(x) - dx * 2 / sqrt(pi) * exp(-x^2), to first order in dx
     result: Array = 0.5 * (rounded - dx * 1.1283791670955126 * np.exp(-np.square(x)))
-    return result
+    return result.astype(np.result_type(z, 1.0), copy=False)  # float32 stays float32
 ''',
     "_normal_pdf": '''def _normal_pdf(z: Array) -> Array:
     """The standard normal density phi(z) = exp(-z^2 / 2) / sqrt(2 pi), z^2's

@@ -589,3 +589,21 @@ def test_every_l2_symbol_has_a_typeset_name():
     for name in L2_SYMBOLS:
         assert naming.latex_name(name) == "\\" + name
         assert naming.unicode_name(name) != name and naming.is_coefficient(name)
+
+
+def test_float32_stays_float32_through_the_new_activations():
+    """The house's dtype contract: the arithmetic is in the dtype of X and the parameters."""
+    spec = _spec(
+        'name = "f32"\ninputs = 3\nloss = "huber"\n'
+        '[[layers]]\nunits = 4\nactivation = "gelu"\n[[layers]]\nunits = 3\nactivation = "silu"\n'
+        '[[layers]]\nunits = 2\nactivation = "elu"\n[[layers]]\nunits = 2\nactivation = "identity"\n'
+    )
+    derivation, module = generated(spec)
+    params, X, y = random_instance(module, derivation, {}, 5, np.random.default_rng(0))
+    p32 = {k: v.astype(np.float32) for k, v in params.items()}
+    loss, grads = module.loss_and_grad(p32, X.astype(np.float32), y)
+    assert module.forward(p32, X.astype(np.float32)).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads.values()), {k: g.dtype for k, g in grads.items()}
+    _, exact = module.loss_and_grad(params, X, y)
+    for name in params:
+        np.testing.assert_allclose(grads[name], exact[name], rtol=1e-3, atol=1e-4)
