@@ -91,6 +91,7 @@ class Name(Node):
 class Partial(Node):
     num: Name
     den: Name
+    nabla: bool = False  # typed as \\nabla_{den} num
 
     def children(self):
         return (self.num, self.den)
@@ -197,6 +198,49 @@ class Group(Node):
 
 
 @dataclass(frozen=True)
+class Transpose(Node):
+    """``A^\\top`` (also ``^T``, ``^{\\mathsf{T}}``, ``^{\\intercal}``, ``A'``): vector notation."""
+
+    arg: Node
+    mark: str = "top"  # "'" when typed as a prime
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True)
+class Elementwise(Node):
+    """``A \\odot B`` / ``A \\circ B`` (op ``*``) or ``A \\oslash B`` (op ``/``): vector notation."""
+
+    op: str
+    left: Node
+    right: Node
+
+    def children(self):
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True)
+class Diag(Node):
+    """``\\operatorname{diag}(v)``: the square matrix with v on its diagonal."""
+
+    arg: Node
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True)
+class Ones(Node):
+    """``\\mathbf{1}``: a vector of ones, its length from the context (or ``\\mathbf{1}_K``)."""
+
+    size: Index | None = None
+
+
+VECTOR_NODES = (Transpose, Elementwise, Diag, Ones)
+
+
+@dataclass(frozen=True)
 class Equation:
     sides: tuple[Node, ...]
     text: str
@@ -234,11 +278,15 @@ GREEK = [letter for letter in (
 GRAMMAR = r"""
 start: expr ("=" expr)*
 
-?expr: term
-     | expr "+" term          -> add
-     | expr "-" term          -> sub
-     | "-" term               -> neg
-     | "+" term               -> pos
+?expr: hterm
+     | expr "+" hterm         -> add
+     | expr "-" hterm         -> sub
+     | "-" hterm              -> neg
+     | "+" hterm              -> pos
+
+?hterm: term
+      | hterm ODOT term       -> hadamard
+      | hterm OSLASH term     -> hdivide
 
 ?term: factor
      | term factor            -> mul
@@ -264,6 +312,9 @@ postfix: primary script*
 bare: bare_primary script*
 script: "_" sub_arg           -> subscript
       | "^" sup_arg           -> superscript
+      | "^" top_arg           -> transpose
+      | PRIME                 -> prime_mark
+top_arg: TOP | "{" TOP "}" | "{" expr TOP "}"
 sub_arg: index | DIGIT | "{" sub_item+ ("," sub_item+)* "}"
 ?sub_item: index | NUMBER
 sup_arg: DIGIT | LETTER | GREEK | "{" expr "}"
@@ -273,6 +324,7 @@ index: LETTER | GREEK
              | GREEK          -> letter
              | MATHCAL        -> mathcal
              | BOLD           -> bold
+             | ONES           -> ones
              | NUMBER         -> number
              | frac
 
@@ -286,6 +338,9 @@ index: LETTER | GREEK
         | FUNC PRIME? "^" sup_arg bare           -> func_power
         | cases
         | PARTIAL bare "/" PARTIAL bare -> partial
+        | NABLA "_" nabla_sub bare   -> nabla
+        | DIAG "(" expr ")"          -> diag
+nabla_sub: bare_primary | "{" bare "}"
 
 frac: FRAC "{" PARTIAL bare "}" "{" PARTIAL bare "}" -> partial
     | FRAC "{" TEXT bare "}" "{" TEXT bare "}"       -> dfrac
@@ -301,6 +356,12 @@ cond: TEXT* relation
 relation: index "=" index     -> eq
         | index NEQ index     -> ne
 
+TOP: /\\top(?![a-zA-Z])|\\intercal(?![a-zA-Z])|\\mathsf\s*(\{\s*T\s*\}|T(?![a-zA-Z]))/
+ODOT: /\\odot(?![a-zA-Z])|\\circ(?![a-zA-Z])/
+OSLASH: /\\oslash(?![a-zA-Z])/
+NABLA: /\\nabla(?![a-zA-Z])/
+DIAG: /\\operatorname\s*\{\s*diag\s*\}|\\diag(?![a-zA-Z])/
+ONES: /\\(mathbf|boldsymbol|bm)\s*(\{\s*1\s*\}|1)/
 MULOP: /\\cdot(?![a-zA-Z])|\\times(?![a-zA-Z])|\*/
 SUM: /\\sum(?![a-zA-Z])/
 FRAC: /\\[dt]?frac(?![a-zA-Z])/
@@ -308,7 +369,7 @@ PARTIAL: /\\partial(?![a-zA-Z])/
 FUNC: /FUNCTION_NAMES/
 GREEK: /\\(GREEK_NAMES)(?![a-zA-Z])/
 MATHCAL: /\\mathcal\s*(\{\s*[A-Za-z]\s*\}|[A-Za-z])/
-BOLD: /\\(mathbf|boldsymbol|bm)\s*(\{\s*([A-Za-z]|\\(GREEK_NAMES))\s*\}|[A-Za-z]|\\(GREEK_NAMES)(?![a-zA-Z]))/
+BOLD: /\\(mathbf|boldsymbol|bm|vec)\s*(\{\s*([A-Za-z]|\\(GREEK_NAMES))\s*\}|[A-Za-z]|\\(GREEK_NAMES)(?![a-zA-Z]))/
 TEXT: /\\(text|textrm|mathrm|textnormal|mbox|textit|mathit)\s*\{[^{}]*\}/
 NEQ: /\\neq?(?![a-zA-Z])|\\not\s*=/
 BEGIN_CASES: /\\begin\s*\{cases\}/
@@ -333,7 +394,8 @@ _TEXT_RELATION = re.compile(
     r"(?:if|for|when)?\s*\$?\s*([A-Za-z])\s*(=|\\neq?|\\not\s*=)\s*([A-Za-z])\s*\$?"
 )
 _KNOWN_COMMAND = re.compile(
-    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|mathbf|boldsymbol|bm"
+    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|mathbf|boldsymbol|bm|vec|nabla|top"
+    r"|intercal|mathsf|odot|circ|oslash|diag|operatorname\s*\{\s*diag\s*\}"
     r"|text|textrm|mathrm|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
     r"|textstyle|limits|nolimits|nonumber|notag|" + "|".join(GREEK) + r")(?![a-zA-Z])|" + FUNCTION_PATTERN
 )
@@ -422,7 +484,7 @@ class _Build:
         return Name(letter, column=_column(c[0]))
 
     def bold(self, c):
-        inner = re.sub(r"^\\(mathbf|boldsymbol|bm)\s*\{?\s*|\s*\}$", "", str(c[0]))
+        inner = re.sub(r"^\\(mathbf|boldsymbol|bm|vec)\s*\{?\s*|\s*\}$", "", str(c[0]))
         return Name(inner.lstrip("\\"), column=_column(c[0]), bold=True)
 
     def paren(self, c):
@@ -489,21 +551,62 @@ class _Build:
 
     def postfix(self, c):
         node, scripts = c[0], c[1:]
-        powers: list[Node] = []
-        for kind, arg in scripts:
-            if kind == "sub":
+        after: list[tuple[str, Node | None]] = []  # powers and transposes, in the order typed
+        for kind, arg in _transposes(scripts):
+            if kind == "sub" and isinstance(node, Ones) and node.size is None and len(arg) == 1:
+                node = Ones(arg[0])
+            elif kind == "sub":
                 if not isinstance(node, Name) or node.indices:
                     raise LatexError("a subscript must follow a quantity's letter, once", _name_column(node))
                 node = replace(node, indices=arg)
-            elif isinstance(node, Name) and node.label is None and not powers and _is_label(arg):
+            elif kind == "label" or (kind == "sup" and isinstance(node, Name) and node.label is None
+                                     and not after and _is_label(arg)):
+                if not (isinstance(node, Name) and node.label is None and not after and _is_label(arg)):
+                    raise LatexError("write a layer label as ^{(1)}, before the transpose", _name_column(node))
                 node = replace(node, label=_label_value(arg))
             else:
-                powers.append(arg)
+                after.append((kind, arg))
         if isinstance(node, Name) and node.base == "delta" and len(node.indices) == 2 and node.label is None:
             node = Kronecker(*node.indices)
-        for power in powers:
-            node = Pow(node, power)
+        for kind, arg in after:
+            if kind == "sup":
+                assert arg is not None
+                node = Pow(node, arg)
+            else:
+                node = Transpose(node, kind)
         return node
+
+    def transpose(self, c):
+        return ("top", c[0])
+
+    def top_arg(self, c):
+        labels = [x for x in c if isinstance(x, Node)]
+        return labels[0] if labels else None
+
+    def prime_mark(self, c):
+        return ("'", None)
+
+    def ones(self, c):
+        return Ones()
+
+    def hadamard(self, c):
+        return Elementwise("*", c[0], c[2])
+
+    def hdivide(self, c):
+        return Elementwise("/", c[0], c[2])
+
+    def diag(self, c):
+        return Diag(c[1])
+
+    def nabla_sub(self, c):
+        return c[0]
+
+    def nabla(self, c):
+        den, num = c[1], c[2]
+        if not (isinstance(num, Name) and isinstance(den, Name)):
+            raise LatexError(r"write a gradient as \nabla_{\mathbf{w}} \mathcal{L}: of one quantity "
+                             "with respect to one quantity", _column(c[0]))
+        return Partial(num, den, nabla=True)
 
     bare = postfix
 
@@ -558,6 +661,27 @@ class _Build:
 
     def cases(self, c):
         return Cases(tuple(x for x in c if isinstance(x, tuple)))
+
+
+def _is_transpose_letter(node: Node | None) -> bool:
+    """``T`` typed as a superscript (``x^T``, ``x^{T}``) is a transpose, not a power."""
+    return isinstance(node, Name) and node.base == "T" and not node.indices and node.label is None and not node.bold
+
+
+def _transposes(scripts):
+    """Scripts with ``^T`` and ``^{(1)T}`` read as transposes (the latter after its layer label)."""
+    for kind, arg in scripts:
+        if kind == "sup" and _is_transpose_letter(arg):
+            yield "top", None
+        elif (kind == "sup" and isinstance(arg, Mul) and len(arg.factors) == 2
+              and _is_label(arg.factors[0]) and _is_transpose_letter(arg.factors[1])):
+            yield "label", arg.factors[0]
+            yield "top", None
+        elif kind == "top" and arg is not None:
+            yield "label", arg
+            yield "top", None
+        else:
+            yield kind, arg
 
 
 def _is_letter(node: Node, letter: str) -> bool:
