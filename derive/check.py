@@ -27,7 +27,7 @@ from pathlib import Path
 import sympy as sp
 
 from .checking import instances as sampling
-from .checking import slips
+from .checking import slips, vector
 from .checking.binding import Binder, check_limits
 from .checking.compare import Point, close, diagnose
 from .checking.evaluate import Deadline, Evaluator
@@ -123,17 +123,23 @@ class Checker:
         else:
             deadline = Deadline(self.time_limit)
         equation: Equation | None = None
+        lowered: vector.Lowered | None = None
         try:
-            equation = parse_equation(text)
-            for side in equation.sides:
+            written = parse_equation(text)
+            for side in written.sides:
                 check_limits(side)
+            lowered = vector.lower(written, self.table)
+            if lowered is not None and lowered.transposed_answer:
+                self._transposed_answer(written, lowered, deadline, result)
+                return result
+            equation = written if lowered is None else lowered.equation
             binder = Binder(self.table)
             free = binder.bind(equation)
             self._compare(equation, binder, free, deadline, result)
             if result.verdict == "correct":
                 result.proof = self.prover.prove(equation, binder, free, deadline.left())
             else:
-                self._name_slip(equation, deadline, result)
+                self._name_slip(equation, deadline, result, lowered=lowered)
         except DeriveError:  # about the whole run (a model too large to evaluate): not this equation's
             raise
         except LatexError as exc:
@@ -143,7 +149,7 @@ class Checker:
         except Wrong as exc:
             result.verdict, result.reason = "incorrect", str(exc)
             if equation is not None:
-                self._name_slip(equation, deadline, result, because=str(exc))
+                self._name_slip(equation, deadline, result, because=str(exc), lowered=lowered)
         except RecursionError:
             result.verdict, result.reason = "error", "expression nested too deeply"
         except Exception as exc:  # a grader run over many files must not die on one equation
@@ -151,21 +157,39 @@ class Checker:
             result.reason = f"internal error ({type(exc).__name__}: {exc}); please report"
         return result
 
-    def _name_slip(self, equation: Equation, deadline: Deadline, result: Result, because: str = "") -> None:
-        """Put the slip in the reason when one small edit of the answer makes it right."""
-        if len(equation.sides) != 2:
-            return
+    def _transposed_answer(self, written: Equation, lowered: vector.Lowered, deadline: Deadline,
+                           result: Result) -> None:
+        """An answer shaped like the left side's transpose: is it exactly the transpose?"""
+        result.verdict, result.reason = "incorrect", lowered.shape_error
+        free = self._free(lowered.equation)
+        if free is not None and self._holds(lowered.equation, free, deadline):
+            result.reason = vector.transpose_message(lowered, written)
+            result.slip = Slip("transpose", result.reason)
+
+    def _free(self, equation: Equation) -> dict[str, sp.Expr] | None:
+        """The free indices of the left side of ``equation``, or None if it does not bind."""
         try:
             left = equation.sides[0]
-            free = Binder(self.table).bind(Equation((left, left), equation.text))
+            return Binder(self.table).bind(Equation((left, left), equation.text))
         except (Wrong, Unreadable):
+            return None
+
+    def _name_slip(self, equation: Equation, deadline: Deadline, result: Result, because: str = "",
+                   lowered: vector.Lowered | None = None) -> None:
+        """Put the slip in the reason when one small edit of the answer makes it right (for vector
+        notation, the edit is said in index notation, as the answer was lowered to it)."""
+        if len(equation.sides) != 2:
+            return
+        free = self._free(equation)
+        if free is None:
             return
         for slip, edited in slips.edits(equation, self.table, free):
             if deadline.left() <= 0:
                 return
             if self._holds(edited, free, deadline):
-                result.slip = slip
-                result.reason = slip.message + (f" ({because})" if because else "")
+                message = slip.message if lowered is None else f"in index notation, {slip.message}"
+                result.slip = replace(slip, message=message)
+                result.reason = message + (f" ({because})" if because else "")
                 return
 
     def _holds(self, equation: Equation, free: dict[str, sp.Expr], deadline: Deadline) -> bool:

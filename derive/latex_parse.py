@@ -361,7 +361,7 @@ ODOT: /\\odot(?![a-zA-Z])|\\circ(?![a-zA-Z])/
 OSLASH: /\\oslash(?![a-zA-Z])/
 NABLA: /\\nabla(?![a-zA-Z])/
 DIAG: /\\operatorname\s*\{\s*diag\s*\}|\\diag(?![a-zA-Z])/
-ONES: /\\(mathbf|boldsymbol|bm)\s*(\{\s*1\s*\}|1)/
+ONES: /\\(BOLD_NAMES)\s*(\{\s*1\s*\}|1)/
 MULOP: /\\cdot(?![a-zA-Z])|\\times(?![a-zA-Z])|\*/
 SUM: /\\sum(?![a-zA-Z])/
 FRAC: /\\[dt]?frac(?![a-zA-Z])/
@@ -369,7 +369,7 @@ PARTIAL: /\\partial(?![a-zA-Z])/
 FUNC: /FUNCTION_NAMES/
 GREEK: /\\(GREEK_NAMES)(?![a-zA-Z])/
 MATHCAL: /\\mathcal\s*(\{\s*[A-Za-z]\s*\}|[A-Za-z])/
-BOLD: /\\(mathbf|boldsymbol|bm|vec)\s*(\{\s*([A-Za-z]|\\(GREEK_NAMES))\s*\}|[A-Za-z]|\\(GREEK_NAMES)(?![a-zA-Z]))/
+BOLD: /\\(BOLD_NAMES)\s*(\{\s*([A-Za-z]|\\(GREEK_NAMES))\s*\}|[A-Za-z]|\\(GREEK_NAMES)(?![a-zA-Z]))/
 TEXT: /\\(text|textrm|mathrm|textnormal|mbox|textit|mathit)\s*\{[^{}]*\}/
 NEQ: /\\neq?(?![a-zA-Z])|\\not\s*=/
 BEGIN_CASES: /\\begin\s*\{cases\}/
@@ -559,11 +559,10 @@ class _Build:
                 if not isinstance(node, Name) or node.indices:
                     raise LatexError("a subscript must follow a quantity's letter, once", _name_column(node))
                 node = replace(node, indices=arg)
-            elif kind == "label" or (kind == "sup" and isinstance(node, Name) and node.label is None
-                                     and not after and _is_label(arg)):
-                if not (isinstance(node, Name) and node.label is None and not after and _is_label(arg)):
-                    raise LatexError("write a layer label as ^{(1)}, before the transpose", _name_column(node))
+            elif kind in ("sup", "label") and _labels(node, arg) and not after:
                 node = replace(node, label=_label_value(arg))
+            elif kind == "label":
+                raise LatexError("write a layer label as ^{(1)}, before the transpose", _name_column(node))
             else:
                 after.append((kind, arg))
         if isinstance(node, Name) and node.base == "delta" and len(node.indices) == 2 and node.label is None:
@@ -663,9 +662,15 @@ class _Build:
         return Cases(tuple(x for x in c if isinstance(x, tuple)))
 
 
+def _labels(node: Node, arg: Node) -> bool:
+    """Whether superscript ``arg`` is the layer label of ``node``: a name with none yet."""
+    return isinstance(node, Name) and node.label is None and _is_label(arg)
+
+
 def _is_transpose_letter(node: Node | None) -> bool:
     """``T`` typed as a superscript (``x^T``, ``x^{T}``) is a transpose, not a power."""
-    return isinstance(node, Name) and node.base == "T" and not node.indices and node.label is None and not node.bold
+    return (isinstance(node, Name) and node.base == "T" and not node.indices and node.label is None
+            and not node.bold)
 
 
 def _transposes(scripts):
@@ -704,7 +709,8 @@ def _name_column(node: Node) -> int | None:
 
 def grammar() -> str:
     """``GRAMMAR`` with the Greek letters and the registry's function names filled in."""
-    return GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK)).replace("FUNCTION_NAMES", FUNCTION_PATTERN)
+    return (GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK)).replace("FUNCTION_NAMES", FUNCTION_PATTERN)
+            .replace("BOLD_NAMES", "mathbf|boldsymbol|bm|vec"))
 
 
 _OPTIONS: dict[str, Any] = {"parser": "lalr", "lexer": "contextual", "maybe_placeholders": False}
