@@ -130,7 +130,7 @@ class Checker:
                 check_limits(side)
             lowered = vector.lower(written, self.table)
             if lowered is not None and lowered.transposed_answer:
-                self._transposed_answer(written, lowered, deadline, result)
+                self._transposed_answer(lowered, deadline, result)
                 return result
             equation = written if lowered is None else lowered.equation
             binder = Binder(self.table)
@@ -157,13 +157,12 @@ class Checker:
             result.reason = f"internal error ({type(exc).__name__}: {exc}); please report"
         return result
 
-    def _transposed_answer(self, written: Equation, lowered: vector.Lowered, deadline: Deadline,
-                           result: Result) -> None:
+    def _transposed_answer(self, lowered: vector.Lowered, deadline: Deadline, result: Result) -> None:
         """An answer shaped like the left side's transpose: is it exactly the transpose?"""
         result.verdict, result.reason = "incorrect", lowered.shape_error
         free = self._free(lowered.equation)
         if free is not None and self._holds(lowered.equation, free, deadline):
-            result.reason = vector.transpose_message(lowered, written)
+            result.reason = vector.transpose_message(lowered)
             result.slip = Slip("transpose", result.reason)
 
     def _free(self, equation: Equation) -> dict[str, sp.Expr] | None:

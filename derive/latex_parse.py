@@ -360,7 +360,7 @@ TOP: /\\top(?![a-zA-Z])|\\intercal(?![a-zA-Z])|\\mathsf\s*(\{\s*T\s*\}|T(?![a-zA
 ODOT: /\\odot(?![a-zA-Z])|\\circ(?![a-zA-Z])/
 OSLASH: /\\oslash(?![a-zA-Z])/
 NABLA: /\\nabla(?![a-zA-Z])/
-DIAG: /\\operatorname\s*\{\s*diag\s*\}|\\diag(?![a-zA-Z])/
+DIAG.3: /\\(operatorname|mathrm)\s*\{\s*diag\s*\}|\\diag(?![a-zA-Z])/
 ONES: /\\(BOLD_NAMES)\s*(\{\s*1\s*\}|1)/
 MULOP: /\\cdot(?![a-zA-Z])|\\times(?![a-zA-Z])|\*/
 SUM: /\\sum(?![a-zA-Z])/
@@ -749,7 +749,8 @@ def _check_commands(text: str) -> None:
     for match in _COMMAND.finditer(text):
         if not _KNOWN_COMMAND.match(text, match.start()):
             kind = "function" if match.group(0).startswith("\\operatorname") else "command"
-            raise LatexError(f"unknown {kind} {match.group(0)}", match.start() + 1)
+            command = re.sub(r"\s+", "", match.group(0))
+            raise LatexError(f"unknown {kind} {match.group(0)}", match.start() + 1, UNKNOWN.get(command, ""))
 
 
 # What to write instead of characters people type that are not LaTeX.
@@ -760,6 +761,16 @@ INSTEAD = {
     "…": r"write \dots", "⋅": r"write \cdot", "∗": "write *",
 }
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
+# What to write instead of commands people use for vector notation that we do not read.
+UNKNOWN = {
+    r"\otimes": r"write an outer product as \mathbf{u} \mathbf{v}^\top",
+    r"\bullet": r"write \odot for an elementwise product, \cdot for a product",
+    r"\ast": r"write \odot for an elementwise product, \cdot for a product",
+    r"\operatorname{softmax}": r"write it out: \frac{\exp(\mathbf{z})}{\mathbf{1}^\top \exp(\mathbf{z})}",
+    r"\operatorname{Diag}": r"write \operatorname{diag}(\mathbf{v})",
+    r"\mathsf": r"write a transpose as ^\top",
+    r"\prime": r"write ^\top for a transpose, \sigma'(z) for a derivative",
+}
 
 
 def _unclosed(text: str) -> str:
@@ -783,6 +794,12 @@ def _hint(text: str, position: int) -> str:
                 "goes in braces")
     if char == "=" and before.endswith("="):
         return "write a single ="
+    if re.search(r"\\nabla\s*$", before):
+        return r"write the gradient as \nabla_{\mathbf{w}} \mathcal{L}, the quantity in the subscript"
+    if re.search(r"\\nabla\s*_\s*(\{[^{}]*(\{[^{}]*\}[^{}]*)*\}|\\[a-z]+\s*\{[^{}]*\}|[A-Za-z])\s*$", before):
+        return r"write what the gradient is of after its subscript: \nabla_{\mathbf{w}} \mathcal{L}"
+    if re.search(r"(\\operatorname\s*\{\s*diag\s*\}|\\diag)\s*$", before):
+        return r"write \operatorname{diag}(\mathbf{v}), its argument in parentheses"
     if char in "+-" and before.endswith(("+", "-")):
         return "two signs in a row: remove one, or write -(-y)"
     if char == "}" and before.endswith(r"\partial"):

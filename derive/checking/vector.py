@@ -146,6 +146,7 @@ class Lowered:
 
     equation: Equation
     shape: Shape
+    what: str  # the left side in words: "the gradient with respect to W^{(1)}"
     transposed_answer: bool = False
     shape_error: str = ""
 
@@ -403,12 +404,14 @@ class Lowerer:
         return Array(shape, build)
 
 
-def _what(left: Node) -> str:
+def _what(left: Node, lowerer: Lowerer) -> str:
     """The left side in words, for shape messages."""
     while isinstance(left, Group):
         left = left.inner
     if isinstance(left, Partial) and left.num.base == "L":
         return f"the gradient with respect to {left.den.show()}"
+    if isinstance(left, Partial) and lowerer.lower(left.num).shape.scalar:
+        return f"the gradient of {left.num.show()} with respect to {left.den.show()}"
     if isinstance(left, Partial):
         return f"the Jacobian of {left.num.show()} with respect to {left.den.show()}"
     return "the left side"
@@ -426,7 +429,7 @@ def lower(equation: Equation, table: ModelTable) -> Lowered | None:
     i, j = lowerer.letters(shape)
     sides = [arrays[0].build(i, j)]
     transposed_answer, shape_error = False, ""
-    what = _what(equation.sides[0])
+    what = _what(equation.sides[0], lowerer)
     for number, array in enumerate(arrays[1:], start=2):
         side = "the right side" if len(arrays) == 2 else f"side {number}"
         if _same(shape, array.shape) is not None:
@@ -438,12 +441,12 @@ def lower(equation: Equation, table: ModelTable) -> Lowered | None:
             transposed_answer, shape_error = True, error
             continue
         raise Wrong(error)
-    return Lowered(Equation(tuple(sides), equation.text), shape, transposed_answer, shape_error)
+    return Lowered(Equation(tuple(sides), equation.text), shape, what, transposed_answer, shape_error)
 
 
-def transpose_message(lowered: Lowered, equation: Equation) -> str:
+def transpose_message(lowered: Lowered) -> str:
     """The reason for an answer that is the transpose of the right one."""
-    what = _what(equation.sides[0])
+    what = lowered.what
     rule = ("a gradient has the shape of its quantity" if what.startswith("the gradient")
             else "a Jacobian da/dz has rows indexed by a")
     shape = lowered.shape.describe()
