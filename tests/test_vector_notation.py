@@ -262,3 +262,21 @@ def test_unreadable_vector_notation_is_a_parse_error_not_a_crash():
     for text in [r"\mathbf{x}^{\top\top} = 0", r"\nabla_{} L = 0", r"\operatorname{diag}() = 0"]:
         with pytest.raises(LatexError):
             parse_equation(text)
+
+
+def test_a_vector_answer_answers_the_index_question_in_derive_grade(tmp_path):
+    from derive.grading.key import load_key
+    from derive.grading.run import grade_all
+
+    key = load_key("examples/grade/key.toml")  # model b, questions in index notation
+    submission = tmp_path / "vera.tex"
+    submission.write_text("\n".join([
+        r"\[ \frac{\partial \mathcal{L}}{\partial W^{(1)}} = \boldsymbol{\delta}^{(1)} \mathbf{x}^\top \]",
+        r"\[ \nabla_{\mathbf{w}^{(2)}} \mathcal{L} = (a^{(2)} - y) \mathbf{a}^{(1)\top} \]",
+        r"\[ \frac{\partial \mathcal{L}}{\partial \mathbf{z}^{(1)}} = (a^{(2)} - y) \mathbf{w}^{(2)} \odot \sigma'(\mathbf{z}^{(1)}) \]",
+    ]))
+    (graded,) = grade_all(key, [str(submission)], jobs=1)
+    verdicts = {q.name: q.verdict for q in graded.questions}
+    assert verdicts["dL/dw1"] == "correct" and verdicts["dL/dz1"] == "correct", verdicts
+    assert verdicts["dL/dw2"] == "incorrect", verdicts  # a row vector: the transpose of the gradient
+    assert "transpose" in next(q.message for q in graded.questions if q.name == "dL/dw2")
