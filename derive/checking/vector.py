@@ -220,7 +220,7 @@ class Lowerer:
         if len(options) > 1:  # a bold name is the layer's vector, a plain one its number
             options = [q for q in options if bool(q.dims) == (name.bold or name.base == "W")]
         if len(options) != 1:
-            which = " or ".join(f"{latex_name(base)}^{{({n})}}" for n in layers)
+            which = " or ".join(f"{latex_name(name.base)}^{{({n})}}" for n in layers)
             raise Wrong(f"{name.show()} is ambiguous in model {self.table.names.spec.name}: write {which}")
         return options[0]
 
@@ -365,6 +365,8 @@ class Lowerer:
         if shape.cols != ONE and shape.rows != ONE:
             raise Wrong(f"\\operatorname{{diag}} takes a vector, not {shape.describe()}")
         n = shape.rows if shape.cols == ONE else shape.cols
+        if n is None:
+            raise Unreadable(r"cannot tell the length of \mathbf{1} in \operatorname{diag}: write \mathbf{1}_K")
         if n == ONE:
             return arg
 
