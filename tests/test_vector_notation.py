@@ -12,6 +12,9 @@ has that parameter's shape; a Jacobian da/dz has rows indexed by a.
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 
 from derive.check import Checker
@@ -280,3 +283,78 @@ def test_a_vector_answer_answers_the_index_question_in_derive_grade(tmp_path):
     assert verdicts["dL/dw1"] == "correct" and verdicts["dL/dz1"] == "correct", verdicts
     assert verdicts["dL/dw2"] == "incorrect", verdicts  # a row vector: the transpose of the gradient
     assert "transpose" in next(q.message for q in graded.questions if q.name == "dL/dw2")
+
+
+# --- the lowering against NumPy: each vector expression's elements, as the grader evaluates them,
+# equal the same expression computed with NumPy arrays of the instance's values --------------------
+
+def _arrays(instance):
+    n = {str(symbol): value for symbol, value in instance.sizes.items()}
+
+    def vec(key, size):
+        return np.array([instance.value((key, (i,))) for i in range(1, n[size] + 1)])
+
+    def mat(key, rows, cols):
+        return np.array([[instance.value((key, (i, j))) for j in range(1, n[cols] + 1)]
+                         for i in range(1, n[rows] + 1)])
+
+    values = {"x": vec("x", "M"), "y": vec("y", "C"), "W1": mat("W1", "K", "M"), "b1": vec("b1", "K"),
+              "z1": vec("z1", "K"), "a1": vec("a1", "K"), "W2": mat("W2", "C", "K"), "b2": vec("b2", "C"),
+              "z2": vec("z2", "C"), "a2": vec("a2", "C")}
+    return values
+
+
+def _delta1(v):  # the chain rule by hand: W2^T (a2 - y) * sigma'(z1)
+    return (v["W2"].T @ (v["a2"] - v["y"])) * v["a1"] * (1 - v["a1"])
+
+
+REFERENCE = [
+    # (left side of that shape, vector expression, NumPy)
+    (r"\mathbf{a}^{(1)}", r"W^{(2)\top} (\mathbf{a}^{(2)} - \mathbf{y})", lambda v: v["W2"].T @ (v["a2"] - v["y"])),
+    (r"\mathbf{a}^{(1)}", r"W^{(1)} \mathbf{x} + \mathbf{b}^{(1)}", lambda v: v["W1"] @ v["x"] + v["b1"]),
+    (r"\mathbf{a}^{(1)}", r"(W^{(2)})^\top \boldsymbol\delta^{(2)} \odot \sigma'(\mathbf{z}^{(1)})", _delta1),
+    (r"\mathbf{a}^{(1)}", r"\frac{\partial \mathcal{L}}{\partial \mathbf{z}^{(1)}}", _delta1),
+    (r"\mathbf{a}^{(1)}", r"(\mathbf{a}^{(1)})^2 + 1 - \frac{\mathbf{a}^{(1)}}{2}", lambda v: v["a1"] ** 2 + 1 - v["a1"] / 2),
+    (r"\mathbf{a}^{(2)}", r"\exp(\mathbf{z}^{(2)}) \oslash \mathbf{a}^{(2)}", lambda v: np.exp(v["z2"]) / v["a2"]),
+    (r"\mathbf{a}^{(2)}", r"\frac{\exp(\mathbf{z}^{(2)})}{\mathbf{1}^\top \exp(\mathbf{z}^{(2)})}",
+     lambda v: np.exp(v["z2"]) / np.exp(v["z2"]).sum()),
+    (r"L", r"\mathbf{x}^\top W^{(1)\top} W^{(1)} \mathbf{x}", lambda v: v["x"] @ v["W1"].T @ v["W1"] @ v["x"]),
+    (r"L", r"-\mathbf{y}^\top \log \mathbf{a}^{(2)}", lambda v: -v["y"] @ np.log(v["a2"])),
+    (r"\frac{\partial \mathcal{L}}{\partial W^{(1)}}", r"\boldsymbol\delta^{(1)} \mathbf{x}^\top",
+     lambda v: np.outer(_delta1(v), v["x"])),
+    (r"\frac{\partial \mathcal{L}}{\partial W^{(2)}}", r"W^{(2)} \operatorname{diag}(\mathbf{a}^{(1)})",
+     lambda v: v["W2"] @ np.diag(v["a1"])),
+    (r"\frac{\partial \mathbf{a}^{(2)}}{\partial \mathbf{z}^{(2)}}",
+     r"\operatorname{diag}(\mathbf{a}^{(2)}) - \mathbf{a}^{(2)} \mathbf{a}^{(2)\top}",
+     lambda v: np.diag(v["a2"]) - np.outer(v["a2"], v["a2"])),
+    (r"\frac{\partial \mathbf{a}^{(2)}}{\partial \mathbf{z}^{(2)}}", r"\frac{\partial \mathbf{a}^{(2)}}{\partial \mathbf{z}^{(2)}}",
+     lambda v: np.diag(v["a2"]) - np.outer(v["a2"], v["a2"])),
+    (r"\frac{\partial \mathbf{z}^{(2)}}{\partial \mathbf{x}}", r"W^{(2)} \operatorname{diag}(\sigma'(\mathbf{z}^{(1)})) W^{(1)}",
+     lambda v: v["W2"] @ np.diag(v["a1"] * (1 - v["a1"])) @ v["W1"]),
+    (r"\frac{\partial \mathbf{z}^{(2)}}{\partial \mathbf{x}}", r"\frac{\partial \mathbf{z}^{(2)}}{\partial \mathbf{x}}",
+     lambda v: v["W2"] @ np.diag(v["a1"] * (1 - v["a1"])) @ v["W1"]),
+]
+
+
+@pytest.mark.parametrize("left, text, reference", REFERENCE, ids=[r[1] for r in REFERENCE])
+def test_lowered_elements_equal_numpy(checkers, left, text, reference):
+    from derive.checking.binding import Binder
+    from derive.checking.evaluate import Deadline, Evaluator
+    from derive.checking.vector import lower
+    from derive.latex_parse import Partial
+
+    checker = checkers["c-mlp"]
+    lowered = lower(parse_equation(f"{left} = {text}"), checker.table)
+    assert lowered is not None
+    binder = Binder(checker.table)
+    free = binder.bind(lowered.equation)
+    side = lowered.equation.sides[0]
+    letters = (side.num.indices + side.den.indices) if isinstance(side, Partial) else side.indices
+    for instance in checker.instances():
+        expected = np.atleast_1d(reference(_arrays(instance)))
+        evaluate = Evaluator(binder, instance, Deadline(10))
+        ranges = [range(1, instance.size(free[letter]) + 1) for letter in letters]
+        for values in itertools.product(*ranges):
+            got = evaluate(lowered.equation.sides[1], dict(zip(letters, values, strict=True)))
+            want = expected[tuple(v - 1 for v in values)] if values else expected[0]
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-12), (values, got, want)

@@ -366,7 +366,7 @@ class Lowerer:
             raise Wrong(f"\\operatorname{{diag}} takes a vector, not {shape.describe()}")
         n = shape.rows if shape.cols == ONE else shape.cols
         if n is None:
-            raise Unreadable(r"cannot tell the length of \mathbf{1} in \operatorname{diag}: write \mathbf{1}_K")
+            raise Unreadable(r"cannot tell the length of \mathbf{1} in diag: write \mathbf{1}_K")
         if n == ONE:
             return arg
 
