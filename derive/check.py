@@ -160,6 +160,7 @@ class Checker:
     def _transposed_answer(self, lowered: vector.Lowered, deadline: Deadline, result: Result) -> None:
         """An answer shaped like the left side's transpose: is it exactly the transpose?"""
         result.verdict, result.reason = "incorrect", lowered.shape_error
+        result.instances = len(self.instances())
         free = self._free(lowered.equation)
         if free is not None and self._holds(lowered.equation, free, deadline):
             result.reason = vector.transpose_message(lowered)

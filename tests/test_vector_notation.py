@@ -358,3 +358,13 @@ def test_lowered_elements_equal_numpy(checkers, left, text, reference):
             got = evaluate(lowered.equation.sides[1], dict(zip(letters, values, strict=True)))
             want = expected[tuple(v - 1 for v in values)] if values else expected[0]
             assert got == pytest.approx(want, rel=1e-9, abs=1e-12), (values, got, want)
+
+
+@pytest.mark.parametrize("model, text, hint", [
+    ("c", "dL/dz = a - y", r"for the whole vector write \mathbf{z}"),
+    ("b", r"\frac{\partial L}{\partial w^{(1)}} = \delta^{(1)} x", "for the whole matrix write W^{(1)}"),
+    ("b", r"\frac{\partial L}{\partial \delta^{(1)}} = 0", r"for the whole vector write \boldsymbol{\delta}^{(1)}"),
+])
+def test_a_plain_name_without_indices_says_how_to_write_the_whole_vector(checkers, model, text, hint):
+    result = checkers[model].check(text)  # plain names stay index notation: the indices are missing
+    assert result.verdict == WRONG and "written with 0 indices" in result.reason and hint in result.reason
