@@ -368,3 +368,12 @@ def test_lowered_elements_equal_numpy(checkers, left, text, reference):
 def test_a_plain_name_without_indices_says_how_to_write_the_whole_vector(checkers, model, text, hint):
     result = checkers[model].check(text)  # plain names stay index notation: the indices are missing
     assert result.verdict == WRONG and "written with 0 indices" in result.reason and hint in result.reason
+
+
+def test_the_shipped_vector_example_grades_as_worked_by_hand():
+    from derive.check import _file_equations, check_all
+
+    results = check_all("b", _file_equations("examples/vector-answers.tex"))
+    assert [r.verdict for r in results] == [OK] * 5 + [WRONG] * 2, [r.show() for r in results]
+    assert results[5].slip is not None and results[5].slip.kind == "transpose"
+    assert results[6].slip is not None and results[6].slip.kind == "missing-factor"
