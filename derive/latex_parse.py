@@ -108,6 +108,9 @@ class Add(Node):
 @dataclass(frozen=True)
 class Mul(Node):
     factors: tuple[Node, ...]
+    # Positions of factors typed right after \\cdot: between two vectors, a dot product (vector
+    # notation only; index notation reads \\cdot as any product).
+    dots: tuple[int, ...] = field(default=(), compare=False)
 
     def children(self):
         return self.factors
@@ -439,6 +442,19 @@ def _label_value(node: Group) -> int | str:
     return inner.base
 
 
+def _product(parts, dot: bool = False) -> Node:
+    """The flat product of ``parts``; ``dot``: a \\cdot was typed before the last part."""
+    factors: list[Node] = []
+    dots: list[int] = []
+    for n, part in enumerate(parts):
+        if dot and n == len(parts) - 1:
+            dots.append(len(factors))
+        if isinstance(part, Mul):
+            dots.extend(len(factors) + d for d in part.dots)
+        factors.extend(part.factors if isinstance(part, Mul) else (part,))
+    return Mul(tuple(factors), tuple(dots))
+
+
 def _flat(cls, parts) -> Node:
     items: list[Node] = []
     for part in parts:
@@ -465,10 +481,10 @@ class _Build:
         return c[0]
 
     def mul(self, c):
-        return _flat(Mul, c)
+        return _product(c)
 
     def mulop(self, c):
-        return _flat(Mul, [c[0], c[2]])
+        return _product([c[0], c[2]], dot=str(c[1]).startswith("\\cdot"))
 
     def div(self, c):
         return Div(c[0], c[1])
@@ -764,6 +780,7 @@ _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 # What to write instead of commands people use for vector notation that we do not read.
 UNKNOWN = {
     r"\otimes": r"write an outer product as \mathbf{u} \mathbf{v}^\top",
+    r"\langle": r"write a dot product as \mathbf{u}^\top \mathbf{v} or \mathbf{u} \cdot \mathbf{v}",
     r"\bullet": r"write \odot for an elementwise product, \cdot for a product",
     r"\ast": r"write \odot for an elementwise product, \cdot for a product",
     r"\operatorname{softmax}": r"write it out: \frac{\exp(\mathbf{z})}{\mathbf{1}^\top \exp(\mathbf{z})}",

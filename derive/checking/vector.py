@@ -106,6 +106,11 @@ def _same(a: Shape, b: Shape) -> Shape | None:
     return Shape(rows, cols) if ok_rows and ok_cols else None
 
 
+def _vector(shape: Shape) -> bool:
+    """A column or row vector (not a number, not a matrix)."""
+    return not shape.scalar and (shape.cols == ONE or shape.rows == ONE)
+
+
 def _mul(*nodes: Node) -> Node:
     factors: list[Node] = []
     for node in nodes:
@@ -379,9 +384,27 @@ class Lowerer:
 
     def _Mul(self, node: Mul) -> Array:
         result = self.lower(node.factors[0])
-        for factor in node.factors[1:]:
-            result = self.product(result, self.lower(factor))
+        for n, factor in enumerate(node.factors[1:], start=1):
+            right = self.lower(factor)
+            if n in node.dots and _vector(result.shape) and _same(result.shape, right.shape):
+                result = self.dot(result, right)
+            else:
+                result = self.product(result, right)
         return result
+
+    def dot(self, a: Array, b: Array) -> Array:
+        """``\\mathbf{u} \\cdot \\mathbf{v}`` of two vectors of one shape: the dot product."""
+        column = a.shape.cols == ONE
+        length = a.shape.rows if column else a.shape.cols
+        if length is None:
+            length = b.shape.rows if column else b.shape.cols
+
+        def build(i: Letter, j: Letter) -> Node:
+            k = self.fresh(length)
+            at = (k, None) if column else (None, k)
+            return Sum(k, None, self.bound(length), _mul(a.build(*at), b.build(*at)))
+
+        return Array(Shape(ONE, ONE), build)
 
     def product(self, a: Array, b: Array) -> Array:
         """``a b``: a number times anything, else the matrix product (outer when inner length 1)."""
@@ -392,8 +415,8 @@ class Lowerer:
         if not ok:
             hint = ""
             if a.shape == b.shape and a.shape.cols == ONE:
-                hint = (r": for the dot product write \mathbf{u}^\top \mathbf{v}, "
-                        r"elementwise \mathbf{u} \odot \mathbf{v}")
+                hint = (r": for the dot product write \mathbf{u}^\top \mathbf{v} or "
+                        r"\mathbf{u} \cdot \mathbf{v}, elementwise \mathbf{u} \odot \mathbf{v}")
             raise Wrong(f"cannot multiply {a.shape.describe()} by {b.shape.describe()}{hint}")
         shape = Shape(a.shape.rows, b.shape.cols)
         if inner == ONE:
