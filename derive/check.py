@@ -187,7 +187,8 @@ class Checker:
             if deadline.left() <= 0:
                 return
             if self._holds(edited, free, deadline):
-                message = slip.message if lowered is None else f"in index notation, {slip.message}"
+                indexed = lowered is not None and slip.kind != "sign"  # said of the lowered answer
+                message = f"in index notation, {slip.message}" if indexed else slip.message
                 result.slip = replace(slip, message=message)
                 result.reason = message + (f" ({because})" if because else "")
                 return

@@ -381,3 +381,31 @@ def test_the_shipped_vector_example_grades_as_worked_by_hand():
     assert [r.verdict for r in results] == [OK] * 5 + [WRONG] * 2, [r.show() for r in results]
     assert results[5].slip is not None and results[5].slip.kind == "transpose"
     assert results[6].slip is not None and results[6].slip.kind == "missing-factor"
+
+
+def test_random_vector_expressions_never_crash(checkers):
+    """Random combinations of every construct: a verdict or a one-line reason, never an internal error."""
+    import random
+
+    rng = random.Random(11)
+    atoms = [r"\mathbf{x}", r"W", r"W^{(1)}", r"W^{(2)}", r"\mathbf{a}^{(1)}", r"\boldsymbol\delta", r"a", r"\mathbf{y}",
+             r"\mathbf{1}", r"\mathbf{1}_K", "2", r"x_j", r"\delta_{kj}", "M"]
+    ops = [" ", r" \odot ", r" \oslash ", " + ", " - ", r" \cdot ", " / "]
+    wraps = [r"({})^\top", r"{}^T", r"\sigma'({})", r"\log({})", r"\operatorname{{diag}}({})", r"{}'", r"\frac{{{}}}{{2}}",
+             r"\sum_k {}", r"({})^2"]
+    lefts = [r"\frac{\partial L}{\partial \mathbf{w}}", r"\nabla_{W} L", r"\frac{\partial \mathbf{a}}{\partial \mathbf{z}}",
+             r"\boldsymbol\delta^{(1)}", "L", r"\frac{\partial \mathbf{a}^{(2)}}{\partial W}", r"\mathbf{1}"]
+
+    def expr(depth):
+        if depth == 0 or rng.random() < 0.3:
+            return rng.choice(atoms)
+        if rng.random() < 0.4:
+            return rng.choice(wraps).format(expr(depth - 1))
+        return expr(depth - 1) + rng.choice(ops) + expr(depth - 1)
+
+    verdicts = set()
+    for _ in range(300):
+        result = checkers[rng.choice(MODELS)].check(rng.choice(lefts) + " = " + expr(3))
+        verdicts.add(result.verdict)
+        assert "internal error" not in result.reason and "\n" not in result.reason, result.show()
+    assert verdicts >= {WRONG, "error"}
