@@ -37,7 +37,7 @@ from .checking.proof import PROOF_TIME_LIMIT, Proof, Prover
 from .checking.quantities import ModelTable
 from .checking.slips import Slip
 from .errors import DeriveError, UsageError
-from .latex_parse import Equation, LatexError, clean, parse_equation
+from .latex_parse import Equation, LatexError, Mul, clean, parse_equation
 from .naming import names as model_names
 from .spec import ModelSpec, resolve
 
@@ -187,11 +187,26 @@ class Checker:
             if deadline.left() <= 0:
                 return
             if self._holds(edited, free, deadline):
-                indexed = lowered is not None and slip.kind != "sign"  # said of the lowered answer
-                message = f"in index notation, {slip.message}" if indexed else slip.message
+                message = slip.message if lowered is None else self._vector_slip(slip, edited, lowered)
                 result.slip = replace(slip, message=message)
                 result.reason = message + (f" ({because})" if because else "")
                 return
+
+    @staticmethod
+    def _vector_slip(slip: Slip, edited: Equation, lowered: vector.Lowered) -> str:
+        """A slip of an answer in vector notation, in its words when they can be found, else
+        said of the answer lowered to index notation."""
+        if slip.kind == "sign":
+            return slip.message
+        answer = edited.sides[-1]
+        if slip.kind == "missing-factor" and isinstance(answer, Mul):
+            factor = answer.factors[-1]
+            if not vector.has_indices(factor):  # a number: the same in every notation
+                return slip.message
+            words = vector.in_vector_words(factor, lowered)
+            if words is not None:
+                return f"missing the elementwise factor {words}"
+        return f"in index notation, {slip.message}"
 
     def _holds(self, equation: Equation, free: dict[str, sp.Expr], deadline: Deadline) -> bool:
         """Whether ``equation`` binds with the free indices ``free`` and agrees at every point."""

@@ -72,7 +72,7 @@ CORPUS = [
     ("b", r"\boldsymbol{\delta}^{(1)} = \mathbf{w}^{(2)} \delta^{(2)} \odot \sigma'(\mathbf{z}^{(1)})",
      r"\delta^{(1)}_k = w^{(2)}_k \delta^{(2)} \sigma'(z^{(1)}_k)", OK, ""),
     ("b", r"\boldsymbol{\delta}^{(1)} = \mathbf{w}^{(2)} \delta^{(2)}",
-     r"\delta^{(1)}_k = w^{(2)}_k \delta^{(2)}", WRONG, "missing the factor"),
+     r"\delta^{(1)}_k = w^{(2)}_k \delta^{(2)}", WRONG, "missing the"),
     ("b", r"\boldsymbol{\delta}^{(1)} = W^{(2)\top} \delta^{(2)} \odot \mathbf{a}^{(1)} \odot (\mathbf{1} - \mathbf{a}^{(1)})",
      r"\delta^{(1)}_k = w^{(2)}_k \delta^{(2)} a^{(1)}_k (1 - a^{(1)}_k)", OK, ""),
     ("b", r"\frac{\partial L}{\partial \mathbf{w}^{(2)}} = (a^{(2)} - y)\mathbf{a}^{(1)}",
@@ -83,7 +83,7 @@ CORPUS = [
      r"\odot (1 - \mathbf{a}^{(1)})",
      r"\frac{\partial L}{\partial b^{(1)}_k} = (a^{(2)} - y) w^{(2)}_k a^{(1)}_k (1 - a^{(1)}_k)", OK, ""),
     ("b", r"\frac{\partial L}{\partial \mathbf{b}^{(1)}} = (a^{(2)} - y) \mathbf{w}^{(2)}",
-     r"\frac{\partial L}{\partial b^{(1)}_k} = (a^{(2)} - y) w^{(2)}_k", WRONG, "missing the factor"),
+     r"\frac{\partial L}{\partial b^{(1)}_k} = (a^{(2)} - y) w^{(2)}_k", WRONG, "missing the"),
     ("b", r"\frac{\partial \mathbf{z}^{(1)}}{\partial \mathbf{x}} = W^{(1)}",
      r"\frac{\partial z^{(1)}_k}{\partial x_j} = w^{(1)}_{kj}", OK, ""),
     ("b", r"\frac{\partial \mathbf{z}^{(1)}}{\partial \mathbf{x}} = W^{(1)\top}",
@@ -105,7 +105,7 @@ CORPUS = [
     ("b", r"\frac{\partial L}{\partial W^{(1)}} = (a^{(2)} - y)\,(\mathbf{w}^{(2)} \odot \sigma'(\mathbf{z}^{(1)}))"
      r"\,\mathbf{x}^\top", rf"{DLDW1_B} = (a^{{(2)}} - y) w^{{(2)}}_k a^{{(1)}}_k (1 - a^{{(1)}}_k) x_j", OK, ""),
     ("b", r"\frac{\partial L}{\partial W^{(1)}} = (a^{(2)} - y)\,\mathbf{w}^{(2)} \mathbf{x}^\top",
-     rf"{DLDW1_B} = (a^{{(2)}} - y) w^{{(2)}}_k x_j", WRONG, "missing the factor"),
+     rf"{DLDW1_B} = (a^{{(2)}} - y) w^{{(2)}}_k x_j", WRONG, "missing the"),
     ("b", r"\frac{\partial L}{\partial W^{(1)}} = \boldsymbol{\delta}^{(1)} \odot \mathbf{x}",
      rf"{DLDW1_B} = \delta^{{(1)}}_k x_k", WRONG, "multiply elementwise"),
     ("b", r"\frac{\partial z^{(2)}}{\partial \mathbf{a}^{(1)}} = \mathbf{w}^{(2)}",
@@ -163,7 +163,7 @@ CORPUS = [
      r"\sigma'(\mathbf{z}^{(1)})) \mathbf{x}^\top",
      rf"{DLDW1_CMLP} = \sum_i (a^{{(2)}}_i - y_i) W^{{(2)}}_{{ik}} a^{{(1)}}_k (1 - a^{{(1)}}_k) x_j", OK, ""),
     ("c-mlp", r"\frac{\partial L}{\partial W^{(1)}} = (W^{(2)\top}(\mathbf{a}^{(2)} - \mathbf{y})) \mathbf{x}^\top",
-     rf"{DLDW1_CMLP} = \sum_i (a^{{(2)}}_i - y_i) W^{{(2)}}_{{ik}} x_j", WRONG, "missing the factor"),
+     rf"{DLDW1_CMLP} = \sum_i (a^{{(2)}}_i - y_i) W^{{(2)}}_{{ik}} x_j", WRONG, "missing the"),
     ("c-mlp", r"\frac{\partial L}{\partial \mathbf{b}^{(1)}} = W^{(2)\top}(\mathbf{a}^{(2)} - \mathbf{y}) \odot "
      r"\sigma'(\mathbf{z}^{(1)})",
      r"\frac{\partial L}{\partial b^{(1)}_k} = \sigma'(z^{(1)}_k) \sum_i W^{(2)}_{ik} (a^{(2)}_i - y_i)", OK, ""),
@@ -409,3 +409,18 @@ def test_random_vector_expressions_never_crash(checkers):
         verdicts.add(result.verdict)
         assert "internal error" not in result.reason and "\n" not in result.reason, result.show()
     assert verdicts >= {WRONG, "error"}
+
+
+@pytest.mark.parametrize("model, text, message", [
+    ("b", r"\boldsymbol{\delta}^{(1)} = \mathbf{w}^{(2)} \delta^{(2)}",
+     r"missing the elementwise factor \mathbf{a}^{(1)} \odot (\mathbf{1} - \mathbf{a}^{(1)})"),
+    ("c-mlp", r"\boldsymbol\delta^{(1)} = W^{(2)\top} \boldsymbol\delta^{(2)} \odot \mathbf{a}^{(1)}",
+     r"missing the elementwise factor (\mathbf{1} - \mathbf{a}^{(1)})"),
+    ("a", r"\frac{\partial a}{\partial \mathbf{w}} = \mathbf{x}", "missing the factor a (1 - a)"),
+    ("c", r"\frac{\partial L}{\partial \mathbf{z}} = \mathbf{y} - \mathbf{a}", "the sign is wrong"),
+    ("c-mlp", r"\frac{\partial L}{\partial W^{(1)}} = (W^{(2)\top}(\mathbf{a}^{(2)} - \mathbf{y})) \mathbf{x}^\top",
+     "in index notation, missing the factor a_{k}^{(1)} (1 - a_{k}^{(1)})"),  # a matrix: said of its element
+])
+def test_a_slip_in_vector_notation_is_named_in_its_words(checkers, model, text, message):
+    result = checkers[model].check(text)
+    assert result.verdict == WRONG and result.slip is not None and result.slip.message == message, result.show()

@@ -154,6 +154,7 @@ class Lowered:
     what: str  # the left side in words: "the gradient with respect to W^{(1)}"
     transposed_answer: bool = False
     shape_error: str = ""
+    letters: tuple[Letter, Letter] = (None, None)  # of the left side's rows and columns
 
 
 class Lowerer:
@@ -466,7 +467,7 @@ def lower(equation: Equation, table: ModelTable) -> Lowered | None:
             transposed_answer, shape_error = True, error
             continue
         raise Wrong(error)
-    return Lowered(Equation(tuple(sides), equation.text), shape, what, transposed_answer, shape_error)
+    return Lowered(Equation(tuple(sides), equation.text), shape, what, transposed_answer, shape_error, (i, j))
 
 
 def transpose_message(lowered: Lowered) -> str:
@@ -476,3 +477,44 @@ def transpose_message(lowered: Lowered) -> str:
             else "a Jacobian da/dz has rows indexed by a")
     shape = lowered.shape.describe()
     return f"your answer is the transpose of {what}, which is {shape} ({rule}): transpose it"
+
+
+def has_indices(node: Node) -> bool:
+    return any(isinstance(n, Name) and n.indices for n in _walk(node))
+
+
+def in_vector_words(node: Node, lowered: Lowered) -> str | None:
+    """A lowered factor of a column-vector answer (over its row letter) back in vector notation:
+    ``a^{(1)}_k (1 - a^{(1)}_k)`` -> ``\\mathbf{a}^{(1)} \\odot (\\mathbf{1} - \\mathbf{a}^{(1)})``; None
+    when it is not one (a matrix answer, another index)."""
+    row, col = lowered.letters
+    if row is None or col is not None:
+        return None
+
+    def words(node: Node) -> str | None:
+        if isinstance(node, Name) and node.indices == (row,):
+            head = replace(node, indices=(), label=None).show()
+            bold = f"\\boldsymbol{{{head}}}" if head.startswith("\\") else f"\\mathbf{{{head}}}"
+            return bold + (f"^{{({node.label})}}" if node.label is not None else "")
+        if isinstance(node, Num) and node.value == 1:
+            return "\\mathbf{1}"
+        if isinstance(node, Group):
+            inner = words(node.inner)
+            return None if inner is None else f"({inner})"
+        if isinstance(node, Neg):
+            inner = words(node.arg)
+            return None if inner is None else f"-{inner}"
+        found = [words(part) for part in node.children()]
+        parts = [part for part in found if part is not None]
+        if not parts or len(parts) != len(found):
+            return None
+        if isinstance(node, Mul):
+            return " \\odot ".join(parts)
+        if isinstance(node, Add):
+            text = parts[0]
+            for part in parts[1:]:
+                text += f" - {part[1:]}" if part.startswith("-") else f" + {part}"
+            return text
+        return None
+
+    return words(node)
