@@ -469,3 +469,51 @@ def test_answers_are_found_in_every_kind_of_math(setup):
     assert found["dL/dz"].text.endswith("a - y \\label{eq:dz}") and found["dL/dz"].line == 3
     assert found["dL/dw"].line == 6 and "(a - y) x_k" in found["dL/dw"].text
     assert found["dL/da"].text.endswith(r"-\frac{y}{a} + \frac{1-y}{1-a}")  # the chain's last row
+
+
+SLIP_KEY = r"""
+model = "a"
+
+[[question]]
+name = "dL/dz"
+quantity = '\frac{\partial L}{\partial z}'
+points = 2
+
+[[question.partial]]
+slip = "sign"
+points = 0.5
+feedback = "right up to the sign"
+
+[[question]]
+name = "dL/dw"
+quantity = '\frac{\partial L}{\partial w_{j}}'
+points = 3
+
+[[question.partial]]
+slip = "missing-factor"
+points = 1
+"""
+
+
+@pytest.mark.parametrize("answers, points, verdicts", [
+    ("dL/dz = y - a\ndL/dw_j = a - y", (0.5, 1.0), ("partial", "partial")),  # hand: sign; x_j missing
+    ("dL/dz = a - y\ndL/dw_j = (a - y) x_j", (2.0, 3.0), ("correct", "correct")),
+    ("dL/dz = 2(a - y)\ndL/dw_j = (y - a) x_j", (0.0, 0.0), ("incorrect", "incorrect")),  # other slips
+])
+def test_partial_credit_for_a_named_slip(tmp_path, answers, points, verdicts):
+    key_path, sub = tmp_path / "key.toml", tmp_path / "s.txt"
+    key_path.write_text(SLIP_KEY)
+    sub.write_text(answers)
+    (graded,) = grade_all(load_key(key_path), [str(sub)], jobs=1)
+    assert tuple(q.points for q in graded.questions) == points
+    assert tuple(q.verdict for q in graded.questions) == verdicts
+
+
+def test_a_partial_credit_naming_an_unknown_slip_is_a_bad_key(tmp_path, capsys):
+    key_path = tmp_path / "key.toml"
+    key_path.write_text(SLIP_KEY.replace('slip = "sign"', 'slip = "typo"'))
+    with pytest.raises(SystemExit) as exit_:
+        main(["grade", str(key_path), str(tmp_path)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "key.toml:9" in err and "unknown slip 'typo'" in err

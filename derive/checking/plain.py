@@ -87,6 +87,7 @@ def _plain(text: str) -> str:
     text = _DERIVATIVE.sub(lambda m: rf"\frac{{\partial {m[1]}}}{{\partial {m[2]}}}", text)
     text = re.sub(r"\^\s*\(([^()]*)\)", r"^{(\1)}", text)
     text = re.sub(r"\^\s*\[([^\[\]]*)\]", r"^{[\1]}", text)
+    text = re.sub(r"\^\s*-\s*([A-Za-z][0-9]*(?:_[A-Za-z0-9]+)?|[0-9.]+)", r"^{-\1}", text)  # e^-z
     layered = "|".join(LAYERED)
     text = re.sub(rf"(?<![A-Za-z0-9\\])({layered})([0-9]+)(?![0-9])", r"\1^{(\2)}", text)
     text = re.sub(r"_\s*\(([^()]*)\)", r"_{\1}", text)

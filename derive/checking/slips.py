@@ -37,6 +37,8 @@ from ..latex_parse import (
 from .quantities import ModelTable
 
 MAX_EDITS = 400  # edits tried per wrong answer, at most
+KINDS = ("sign", "transpose", "wrong-index", "wrong-layer", "wrong-quantity", "sum-range", "extra-factor",
+         "extra-term", "term-sign", "missing-factor")
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,7 @@ def written(node: Node) -> str:
     if isinstance(node, Pow):
         return f"{written(node.base)}^{{{written(node.exp)}}}"
     if isinstance(node, Func):
-        name = node.name if node.name.startswith("operatorname") else node.name
-        return f"\\{name}{chr(39) if node.prime else ''}({written(node.arg)})"
+        return f"\\{node.name}{chr(39) if node.prime else ''}({written(node.arg)})"
     if isinstance(node, Partial):
         return f"\\frac{{\\partial {written(node.num)}}}{{\\partial {written(node.den)}}}"
     if isinstance(node, Sum):

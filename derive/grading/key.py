@@ -20,6 +20,7 @@ from pathlib import Path
 from ..checking.binding import Binder
 from ..checking.problems import Unreadable, Wrong
 from ..checking.quantities import ModelTable
+from ..checking.slips import KINDS
 from ..checking.vector import lower
 from ..errors import DeriveError, UsageError
 from ..latex_parse import Equation, Group, LatexError, Name, Node, Partial, parse_equation
@@ -30,7 +31,7 @@ TOP_KEYS = {"model", "seed", "timeout", "visibility", "question"}
 # Gradescope's test visibilities (its autograder specification, "Controlling Test Case Visibility").
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 QUESTION_KEYS = {"name", "quantity", "points", "partial"}
-PARTIAL_KEYS = {"answer", "points", "feedback"}
+PARTIAL_KEYS = {"answer", "slip", "points", "feedback"}
 DEFAULT_TIMEOUT = 30.0  # seconds per submission
 
 Signature = tuple[tuple[str, tuple[object, ...]], ...]
@@ -38,9 +39,11 @@ Signature = tuple[tuple[str, tuple[object, ...]], ...]
 
 @dataclass(frozen=True)
 class Credit:
-    """Partial credit: an answer whose right side equals ``answer`` earns ``points``."""
+    """Partial credit: an answer whose right side equals ``answer``, or a wrong answer whose named
+    slip is of kind ``slip`` (``derive.checking.slips.KINDS``), earns ``points``."""
 
-    answer: str  # a right side, LaTeX
+    answer: str | None  # a right side, LaTeX
+    slip: str | None
     points: float
     feedback: str = ""
 
@@ -246,16 +249,23 @@ def _partial(entry: object, name: str, full: float, quantity: str, table: ModelT
     for unknown in sorted(set(entry) - PARTIAL_KEYS):
         known = ", ".join(sorted(PARTIAL_KEYS))
         raise where.error(f"{label}: unknown key {unknown!r} (known: {known})", line)
-    if not isinstance(entry.get("answer"), str) or "points" not in entry:
-        raise where.error(f"{label} needs 'answer' (a right side) and 'points'", line)
+    if ("answer" in entry) == ("slip" in entry) or "points" not in entry:
+        raise where.error(f"{label} needs 'points' and either 'answer' (a right side) or 'slip' "
+                          f"(one of {', '.join(KINDS)})", line)
     points = _points(entry["points"], f"{label}: 'points'", where, line)
     if points > full:
         raise where.error(f"{label}: {points:g} points is more than the question's {full:g}", line)
+    feedback = entry.get("feedback", "")
+    if not isinstance(feedback, str):
+        raise where.error(f"{label}: 'feedback' must be a string", line)
+    if "slip" in entry:
+        if entry["slip"] not in KINDS:
+            raise where.error(f"{label}: unknown slip {entry['slip']!r} (known: {', '.join(KINDS)})", line)
+        return Credit(None, entry["slip"], points, feedback)
+    if not isinstance(entry["answer"], str):
+        raise where.error(f"{label}: 'answer' must be a string (a right side in LaTeX)", line)
     try:  # read and bound like an answer, so that it can ever be matched
         Binder(table).bind(parse_equation(f"{quantity} = {entry['answer']}"))
     except (LatexError, Wrong, Unreadable) as exc:
         raise where.error(f"{label}: cannot use the answer: {exc}", line) from None
-    feedback = entry.get("feedback", "")
-    if not isinstance(feedback, str):
-        raise where.error(f"{label}: 'feedback' must be a string", line)
-    return Credit(entry["answer"], points, feedback)
+    return Credit(entry["answer"], None, points, feedback)

@@ -206,7 +206,11 @@ class Grader:
                           answer)
         detail = _detail(result)
         for credit in question.partial:
-            if self._equal(found.text, credit.answer):
+            if credit.slip is not None:
+                matched = result.slip is not None and result.slip.kind == credit.slip
+            else:
+                matched = credit.answer is not None and self._equal(found.text, credit.answer)
+            if matched:
                 message = f"partly right: {credit.feedback}" if credit.feedback else "partly right"
                 return Graded(question.name, credit.points, full, "partial", f"{message} ({detail})",
                               answer)
