@@ -424,3 +424,24 @@ def test_random_vector_expressions_never_crash(checkers):
 def test_a_slip_in_vector_notation_is_named_in_its_words(checkers, model, text, message):
     result = checkers[model].check(text)
     assert result.verdict == WRONG and result.slip is not None and result.slip.message == message, result.show()
+
+
+def test_a_transposed_vector_answer_earns_the_keys_partial_credit_for_a_transpose(tmp_path):
+    from derive.grading.key import load_key
+    from derive.grading.run import grade_all
+
+    key = tmp_path / "key.toml"
+    key.write_text("\n".join([
+        'model = "c"', "", "[[question]]", 'name = "dL/dW"',
+        r"quantity = '\frac{\partial L}{\partial W_{kj}}'", "points = 2", "",
+        "[[question.partial]]", 'slip = "transpose"', "points = 1",
+    ]))
+    points = {}
+    for name, answer in [("right", r"(\mathbf{a} - \mathbf{y}) \mathbf{x}^\top"),
+                         ("transposed", r"\mathbf{x} (\mathbf{a} - \mathbf{y})^\top"),
+                         ("wrong", r"(\mathbf{y} - \mathbf{a}) \mathbf{x}^\top")]:
+        submission = tmp_path / f"{name}.tex"
+        submission.write_text(rf"\[ \frac{{\partial L}}{{\partial W}} = {answer} \]")
+        (graded,) = grade_all(load_key(key), [str(submission)], jobs=1)
+        points[name] = graded.questions[0].points
+    assert points == {"right": 2.0, "transposed": 1.0, "wrong": 0.0}
