@@ -139,6 +139,8 @@ CORPUS = [
      r"a_k = \frac{\exp(z_k)}{\sum_c \exp(z_c)}", OK, ""),
     ("c", r"\mathbf{a} = \frac{\exp(\mathbf{z})}{\mathbf{1}_C^\top \exp(\mathbf{z})}",
      r"a_k = \frac{\exp(z_k)}{\sum_{c=1}^{C} \exp(z_c)}", OK, ""),
+    ("c", r"\mathbf{a} = \frac{e^{\mathbf{z}}}{\mathbf{1}^\top e^{\mathbf{z}}}", r"a_k = \frac{e^{z_k}}{\sum_c e^{z_c}}", OK, ""),
+    ("c", r"\mathbf{a} = \frac{e^{\mathbf{z}}}{\mathbf{1}^\top e^{-\mathbf{z}}}", r"a_k = \frac{e^{z_k}}{\sum_c e^{-z_c}}", WRONG, ""),
     ("c", r"\mathbf{a} = \exp(\mathbf{z}) \oslash \exp(\mathbf{z})", r"a_k = \frac{\exp(z_k)}{\exp(z_k)}", WRONG, ""),
     ("c", r"\frac{\partial L}{\partial \mathbf{a}} = -\mathbf{y} \oslash \mathbf{a}",
      r"\frac{\partial L}{\partial a_k} = -\frac{y_k}{a_k}", OK, ""),

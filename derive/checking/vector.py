@@ -106,6 +106,13 @@ def _same(a: Shape, b: Shape) -> Shape | None:
     return Shape(rows, cols) if ok_rows and ok_cols else None
 
 
+def _is_euler(node: Node, table: ModelTable) -> bool:
+    while isinstance(node, Group):
+        node = node.inner
+    return (isinstance(node, Name) and node.base == "e" and not node.indices and node.label is None
+            and "e" not in table.sizes)
+
+
 def _vector(shape: Shape) -> bool:
     """A column or row vector (not a number, not a matrix)."""
     return not shape.scalar and (shape.cols == ONE or shape.rows == ONE)
@@ -361,6 +368,8 @@ class Lowerer:
 
     def _Pow(self, node: Pow) -> Array:
         base, exp = self.lower(node.base), self.lower(node.exp)
+        if _is_euler(node.base, self.table) and not exp.shape.scalar:  # e^{\mathbf{z}}: elementwise
+            return Array(exp.shape, lambda i, j: Pow(node.base, exp.build(i, j)))
         if not exp.shape.scalar:
             raise Wrong(f"an exponent must be a number, not {exp.shape.describe()}")
         return Array(base.shape, lambda i, j: Pow(base.build(i, j), exp.build(None, None)))
