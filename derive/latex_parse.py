@@ -271,7 +271,11 @@ def _command_pattern(latex: str) -> str:
 # \tanh, \operatorname{relu}, ...), whose derivative f' is understood too, and exp and log.
 ACTIVATION_LATEX = tuple(entry.latex for entry in activations.ACTIVATIONS.values() if entry.elementwise)
 DIFFERENTIABLE = frozenset(function_key(latex) for latex in ACTIVATION_LATEX)
-FUNCTION_PATTERN = "|".join(_command_pattern(latex) for latex in (*ACTIVATION_LATEX, *MATH_FUNCTIONS))
+# Whole-layer activations (softmax) are read too, as functions of a vector (vector notation).
+VECTOR_LATEX = tuple(entry.latex for entry in activations.ACTIVATIONS.values() if not entry.elementwise)
+VECTOR_FUNCTIONS = frozenset(function_key(latex) for latex in VECTOR_LATEX)
+FUNCTION_PATTERN = "|".join(_command_pattern(latex)
+                            for latex in (*ACTIVATION_LATEX, *VECTOR_LATEX, *MATH_FUNCTIONS))
 
 GREEK = [letter for letter in (
     "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi "
@@ -783,7 +787,6 @@ UNKNOWN = {
     r"\langle": r"write a dot product as \mathbf{u}^\top \mathbf{v} or \mathbf{u} \cdot \mathbf{v}",
     r"\bullet": r"write \odot for an elementwise product, \cdot for a product",
     r"\ast": r"write \odot for an elementwise product, \cdot for a product",
-    r"\operatorname{softmax}": r"write it out: \frac{\exp(\mathbf{z})}{\mathbf{1}^\top \exp(\mathbf{z})}",
     r"\operatorname{Diag}": r"write \operatorname{diag}(\mathbf{v})",
     r"\mathsf": r"write a transpose as ^\top",
     r"\prime": r"write ^\top for a transpose, \sigma'(z) for a derivative",

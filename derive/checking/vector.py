@@ -25,6 +25,7 @@ from typing import TypeAlias
 
 import sympy as sp
 
+from .. import activations
 from ..latex_parse import (
     VECTOR_NODES,
     Add,
@@ -46,6 +47,7 @@ from ..latex_parse import (
     Pow,
     Sum,
     Transpose,
+    function_key,
 )
 from ..naming import INDEX_LETTERS, latex_name
 from .problems import Unreadable, Wrong
@@ -55,6 +57,10 @@ Dim: TypeAlias = sp.Expr | None  # None: the length of a \mathbf{1}, fixed by wh
 ONE = sp.Integer(1)
 LETTERS = (*INDEX_LETTERS, "n", "o", "g", "h", "f", "d", "w")  # for sums and free dimensions
 VECTOR_KINDS = ("x", "y", "z", "a", "w", "b", "delta")
+# Whole-layer activations (softmax), by the key their LaTeX is read as; their registry formula
+# (``vector_forward``) gives each element.
+VECTOR_ACTIVATIONS = {function_key(entry.latex): entry for entry in activations.ACTIVATIONS.values()
+                      if not entry.elementwise}
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,8 @@ def uses_vector_notation(equation: Equation) -> bool:
     for side in equation.sides:
         for node in _walk(side):
             if isinstance(node, VECTOR_NODES) or (isinstance(node, Partial) and node.nabla):
+                return True
+            if isinstance(node, Func) and node.name in VECTOR_ACTIVATIONS:
                 return True
             if isinstance(node, Name) and _whole(node):
                 return True
@@ -317,7 +325,52 @@ class Lowerer:
 
     def _Func(self, node: Func) -> Array:
         arg = self.lower(node.arg)
-        return Array(arg.shape, lambda i, j: replace(node, arg=arg.build(i, j)))
+        entry = VECTOR_ACTIVATIONS.get(node.name)
+        if entry is None:  # elementwise
+            return Array(arg.shape, lambda i, j: replace(node, arg=arg.build(i, j)))
+        if arg.shape.cols != ONE or arg.shape.scalar:
+            raise Wrong(f"{entry.latex} takes a column vector, not {arg.shape.describe()}")
+        length = arg.shape.rows
+        z, k, c = sp.IndexedBase("z"), sp.Symbol("k"), sp.Symbol("c")
+        forward = activations.get(entry.name).vector_forward
+        assert forward is not None  # VECTOR_ACTIVATIONS holds the non-elementwise entries
+
+        def build(i: Letter, j: Letter) -> Node:
+            assert i is not None
+            return self.from_sympy(forward(z, k, c, sp.Symbol("n")), z, arg, {k: i}, length)
+
+        return Array(arg.shape, build)
+
+    def from_sympy(self, expr: sp.Expr, z: sp.IndexedBase, arg: Array, letters: dict, length: Dim) -> Node:
+        """A registry formula of one element (``e^{z_k} / \\sum_c e^{z_c}``) as our tree, with
+        ``z`` the lowered argument and each sum over the argument's length."""
+
+        def tree(e: sp.Expr) -> Node:
+            if isinstance(e, sp.Indexed) and e.base == z:
+                return arg.build(letters[e.indices[0]], None)
+            if isinstance(e, sp.exp):
+                return Func("exp", tree(e.args[0]))
+            if isinstance(e, sp.log):
+                return Func("log", tree(e.args[0]))
+            if isinstance(e, sp.Sum):
+                var = e.limits[0][0]
+                letters[var] = self.fresh(length)
+                return Sum(letters[var], None, self.bound(length), tree(e.function))
+            if isinstance(e, sp.Number):
+                value = Num(float(abs(e)))
+                return Neg(value) if e < 0 else value
+            if isinstance(e, sp.Mul):
+                num, den = sp.fraction(e)
+                if den != 1:
+                    return Div(tree(num), tree(den))
+                return _mul(*(tree(f) for f in e.args))
+            if isinstance(e, sp.Add):
+                return Add(tuple(tree(t) for t in e.args))
+            if isinstance(e, sp.Pow) and e.exp.is_Integer:
+                return Pow(Group(tree(e.base), "("), Num(float(e.exp)))
+            raise Unreadable(f"cannot read {e} in vector notation: write it in index notation")
+
+        return tree(expr)
 
     def _Sum(self, node: Sum) -> Array:
         body = self.lower(node.body)
