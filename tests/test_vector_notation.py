@@ -331,6 +331,8 @@ REFERENCE = [
     (r"\mathbf{a}^{(2)}", r"\exp(\mathbf{z}^{(2)}) \oslash \mathbf{a}^{(2)}", lambda v: np.exp(v["z2"]) / v["a2"]),
     (r"\mathbf{a}^{(2)}", r"\frac{\exp(\mathbf{z}^{(2)})}{\mathbf{1}^\top \exp(\mathbf{z}^{(2)})}",
      lambda v: np.exp(v["z2"]) / np.exp(v["z2"]).sum()),
+    (r"\mathbf{a}^{(2)}", r"\operatorname{softmax}(2 \mathbf{z}^{(2)} - \mathbf{y})",
+     lambda v: np.exp(2 * v["z2"] - v["y"]) / np.exp(2 * v["z2"] - v["y"]).sum()),
     (r"L", r"\mathbf{x}^\top W^{(1)\top} W^{(1)} \mathbf{x}", lambda v: v["x"] @ v["W1"].T @ v["W1"] @ v["x"]),
     (r"L", r"-\mathbf{y}^\top \log \mathbf{a}^{(2)}", lambda v: -v["y"] @ np.log(v["a2"])),
     (r"\frac{\partial \mathcal{L}}{\partial W^{(1)}}", r"\boldsymbol\delta^{(1)} \mathbf{x}^\top",
