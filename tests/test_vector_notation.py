@@ -168,6 +168,13 @@ CORPUS = [
     ("c-mlp", r"\frac{\partial L}{\partial W^{(1)}} = (W^{(2)\top}(\mathbf{a}^{(2)} - \mathbf{y}) \odot "
      r"\sigma'(\mathbf{z}^{(1)})) \mathbf{x}^\top",
      rf"{DLDW1_CMLP} = \sum_i (a^{{(2)}}_i - y_i) W^{{(2)}}_{{ik}} a^{{(1)}}_k (1 - a^{{(1)}}_k) x_j", OK, ""),
+    # \odot next to products: grouped as the shapes allow
+    ("c-mlp", r"\frac{\partial L}{\partial W^{(1)}} = W^{(2)\top}\boldsymbol\delta^{(2)} \odot \sigma'(\mathbf{z}^{(1)}) \mathbf{x}^\top",
+     rf"{DLDW1_CMLP} = \sum_i W^{{(2)}}_{{ik}} \delta^{{(2)}}_i \sigma'(z^{{(1)}}_k) x_j", OK, ""),
+    ("c-mlp", r"\frac{\partial L}{\partial W^{(1)}} = \sigma'(\mathbf{z}^{(1)}) \odot W^{(2)\top}\boldsymbol\delta^{(2)} \mathbf{x}^\top",
+     rf"{DLDW1_CMLP} = \sigma'(z^{{(1)}}_k) \sum_i W^{{(2)}}_{{ik}} \delta^{{(2)}}_i x_j", OK, ""),
+    ("c-mlp", r"\frac{\partial L}{\partial W^{(1)}} = W^{(2)\top}\boldsymbol\delta^{(2)} \odot \mathbf{a}^{(1)} \mathbf{x}^\top",
+     rf"{DLDW1_CMLP} = \sum_i W^{{(2)}}_{{ik}} \delta^{{(2)}}_i a^{{(1)}}_k x_j", WRONG, "missing the"),
     ("c-mlp", r"\frac{\partial L}{\partial W^{(1)}} = (W^{(2)\top}(\mathbf{a}^{(2)} - \mathbf{y})) \mathbf{x}^\top",
      rf"{DLDW1_CMLP} = \sum_i (a^{{(2)}}_i - y_i) W^{{(2)}}_{{ik}} x_j", WRONG, "missing the"),
     ("c-mlp", r"\frac{\partial L}{\partial \mathbf{b}^{(1)}} = W^{(2)\top}(\mathbf{a}^{(2)} - \mathbf{y}) \odot "

@@ -57,6 +57,7 @@ Dim: TypeAlias = sp.Expr | None  # None: the length of a \mathbf{1}, fixed by wh
 ONE = sp.Integer(1)
 LETTERS = (*INDEX_LETTERS, "n", "o", "g", "h", "f", "d", "w")  # for sums and free dimensions
 VECTOR_KINDS = ("x", "y", "z", "a", "w", "b", "delta")
+MAX_READINGS = 64  # other groupings of \odot and products tried per equation
 # Whole-layer activations (softmax), by the key their LaTeX is read as; their registry formula
 # (``vector_forward``) gives each element.
 VECTOR_ACTIVATIONS = {function_key(entry.latex): entry for entry in activations.ACTIVATIONS.values()
@@ -110,6 +111,17 @@ def _same(a: Shape, b: Shape) -> Shape | None:
     ok_rows, rows = _unify(a.rows, b.rows)
     ok_cols, cols = _unify(a.cols, b.cols)
     return Shape(rows, cols) if ok_rows and ok_cols else None
+
+
+def _readings(node: Elementwise) -> Iterator[Node]:
+    """Other groupings of ``A B \\odot C D``: the operator taking fewer of the factors next to it
+    (``((A B) \\odot C) D``, ``A (B \\odot C D)``, ...), the fewest moved out first."""
+    left = node.left.factors if isinstance(node.left, Mul) else (node.left,)
+    right = node.right.factors if isinstance(node.right, Mul) else (node.right,)
+    splits = [(q, p) for q in range(len(left)) for p in range(1, len(right) + 1) if (q, p) != (0, len(right))]
+    for q, p in sorted(splits, key=lambda split: split[0] + len(right) - split[1]):
+        inner = Elementwise(node.op, _mul(*left[q:]), _mul(*right[:p]))
+        yield _mul(*left[:q], inner, *right[p:])
 
 
 def _is_euler(node: Node, table: ModelTable) -> bool:
@@ -179,6 +191,7 @@ class Lowerer:
         self.table = table
         self.layered = len(table.names.layers) > 1
         self.taken: set[str] = set()
+        self.readings = 0  # other groupings of \odot tried, bounded by MAX_READINGS
         for side in equation.sides:
             for node in _walk(side):
                 if isinstance(node, Name):
@@ -407,6 +420,23 @@ class Lowerer:
         return Array(shape, lambda i, j: Add(tuple(self.at(t, i, j) for t in terms)))
 
     def _Elementwise(self, node: Elementwise) -> Array:
+        """``A B \\odot C D`` is read as ``(A B) \\odot (C D)``; when the shapes forbid that, as the
+        first of ``((A B) \\odot C) D``, ``A (B \\odot C D)``, ``A (B \\odot C) D`` they allow (the
+        notation does not fix how \\odot and a product group)."""
+        try:
+            return self.hadamard(node)
+        except Wrong:
+            for reading in _readings(node):
+                self.readings += 1
+                if self.readings > MAX_READINGS:
+                    break
+                try:
+                    return self.lower(reading)
+                except Wrong:
+                    continue
+            raise
+
+    def hadamard(self, node: Elementwise) -> Array:
         left, right = self.lower(node.left), self.lower(node.right)
         what = "multiply elementwise" if node.op == "*" else "divide elementwise"
         shape = self.elementwise([left, right], what)
