@@ -111,6 +111,9 @@ CORPUS = [
     ("b", r"\frac{\partial z^{(2)}}{\partial \mathbf{a}^{(1)}} = \mathbf{w}^{(2)}",
      r"\frac{\partial z^{(2)}}{\partial a^{(1)}_k} = w^{(2)}_k", OK, ""),
     ("b", r"\frac{\partial z^{(2)}}{\partial \mathbf{a}^{(1)}} = W^{(2)}", None, WRONG, T),
+    # plain text and Unicode (capital W and transposes mark vector notation)
+    ("b", "dL/dW1 = delta1 x^T", rf"{DLDW1_B} = \delta^{{(1)}}_k x_j", OK, ""),
+    ("b", "dL/dW1 = x delta1^T", rf"{DLDW1_B} = x_k \delta^{{(1)}}_j", WRONG, T),
     # --- model c: softmax regression ---
     ("c", r"\frac{\partial L}{\partial \mathbf{z}} = \mathbf{a} - \mathbf{y}",
      r"\frac{\partial L}{\partial z_k} = a_k - y_k", OK, ""),
@@ -189,6 +192,9 @@ CORPUS = [
     ("c-mlp", r"\mathbf{a}^{(2)} = \operatorname{softmax}(W^{(2)} \sigma(W^{(1)}\mathbf{x} + \mathbf{b}^{(1)}) + \mathbf{b}^{(2)})",
      r"a^{(2)}_i = \frac{\exp(\sum_k W^{(2)}_{ik} \sigma(\sum_j W^{(1)}_{kj} x_j + b^{(1)}_k) + b^{(2)}_i)}"
      r"{\sum_c \exp(\sum_k W^{(2)}_{ck} \sigma(\sum_j W^{(1)}_{kj} x_j + b^{(1)}_k) + b^{(2)}_c)}", OK, ""),
+    ("c-mlp", "δ⁽¹⁾ = W⁽²⁾ᵀ δ⁽²⁾ ⊙ σ'(z⁽¹⁾)",
+     r"\delta^{(1)}_k = \sum_i W^{(2)}_{ik} \delta^{(2)}_i \sigma'(z^{(1)}_k)", OK, ""),
+    ("c-mlp", "delta1 = W2^T delta2", r"\delta^{(1)}_k = \sum_i W^{(2)}_{ik} \delta^{(2)}_i", WRONG, "missing the"),
     ("c-mlp", r"\frac{\partial \mathbf{z}^{(2)}}{\partial \mathbf{a}^{(1)}} = W^{(2)}",
      r"\frac{\partial z^{(2)}_i}{\partial a^{(1)}_k} = W^{(2)}_{ik}", OK, ""),
     ("c-mlp", r"\frac{\partial \mathbf{z}^{(2)}}{\partial \mathbf{a}^{(1)}} = W^{(2)\top}",
