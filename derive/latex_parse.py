@@ -7,6 +7,9 @@ letter with its subscripts (indices) and an optional layer label from ``^{(1)}``
 the names mean is decided by ``derive.checking``. Bold names (``\\mathbf{w}``) are the plain
 name marked ``bold``; ``\\sum_{k \\neq j}`` is a ``Sum`` with ``exclude``; ``\\tanh^2 z`` is a power.
 Functions are exp, log and the activations under their registry LaTeX (``\\operatorname{relu}``).
+Vector and matrix notation gets nodes of its own (``Transpose``, ``Elementwise`` for ``\\odot`` and
+``\\oslash``, ``Diag``, ``Ones``; ``Partial.nabla``; ``Mul.dots`` where ``\\cdot`` was typed), which
+``checking.vector`` lowers to index notation.
 Work is bounded: the text length, the nesting depth and the tree depth are limited, and the parser
 is not recursive (the transformer runs inline).
 
