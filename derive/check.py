@@ -1,11 +1,13 @@
 """``derive check``: grade hand-written LaTeX equations against a model; orchestration and reporting.
 
-An equation is parsed (``latex_parse``; user text is never evaluated as code), its names and
-indices are bound (``checking.binding``), and both sides are evaluated at random model-consistent
-instances (``checking.instances``, ``checking.evaluate``) for every value of the free indices; a
-wrong equation gets a counterexample (``checking.compare``). An equation found correct is then
-proved symbolically if that succeeds within a time limit (``checking.proof``); otherwise it is
-reported as checked numerically. The numeric verdict decides: a proof is only attempted, and only
+An equation is parsed (``latex_parse``; user text is never evaluated as code), lowered to index
+notation if written with vectors and matrices (``checking.vector``: shapes first; an answer right
+up to a transpose is named so), its names and indices are bound (``checking.binding``), and both
+sides are evaluated at random model-consistent instances (``checking.instances``,
+``checking.evaluate``) for every value of the free indices; a wrong equation gets a
+counterexample (``checking.compare``). An equation found correct is then proved symbolically if
+that succeeds within a time limit (``checking.proof``); otherwise it is reported as checked
+numerically. The numeric verdict decides: a proof is only attempted, and only
 reported, for an equation that agrees at every point.
 
 Verdicts: ``correct``, ``incorrect`` (with the reason) and ``error`` (unreadable or over a limit).
