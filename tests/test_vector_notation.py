@@ -272,6 +272,8 @@ def test_index_notation_is_not_lowered(model, text):
     ("c", r"\mathbf{a} = \frac{\exp(\mathbf{z})}{\mathbf{1}_Q^\top \exp(\mathbf{z})}", "not a size of the model"),
     ("c", r"\frac{\partial \mathbf{a}}{\partial W} = 0", "write it in index notation"),
     ("c", r"a_k = \operatorname{softmax}(z_k)", r"\operatorname{softmax} takes a column vector, not a number"),
+    ("a", r"L = \operatorname{softmax}(\frac{\mathbf{1}}{2})", r"cannot tell the length of \mathbf{1} in softmax"),
+    ("a", r"L = \operatorname{diag}(\mathbf{1} \odot x_j)", r"cannot tell the length of \mathbf{1} in diag"),
     ("c", r"\nabla_{\mathbf{z}} \mathbf{a} = 0", r"write the Jacobian as \frac{\partial \mathbf{a}}"),
 ])
 def test_vector_notation_errors_say_what_to_write(checkers, model, text, hint):
@@ -416,7 +418,7 @@ def test_random_vector_expressions_never_crash(checkers):
              r"\mathbf{1}", r"\mathbf{1}_K", "2", r"x_j", r"\delta_{kj}", "M"]
     ops = [" ", r" \odot ", r" \oslash ", " + ", " - ", r" \cdot ", " / "]
     wraps = [r"({})^\top", r"{}^T", r"\sigma'({})", r"\log({})", r"\operatorname{{diag}}({})", r"{}'", r"\frac{{{}}}{{2}}",
-             r"\sum_k {}", r"({})^2"]
+             r"\sum_k {}", r"({})^2", r"\operatorname{{softmax}}({})", r"e^{{{}}}"]
     lefts = [r"\frac{\partial L}{\partial \mathbf{w}}", r"\nabla_{W} L", r"\frac{\partial \mathbf{a}}{\partial \mathbf{z}}",
              r"\boldsymbol\delta^{(1)}", "L", r"\frac{\partial \mathbf{a}^{(2)}}{\partial W}", r"\mathbf{1}"]
 
@@ -428,7 +430,7 @@ def test_random_vector_expressions_never_crash(checkers):
         return expr(depth - 1) + rng.choice(ops) + expr(depth - 1)
 
     verdicts = set()
-    for _ in range(300):
+    for _ in range(800):
         result = checkers[rng.choice(MODELS)].check(rng.choice(lefts) + " = " + expr(3))
         verdicts.add(result.verdict)
         assert "internal error" not in result.reason and "\n" not in result.reason, result.show()

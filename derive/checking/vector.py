@@ -347,6 +347,8 @@ class Lowerer:
         if arg.shape.cols != ONE or arg.shape.scalar:
             raise Wrong(f"{entry.latex} takes a column vector, not {arg.shape.describe()}")
         length = arg.shape.rows
+        if length is None:
+            raise Unreadable(rf"cannot tell the length of \mathbf{{1}} in {entry.name}: write \mathbf{{1}}_K")
         z, k, c = sp.IndexedBase("z"), sp.Symbol("k"), sp.Symbol("c")
         forward = activations.get(entry.name).vector_forward
         assert forward is not None  # VECTOR_ACTIVATIONS holds the non-elementwise entries
