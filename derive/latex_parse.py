@@ -216,7 +216,8 @@ class Transpose(Node):
 
 @dataclass(frozen=True)
 class Elementwise(Node):
-    """``A \\odot B`` / ``A \\circ B`` (op ``*``) or ``A \\oslash B`` (op ``/``): vector notation."""
+    """``A \\odot B`` / ``A \\circ B`` (op ``*``), ``A \\oslash B`` (op ``/``) or the outer product
+    ``u \\otimes v`` (op ``outer``): vector notation."""
 
     op: str
     left: Node
@@ -297,6 +298,7 @@ start: expr ("=" expr)*
 ?hterm: term
       | hterm ODOT term       -> hadamard
       | hterm OSLASH term     -> hdivide
+      | hterm OTIMES term     -> outer
 
 ?term: factor
      | term factor            -> mul
@@ -369,6 +371,7 @@ relation: index "=" index     -> eq
 TOP: /\\top(?![a-zA-Z])|\\intercal(?![a-zA-Z])|\\mathsf\s*(\{\s*T\s*\}|T(?![a-zA-Z]))/
 ODOT: /\\odot(?![a-zA-Z])|\\circ(?![a-zA-Z])/
 OSLASH: /\\oslash(?![a-zA-Z])/
+OTIMES: /\\otimes(?![a-zA-Z])/
 NABLA: /\\nabla(?![a-zA-Z])/
 DIAG.3: /\\(operatorname|mathrm)\s*\{\s*diag\s*\}|\\diag(?![a-zA-Z])/
 ONES: /\\(BOLD_NAMES)\s*(\{\s*1\s*\}|1)/
@@ -405,7 +408,7 @@ _TEXT_RELATION = re.compile(
 )
 _KNOWN_COMMAND = re.compile(
     r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|mathbf|boldsymbol|bm|vec|nabla|top"
-    r"|intercal|mathsf|odot|circ|oslash|diag|operatorname\s*\{\s*diag\s*\}"
+    r"|intercal|mathsf|odot|circ|oslash|otimes|diag|operatorname\s*\{\s*diag\s*\}"
     r"|text|textrm|mathrm|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
     r"|textstyle|limits|nolimits|nonumber|notag|" + "|".join(GREEK) + r")(?![a-zA-Z])|" + FUNCTION_PATTERN
 )
@@ -617,6 +620,9 @@ class _Build:
     def hdivide(self, c):
         return Elementwise("/", c[0], c[2])
 
+    def outer(self, c):
+        return Elementwise("outer", c[0], c[2])
+
     def diag(self, c):
         return Diag(c[1])
 
@@ -786,7 +792,6 @@ INSTEAD = {
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 # What to write instead of commands people use for vector notation that we do not read.
 UNKNOWN = {
-    r"\otimes": r"write an outer product as \mathbf{u} \mathbf{v}^\top",
     r"\langle": r"write a dot product as \mathbf{u}^\top \mathbf{v} or \mathbf{u} \cdot \mathbf{v}",
     r"\bullet": r"write \odot for an elementwise product, \cdot for a product",
     r"\ast": r"write \odot for an elementwise product, \cdot for a product",

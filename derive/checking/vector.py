@@ -443,11 +443,20 @@ class Lowerer:
 
     def hadamard(self, node: Elementwise) -> Array:
         left, right = self.lower(node.left), self.lower(node.right)
+        if node.op == "outer":
+            return self.outer(left, right)
         what = "multiply elementwise" if node.op == "*" else "divide elementwise"
         shape = self.elementwise([left, right], what)
         if node.op == "*":
             return Array(shape, lambda i, j: _mul(self.at(left, i, j), self.at(right, i, j)))
         return Array(shape, lambda i, j: Div(self.at(left, i, j), self.at(right, i, j)))
+
+    def outer(self, a: Array, b: Array) -> Array:
+        """``\\mathbf{u} \\otimes \\mathbf{v}`` of two column vectors: ``\\mathbf{u} \\mathbf{v}^\\top``."""
+        if a.shape.cols != ONE or b.shape.cols != ONE or a.shape.scalar or b.shape.scalar:
+            shapes = f"{a.shape.describe()} and {b.shape.describe()}"
+            raise Wrong(f"\\otimes takes two column vectors, not {shapes}")
+        return self.product(a, Array(b.shape.t, lambda i, j: b.build(j, i)))
 
     def _Div(self, node: Div) -> Array:
         num, den = self.lower(node.num), self.lower(node.den)
