@@ -13,12 +13,11 @@ Conventions: the gradient of a scalar with respect to a quantity has that quanti
 ``\\frac{\\partial \\mathbf{a}}{\\partial \\mathbf{z}}`` has rows indexed by ``a``. A capital ``W`` of a
 layer with one unit is the 1-row matrix, the bold ``\\mathbf{w}`` the column. Functions, ``\\odot``,
 ``\\oslash`` and a quotient of equal shapes act elementwise; a number broadcasts (in a sum, only a
-constant); ``\\cdot`` between two vectors is their dot product, ``\\otimes`` their outer product; a
-whole-layer activation
-(``\\operatorname{softmax}``) is lowered through its registry formula. ``\\odot`` next to products is
-grouped as the shapes allow. A side whose shape differs from the left side's is ``Wrong`` with both
-shapes named; an answer with the left side's shape transposed is lowered transposed, so the caller
-can tell whether it is exactly the transpose.
+constant); ``\\cdot`` between two vectors is their dot product, ``\\otimes`` their outer product;
+a whole-layer activation (``\\operatorname{softmax}``) is lowered through its registry formula.
+``\\odot`` next to products is grouped as the shapes allow. A side whose shape differs from the
+left side's is ``Wrong`` with both shapes named; an answer with the left side's shape transposed
+is lowered transposed, so the caller can tell whether it is exactly the transpose.
 """
 
 from __future__ import annotations
