@@ -530,10 +530,13 @@ class _Build:
 
     def partial(self, c):
         names = [x for x in c if isinstance(x, Node)]
+        num, den = names
+        if isinstance(den, Transpose) and isinstance(den.arg, Name) and isinstance(num, Name):
+            return Transpose(Partial(num, den.arg))  # by w^T: the gradient laid out as a row
         for name in names:
             if not isinstance(name, Name):
                 raise LatexError("a partial derivative must be of one quantity by one quantity")
-        return Partial(names[0], names[1])
+        return Partial(num, den)
 
     def dfrac(self, c):
         tokens = [x for x in c if _is_token(x) and x.type in ("LETTER", "TEXT")]

@@ -61,6 +61,9 @@ CORPUS = [
      r"\frac{\partial L}{\partial w_j} = (a - y) x_j", OK, ""),
     ("a", r"\frac{\partial L}{\partial W} = (a - y)\mathbf{x}'", r"\frac{\partial L}{\partial w_j} = (a - y) x_j",
      OK, ""),
+    ("a", r"\frac{\partial \mathcal{L}}{\partial \mathbf{w}^\top} = (a - y)\mathbf{x}^\top",  # by w^T: a row
+     r"\frac{\partial \mathcal{L}}{\partial w_j} = (a - y) x_j", OK, ""),
+    ("a", r"\frac{\partial \mathcal{L}}{\partial \mathbf{w}^\top} = (a - y)\mathbf{x}", None, WRONG, T),
     ("a", r"\frac{\partial L}{\partial \mathbf{w}} = (a - y)\mathbf{w}",
      r"\frac{\partial L}{\partial w_j} = (a - y) w_j", WRONG, ""),
     ("a", r"\frac{\partial L}{\partial \mathbf{w}} = a - y", r"\frac{\partial L}{\partial w_j} = a - y", WRONG, SHAPE),

@@ -540,6 +540,8 @@ def _what(left: Node, lowerer: Lowerer) -> str:
     """The left side in words, for shape messages."""
     while isinstance(left, Group):
         left = left.inner
+    if isinstance(left, Transpose) and isinstance(left.arg, Partial) and left.arg.num.base == "L":
+        return f"the gradient with respect to {left.arg.den.show()}^\\top"
     if isinstance(left, Partial) and left.num.base == "L":
         return f"the gradient with respect to {left.den.show()}"
     if isinstance(left, Partial) and lowerer.lower(left.num).shape.scalar:
