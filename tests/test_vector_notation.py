@@ -67,6 +67,8 @@ CORPUS = [
     ("a", r"\frac{\partial L}{\partial \mathbf{w}} = (a - y)\mathbf{w}",
      r"\frac{\partial L}{\partial w_j} = (a - y) w_j", WRONG, ""),
     ("a", r"\frac{\partial L}{\partial \mathbf{w}} = a - y", r"\frac{\partial L}{\partial w_j} = a - y", WRONG, SHAPE),
+    ("a", r"\frac{\partial L}{\partial \mathbf{w}} = (a - y) + \mathbf{x}", r"\frac{\partial L}{\partial w_j} = (a - y) + x_j", WRONG, "cannot add a number"),
+    ("a", r"\frac{\partial L}{\partial \mathbf{w}} = \mathbf{x} - y", r"\frac{\partial L}{\partial w_j} = x_j - y", WRONG, "cannot add a column vector"),
     # --- model b: two sigmoid layers, one output ---
     ("b", r"\frac{\partial L}{\partial W^{(1)}} = \boldsymbol{\delta}^{(1)} \mathbf{x}^\top",
      rf"{DLDW1_B} = \delta^{{(1)}}_k x_j", OK, ""),

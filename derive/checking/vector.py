@@ -403,13 +403,15 @@ class Lowerer:
     def elementwise(self, parts: list[Array], what: str, constants: list[bool] | None = None) -> Shape:
         """The shape of an elementwise combination; numbers broadcast (in a sum only constants,
         ``1 - \\mathbf{a}``: a model quantity added to a vector is a shape slip)."""
-        shape = Shape(ONE, ONE)
-        for n, part in enumerate(parts):
-            if part.shape.scalar and (constants is None or constants[n]):
-                continue
-            common = part.shape if shape.scalar else _same(shape, part.shape)
+        shapes = [part.shape for n, part in enumerate(parts)
+                  if not (part.shape.scalar and (constants is None or constants[n]))]
+        if not shapes:
+            return Shape(ONE, ONE)
+        shape = shapes[0]
+        for other in shapes[1:]:
+            common = _same(shape, other)
             if common is None:
-                raise Wrong(f"cannot {what} {shape.describe()} and {part.shape.describe()}")
+                raise Wrong(f"cannot {what} {shape.describe()} and {other.describe()}")
             shape = common
         return shape
 
