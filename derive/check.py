@@ -1,11 +1,13 @@
 """``derive check``: grade hand-written LaTeX equations against a model; orchestration and reporting.
 
-An equation is parsed (``latex_parse``; user text is never evaluated as code), its names and
-indices are bound (``checking.binding``), and both sides are evaluated at random model-consistent
-instances (``checking.instances``, ``checking.evaluate``) for every value of the free indices; a
-wrong equation gets a counterexample (``checking.compare``). An equation found correct is then
-proved symbolically if that succeeds within a time limit (``checking.proof``); otherwise it is
-reported as checked numerically. The numeric verdict decides: a proof is only attempted, and only
+An equation is parsed (``latex_parse``; user text is never evaluated as code), lowered to index
+notation if written with vectors and matrices (``checking.vector``: shapes first; an answer right
+up to a transpose is named so), its names and indices are bound (``checking.binding``), and both
+sides are evaluated at random model-consistent instances (``checking.instances``,
+``checking.evaluate``) for every value of the free indices; a wrong equation gets a
+counterexample (``checking.compare``). An equation found correct is then proved symbolically if
+that succeeds within a time limit (``checking.proof``); otherwise it is reported as checked
+numerically. The numeric verdict decides: a proof is only attempted, and only
 reported, for an equation that agrees at every point.
 
 Verdicts: ``correct``, ``incorrect`` (with the reason) and ``error`` (unreadable or over a limit).
@@ -27,7 +29,7 @@ from pathlib import Path
 import sympy as sp
 
 from .checking import instances as sampling
-from .checking import slips
+from .checking import slips, vector
 from .checking.binding import Binder, check_limits
 from .checking.compare import Point, close, diagnose
 from .checking.evaluate import Deadline, Evaluator
@@ -37,7 +39,7 @@ from .checking.proof import PROOF_TIME_LIMIT, Proof, Prover
 from .checking.quantities import ModelTable
 from .checking.slips import Slip
 from .errors import DeriveError, UsageError
-from .latex_parse import Equation, LatexError, clean, parse_equation
+from .latex_parse import Equation, LatexError, Mul, clean, parse_equation
 from .naming import names as model_names
 from .spec import ModelSpec, resolve
 
@@ -123,17 +125,23 @@ class Checker:
         else:
             deadline = Deadline(self.time_limit)
         equation: Equation | None = None
+        lowered: vector.Lowered | None = None
         try:
-            equation = parse_equation(text)
-            for side in equation.sides:
+            written = parse_equation(text)
+            for side in written.sides:
                 check_limits(side)
+            lowered = vector.lower(written, self.table)
+            if lowered is not None and lowered.transposed_answer:
+                self._transposed_answer(lowered, deadline, result)
+                return result
+            equation = written if lowered is None else lowered.equation
             binder = Binder(self.table)
             free = binder.bind(equation)
             self._compare(equation, binder, free, deadline, result)
             if result.verdict == "correct":
                 result.proof = self.prover.prove(equation, binder, free, deadline.left())
             else:
-                self._name_slip(equation, deadline, result)
+                self._name_slip(equation, deadline, result, lowered=lowered)
         except DeriveError:  # about the whole run (a model too large to evaluate): not this equation's
             raise
         except LatexError as exc:
@@ -143,7 +151,7 @@ class Checker:
         except Wrong as exc:
             result.verdict, result.reason = "incorrect", str(exc)
             if equation is not None:
-                self._name_slip(equation, deadline, result, because=str(exc))
+                self._name_slip(equation, deadline, result, because=str(exc), lowered=lowered)
         except RecursionError:
             result.verdict, result.reason = "error", "expression nested too deeply"
         except Exception as exc:  # a grader run over many files must not die on one equation
@@ -151,22 +159,56 @@ class Checker:
             result.reason = f"internal error ({type(exc).__name__}: {exc}); please report"
         return result
 
-    def _name_slip(self, equation: Equation, deadline: Deadline, result: Result, because: str = "") -> None:
-        """Put the slip in the reason when one small edit of the answer makes it right."""
-        if len(equation.sides) != 2:
-            return
+    def _transposed_answer(self, lowered: vector.Lowered, deadline: Deadline, result: Result) -> None:
+        """An answer shaped like the left side's transpose: is it exactly the transpose?"""
+        result.verdict, result.reason = "incorrect", lowered.shape_error
+        result.instances = len(self.instances())
+        free = self._free(lowered.equation)
+        if free is not None and self._holds(lowered.equation, free, deadline):
+            result.reason = vector.transpose_message(lowered)
+            result.slip = Slip("transpose", result.reason)
+
+    def _free(self, equation: Equation) -> dict[str, sp.Expr] | None:
+        """The free indices of the left side of ``equation``, or None if it does not bind."""
         try:
             left = equation.sides[0]
-            free = Binder(self.table).bind(Equation((left, left), equation.text))
+            return Binder(self.table).bind(Equation((left, left), equation.text))
         except (Wrong, Unreadable):
+            return None
+
+    def _name_slip(self, equation: Equation, deadline: Deadline, result: Result, because: str = "",
+                   lowered: vector.Lowered | None = None) -> None:
+        """Put the slip in the reason when one small edit of the answer makes it right (for vector
+        notation, the edit is said in index notation, as the answer was lowered to it)."""
+        if len(equation.sides) != 2:
+            return
+        free = self._free(equation)
+        if free is None:
             return
         for slip, edited in slips.edits(equation, self.table, free):
             if deadline.left() <= 0:
                 return
             if self._holds(edited, free, deadline):
-                result.slip = slip
-                result.reason = slip.message + (f" ({because})" if because else "")
+                message = slip.message if lowered is None else self._vector_slip(slip, edited, lowered)
+                result.slip = replace(slip, message=message)
+                result.reason = message + (f" ({because})" if because else "")
                 return
+
+    @staticmethod
+    def _vector_slip(slip: Slip, edited: Equation, lowered: vector.Lowered) -> str:
+        """A slip of an answer in vector notation, in its words when they can be found, else
+        said of the answer lowered to index notation."""
+        if slip.kind == "sign":
+            return slip.message
+        answer = edited.sides[-1]
+        if slip.kind == "missing-factor" and isinstance(answer, Mul):
+            factor = answer.factors[-1]
+            if not vector.has_indices(factor):  # a number: the same in every notation
+                return slip.message
+            words = vector.in_vector_words(factor, lowered)
+            if words is not None:
+                return f"missing the elementwise factor {words}"
+        return f"in index notation, {slip.message}"
 
     def _holds(self, equation: Equation, free: dict[str, sp.Expr], deadline: Deadline) -> bool:
         """Whether ``equation`` binds with the free indices ``free`` and agrees at every point."""

@@ -7,6 +7,9 @@ letter with its subscripts (indices) and an optional layer label from ``^{(1)}``
 the names mean is decided by ``derive.checking``. Bold names (``\\mathbf{w}``) are the plain
 name marked ``bold``; ``\\sum_{k \\neq j}`` is a ``Sum`` with ``exclude``; ``\\tanh^2 z`` is a power.
 Functions are exp, log and the activations under their registry LaTeX (``\\operatorname{relu}``).
+Vector and matrix notation gets nodes of its own (``Transpose``, ``Elementwise`` for ``\\odot`` and
+``\\oslash``, ``Diag``, ``Ones``; ``Partial.nabla``; ``Mul.dots`` where ``\\cdot`` was typed), which
+``checking.vector`` lowers to index notation.
 Work is bounded: the text length, the nesting depth and the tree depth are limited, and the parser
 is not recursive (the transformer runs inline).
 
@@ -91,6 +94,7 @@ class Name(Node):
 class Partial(Node):
     num: Name
     den: Name
+    nabla: bool = False  # typed as \\nabla_{den} num
 
     def children(self):
         return (self.num, self.den)
@@ -107,6 +111,9 @@ class Add(Node):
 @dataclass(frozen=True)
 class Mul(Node):
     factors: tuple[Node, ...]
+    # Positions of factors typed right after \\cdot: between two vectors, a dot product (vector
+    # notation only; index notation reads \\cdot as any product).
+    dots: tuple[int, ...] = field(default=(), compare=False)
 
     def children(self):
         return self.factors
@@ -197,6 +204,50 @@ class Group(Node):
 
 
 @dataclass(frozen=True)
+class Transpose(Node):
+    """``A^\\top`` (also ``^T``, ``^{\\mathsf{T}}``, ``^{\\intercal}``, ``A'``): vector notation."""
+
+    arg: Node
+    mark: str = "top"  # "'" when typed as a prime
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True)
+class Elementwise(Node):
+    """``A \\odot B`` / ``A \\circ B`` (op ``*``), ``A \\oslash B`` (op ``/``) or the outer product
+    ``u \\otimes v`` (op ``outer``): vector notation."""
+
+    op: str
+    left: Node
+    right: Node
+
+    def children(self):
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True)
+class Diag(Node):
+    """``\\operatorname{diag}(v)``: the square matrix with v on its diagonal."""
+
+    arg: Node
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True)
+class Ones(Node):
+    """``\\mathbf{1}``: a vector of ones, its length from the context (or ``\\mathbf{1}_K``)."""
+
+    size: Index | None = None
+
+
+VECTOR_NODES = (Transpose, Elementwise, Diag, Ones)
+
+
+@dataclass(frozen=True)
 class Equation:
     sides: tuple[Node, ...]
     text: str
@@ -224,7 +275,11 @@ def _command_pattern(latex: str) -> str:
 # \tanh, \operatorname{relu}, ...), whose derivative f' is understood too, and exp and log.
 ACTIVATION_LATEX = tuple(entry.latex for entry in activations.ACTIVATIONS.values() if entry.elementwise)
 DIFFERENTIABLE = frozenset(function_key(latex) for latex in ACTIVATION_LATEX)
-FUNCTION_PATTERN = "|".join(_command_pattern(latex) for latex in (*ACTIVATION_LATEX, *MATH_FUNCTIONS))
+# Whole-layer activations (softmax) are read too, as functions of a vector (vector notation).
+VECTOR_LATEX = tuple(entry.latex for entry in activations.ACTIVATIONS.values() if not entry.elementwise)
+VECTOR_FUNCTIONS = frozenset(function_key(latex) for latex in VECTOR_LATEX)
+FUNCTION_PATTERN = "|".join(_command_pattern(latex)
+                            for latex in (*ACTIVATION_LATEX, *VECTOR_LATEX, *MATH_FUNCTIONS))
 
 GREEK = [letter for letter in (
     "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi "
@@ -234,11 +289,16 @@ GREEK = [letter for letter in (
 GRAMMAR = r"""
 start: expr ("=" expr)*
 
-?expr: term
-     | expr "+" term          -> add
-     | expr "-" term          -> sub
-     | "-" term               -> neg
-     | "+" term               -> pos
+?expr: hterm
+     | expr "+" hterm         -> add
+     | expr "-" hterm         -> sub
+     | "-" hterm              -> neg
+     | "+" hterm              -> pos
+
+?hterm: term
+      | hterm ODOT term       -> hadamard
+      | hterm OSLASH term     -> hdivide
+      | hterm OTIMES term     -> outer
 
 ?term: factor
      | term factor            -> mul
@@ -264,6 +324,9 @@ postfix: primary script*
 bare: bare_primary script*
 script: "_" sub_arg           -> subscript
       | "^" sup_arg           -> superscript
+      | "^" top_arg           -> transpose
+      | PRIME                 -> prime_mark
+top_arg: TOP | "{" TOP "}" | "{" expr TOP "}"
 sub_arg: index | DIGIT | "{" sub_item+ ("," sub_item+)* "}"
 ?sub_item: index | NUMBER
 sup_arg: DIGIT | LETTER | GREEK | "{" expr "}"
@@ -273,6 +336,7 @@ index: LETTER | GREEK
              | GREEK          -> letter
              | MATHCAL        -> mathcal
              | BOLD           -> bold
+             | ONES           -> ones
              | NUMBER         -> number
              | frac
 
@@ -286,6 +350,9 @@ index: LETTER | GREEK
         | FUNC PRIME? "^" sup_arg bare           -> func_power
         | cases
         | PARTIAL bare "/" PARTIAL bare -> partial
+        | NABLA "_" nabla_sub bare   -> nabla
+        | DIAG "(" expr ")"          -> diag
+nabla_sub: bare_primary | "{" bare "}"
 
 frac: FRAC "{" PARTIAL bare "}" "{" PARTIAL bare "}" -> partial
     | FRAC "{" TEXT bare "}" "{" TEXT bare "}"       -> dfrac
@@ -301,6 +368,13 @@ cond: TEXT* relation
 relation: index "=" index     -> eq
         | index NEQ index     -> ne
 
+TOP: /\\top(?![a-zA-Z])|\\intercal(?![a-zA-Z])|\\mathsf\s*(\{\s*T\s*\}|T(?![a-zA-Z]))/
+ODOT: /\\odot(?![a-zA-Z])|\\circ(?![a-zA-Z])/
+OSLASH: /\\oslash(?![a-zA-Z])/
+OTIMES: /\\otimes(?![a-zA-Z])/
+NABLA: /\\nabla(?![a-zA-Z])/
+DIAG.3: /\\(operatorname|mathrm)\s*\{\s*diag\s*\}|\\diag(?![a-zA-Z])/
+ONES: /\\(BOLD_NAMES)\s*(\{\s*1\s*\}|1)/
 MULOP: /\\cdot(?![a-zA-Z])|\\times(?![a-zA-Z])|\*/
 SUM: /\\sum(?![a-zA-Z])/
 FRAC: /\\[dt]?frac(?![a-zA-Z])/
@@ -308,7 +382,7 @@ PARTIAL: /\\partial(?![a-zA-Z])/
 FUNC: /FUNCTION_NAMES/
 GREEK: /\\(GREEK_NAMES)(?![a-zA-Z])/
 MATHCAL: /\\mathcal\s*(\{\s*[A-Za-z]\s*\}|[A-Za-z])/
-BOLD: /\\(mathbf|boldsymbol|bm)\s*(\{\s*([A-Za-z]|\\(GREEK_NAMES))\s*\}|[A-Za-z]|\\(GREEK_NAMES)(?![a-zA-Z]))/
+BOLD: /\\(BOLD_NAMES)\s*(\{\s*([A-Za-z]|\\(GREEK_NAMES))\s*\}|[A-Za-z]|\\(GREEK_NAMES)(?![a-zA-Z]))/
 TEXT: /\\(text|textrm|mathrm|textnormal|mbox|textit|mathit)\s*\{[^{}]*\}/
 NEQ: /\\neq?(?![a-zA-Z])|\\not\s*=/
 BEGIN_CASES: /\\begin\s*\{cases\}/
@@ -333,7 +407,8 @@ _TEXT_RELATION = re.compile(
     r"(?:if|for|when)?\s*\$?\s*([A-Za-z])\s*(=|\\neq?|\\not\s*=)\s*([A-Za-z])\s*\$?"
 )
 _KNOWN_COMMAND = re.compile(
-    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|mathbf|boldsymbol|bm"
+    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|mathbf|boldsymbol|bm|vec|nabla|top"
+    r"|intercal|mathsf|odot|circ|oslash|otimes|diag|operatorname\s*\{\s*diag\s*\}"
     r"|text|textrm|mathrm|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
     r"|textstyle|limits|nolimits|nonumber|notag|" + "|".join(GREEK) + r")(?![a-zA-Z])|" + FUNCTION_PATTERN
 )
@@ -377,6 +452,19 @@ def _label_value(node: Group) -> int | str:
     return inner.base
 
 
+def _product(parts, dot: bool = False) -> Node:
+    """The flat product of ``parts``; ``dot``: a \\cdot was typed before the last part."""
+    factors: list[Node] = []
+    dots: list[int] = []
+    for n, part in enumerate(parts):
+        if dot and n == len(parts) - 1:
+            dots.append(len(factors))
+        if isinstance(part, Mul):
+            dots.extend(len(factors) + d for d in part.dots)
+        factors.extend(part.factors if isinstance(part, Mul) else (part,))
+    return Mul(tuple(factors), tuple(dots))
+
+
 def _flat(cls, parts) -> Node:
     items: list[Node] = []
     for part in parts:
@@ -403,10 +491,10 @@ class _Build:
         return c[0]
 
     def mul(self, c):
-        return _flat(Mul, c)
+        return _product(c)
 
     def mulop(self, c):
-        return _flat(Mul, [c[0], c[2]])
+        return _product([c[0], c[2]], dot=str(c[1]).startswith("\\cdot"))
 
     def div(self, c):
         return Div(c[0], c[1])
@@ -422,7 +510,7 @@ class _Build:
         return Name(letter, column=_column(c[0]))
 
     def bold(self, c):
-        inner = re.sub(r"^\\(mathbf|boldsymbol|bm)\s*\{?\s*|\s*\}$", "", str(c[0]))
+        inner = re.sub(r"^\\(mathbf|boldsymbol|bm|vec)\s*\{?\s*|\s*\}$", "", str(c[0]))
         return Name(inner.lstrip("\\"), column=_column(c[0]), bold=True)
 
     def paren(self, c):
@@ -442,10 +530,13 @@ class _Build:
 
     def partial(self, c):
         names = [x for x in c if isinstance(x, Node)]
+        num, den = names
+        if isinstance(den, Transpose) and isinstance(den.arg, Name) and isinstance(num, Name):
+            return Transpose(Partial(num, den.arg))  # by w^T: the gradient laid out as a row
         for name in names:
             if not isinstance(name, Name):
                 raise LatexError("a partial derivative must be of one quantity by one quantity")
-        return Partial(names[0], names[1])
+        return Partial(num, den)
 
     def dfrac(self, c):
         tokens = [x for x in c if _is_token(x) and x.type in ("LETTER", "TEXT")]
@@ -489,21 +580,64 @@ class _Build:
 
     def postfix(self, c):
         node, scripts = c[0], c[1:]
-        powers: list[Node] = []
-        for kind, arg in scripts:
-            if kind == "sub":
+        after: list[tuple[str, Node | None]] = []  # powers and transposes, in the order typed
+        for kind, arg in _transposes(scripts):
+            if kind == "sub" and isinstance(node, Ones) and node.size is None and len(arg) == 1:
+                node = Ones(arg[0])
+            elif kind == "sub":
                 if not isinstance(node, Name) or node.indices:
                     raise LatexError("a subscript must follow a quantity's letter, once", _name_column(node))
                 node = replace(node, indices=arg)
-            elif isinstance(node, Name) and node.label is None and not powers and _is_label(arg):
+            elif kind in ("sup", "label") and _labels(node, arg) and not after:
                 node = replace(node, label=_label_value(arg))
+            elif kind == "label":
+                raise LatexError("write a layer label as ^{(1)}, before the transpose", _name_column(node))
             else:
-                powers.append(arg)
+                after.append((kind, arg))
         if isinstance(node, Name) and node.base == "delta" and len(node.indices) == 2 and node.label is None:
             node = Kronecker(*node.indices)
-        for power in powers:
-            node = Pow(node, power)
+        for kind, arg in after:
+            if kind == "sup":
+                assert arg is not None
+                node = Pow(node, arg)
+            else:
+                node = Transpose(node, kind)
         return node
+
+    def transpose(self, c):
+        return ("top", c[0])
+
+    def top_arg(self, c):
+        labels = [x for x in c if isinstance(x, Node)]
+        return labels[0] if labels else None
+
+    def prime_mark(self, c):
+        return ("'", None)
+
+    def ones(self, c):
+        return Ones()
+
+    def hadamard(self, c):
+        return Elementwise("*", c[0], c[2])
+
+    def hdivide(self, c):
+        return Elementwise("/", c[0], c[2])
+
+    def outer(self, c):
+        return Elementwise("outer", c[0], c[2])
+
+    def diag(self, c):
+        return Diag(c[1])
+
+    def nabla_sub(self, c):
+        return c[0]
+
+    def nabla(self, c):
+        den, num = c[1], c[2]
+        if not (isinstance(num, Name) and isinstance(den, Name)):
+            raise LatexError(r"write a gradient as \nabla_{\mathbf{w}} \mathcal{L}: of one quantity "
+                             "with respect to one quantity", _column(c[0]))
+        return Partial(num, den, nabla=True)
 
     bare = postfix
 
@@ -560,6 +694,33 @@ class _Build:
         return Cases(tuple(x for x in c if isinstance(x, tuple)))
 
 
+def _labels(node: Node, arg: Node) -> bool:
+    """Whether superscript ``arg`` is the layer label of ``node``: a name with none yet."""
+    return isinstance(node, Name) and node.label is None and _is_label(arg)
+
+
+def _is_transpose_letter(node: Node | None) -> bool:
+    """``T`` typed as a superscript (``x^T``, ``x^{T}``) is a transpose, not a power."""
+    return (isinstance(node, Name) and node.base == "T" and not node.indices and node.label is None
+            and not node.bold)
+
+
+def _transposes(scripts):
+    """Scripts with ``^T`` and ``^{(1)T}`` read as transposes (the latter after its layer label)."""
+    for kind, arg in scripts:
+        if kind == "sup" and _is_transpose_letter(arg):
+            yield "top", None
+        elif (kind == "sup" and isinstance(arg, Mul) and len(arg.factors) == 2
+              and _is_label(arg.factors[0]) and _is_transpose_letter(arg.factors[1])):
+            yield "label", arg.factors[0]
+            yield "top", None
+        elif kind == "top" and arg is not None:
+            yield "label", arg
+            yield "top", None
+        else:
+            yield kind, arg
+
+
 def _is_letter(node: Node, letter: str) -> bool:
     return isinstance(node, Name) and node.base == letter and not node.indices and node.label is None
 
@@ -580,7 +741,8 @@ def _name_column(node: Node) -> int | None:
 
 def grammar() -> str:
     """``GRAMMAR`` with the Greek letters and the registry's function names filled in."""
-    return GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK)).replace("FUNCTION_NAMES", FUNCTION_PATTERN)
+    return (GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK)).replace("FUNCTION_NAMES", FUNCTION_PATTERN)
+            .replace("BOLD_NAMES", "mathbf|boldsymbol|bm|vec"))
 
 
 _OPTIONS: dict[str, Any] = {"parser": "lalr", "lexer": "contextual", "maybe_placeholders": False}
@@ -619,7 +781,8 @@ def _check_commands(text: str) -> None:
     for match in _COMMAND.finditer(text):
         if not _KNOWN_COMMAND.match(text, match.start()):
             kind = "function" if match.group(0).startswith("\\operatorname") else "command"
-            raise LatexError(f"unknown {kind} {match.group(0)}", match.start() + 1)
+            command = re.sub(r"\s+", "", match.group(0))
+            raise LatexError(f"unknown {kind} {match.group(0)}", match.start() + 1, UNKNOWN.get(command, ""))
 
 
 # What to write instead of characters people type that are not LaTeX.
@@ -630,6 +793,15 @@ INSTEAD = {
     "…": r"write \dots", "⋅": r"write \cdot", "∗": "write *",
 }
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
+# What to write instead of commands people use for vector notation that we do not read.
+UNKNOWN = {
+    r"\langle": r"write a dot product as \mathbf{u}^\top \mathbf{v} or \mathbf{u} \cdot \mathbf{v}",
+    r"\bullet": r"write \odot for an elementwise product, \cdot for a product",
+    r"\ast": r"write \odot for an elementwise product, \cdot for a product",
+    r"\operatorname{Diag}": r"write \operatorname{diag}(\mathbf{v})",
+    r"\mathsf": r"write a transpose as ^\top",
+    r"\prime": r"write ^\top for a transpose, \sigma'(z) for a derivative",
+}
 
 
 def _unclosed(text: str) -> str:
@@ -653,6 +825,12 @@ def _hint(text: str, position: int) -> str:
                 "goes in braces")
     if char == "=" and before.endswith("="):
         return "write a single ="
+    if re.search(r"\\nabla\s*$", before):
+        return r"write the gradient as \nabla_{\mathbf{w}} \mathcal{L}, the quantity in the subscript"
+    if re.search(r"\\nabla\s*_\s*(\{[^{}]*(\{[^{}]*\}[^{}]*)*\}|\\[a-z]+\s*\{[^{}]*\}|[A-Za-z])\s*$", before):
+        return r"write what the gradient is of after its subscript: \nabla_{\mathbf{w}} \mathcal{L}"
+    if re.search(r"(\\operatorname\s*\{\s*diag\s*\}|\\diag)\s*$", before):
+        return r"write \operatorname{diag}(\mathbf{v}), its argument in parentheses"
     if char in "+-" and before.endswith(("+", "-")):
         return "two signs in a row: remove one, or write -(-y)"
     if char == "}" and before.endswith(r"\partial"):

@@ -32,6 +32,7 @@ SYMBOLS = {
     "α": r"\alpha ", "β": r"\beta ", "γ": r"\gamma ", "δ": r"\delta ", "ε": r"\epsilon ",
     "η": r"\eta ", "θ": r"\theta ", "λ": r"\lambda ", "μ": r"\mu ", "σ": r"\sigma ", "τ": r"\tau ",
     "φ": r"\phi ", "ψ": r"\psi ", "ω": r"\omega ", "ℓ": r"\ell ",
+    "⊙": r" \odot ", "∘": r" \circ ", "⊘": r" \oslash ", "⊗": r" \otimes ", "∇": r"\nabla ", "⊤": r"\top ",
 }
 
 GREEK_WORDS = (

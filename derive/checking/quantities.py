@@ -7,7 +7,7 @@ name that is no quantity, has the wrong number of indices or an ambiguous layer 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -134,7 +134,19 @@ class ModelTable:
     def _element(self, q: Quantity, name: Name) -> Ref:
         if len(name.indices) != len(q.dims):
             over = " over " + ", ".join(str(d) for d in q.dims) if q.dims else ""
+            whole = "" if name.indices else "; for the whole " + _whole(name, q)
             raise Wrong(f"{name.show()} is written with {len(name.indices)} "
                         f"{'index' if len(name.indices) == 1 else 'indices'}, "
-                        f"but {q.latex} has {len(q.dims)}{over}")
+                        f"but {q.latex} has {len(q.dims)}{over}{whole}")
         return Ref(q, name.indices)
+
+
+def _whole(name: Name, q: Quantity) -> str:
+    """How to write a whole vector or matrix: vector notation is read only from bold names and a
+    capital W (``\\mathbf{w}``, ``\\boldsymbol{\\delta}^{(1)}``, ``W^{(1)}``)."""
+    label = f"^{{({name.label})}}" if name.label is not None else ""
+    if len(q.dims) == 2:
+        return f"matrix write W{label}"
+    head = replace(name, label=None, bold=False).show()
+    command = "boldsymbol" if head.startswith("\\") else "mathbf"
+    return f"vector write \\{command}{{{head}}}{label}"

@@ -4,7 +4,9 @@ is a ``UsageError`` naming the key file and the line (or key) at fault.
 
 A question's quantity is matched by ``signature``: the model quantities the left side names and
 the pattern of its indices (letters renamed in order of appearance), so ``w_{ab}`` answers a
-question written with ``w_{kj}``, but ``da_k/dz_k`` does not answer ``da_k/dz_j``.
+question written with ``w_{kj}``, but ``da_k/dz_k`` does not answer ``da_k/dz_j``. A left side in
+vector notation (``\\frac{\\partial L}{\\partial W^{(1)}}``) is read as its element (``checking.vector``),
+so it answers the question written in index notation, and the other way round.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from ..checking.binding import Binder
 from ..checking.problems import Unreadable, Wrong
 from ..checking.quantities import ModelTable
 from ..checking.slips import KINDS
+from ..checking.vector import lower
 from ..errors import DeriveError, UsageError
-from ..latex_parse import Group, LatexError, Name, Node, Partial, parse_equation
+from ..latex_parse import Equation, Group, LatexError, Name, Node, Partial, parse_equation
 from ..naming import names as model_names
 from ..spec import ModelSpec, resolve
 
@@ -80,6 +83,9 @@ class Key:
 def signature(table: ModelTable, node: Node) -> Signature:
     """What a left side names: (quantity key, index pattern) of the name, or of a partial's
     numerator and denominator; ``Unreadable`` if it names no quantity, ``Wrong`` if it misnames one."""
+    lowered = lower(Equation((node, node), ""), table)
+    if lowered is not None:
+        node = lowered.equation.sides[0]
     while isinstance(node, Group):
         node = node.inner
     parts = [node.num, node.den] if isinstance(node, Partial) else [node] if isinstance(node, Name) else []
