@@ -33,6 +33,7 @@ MAX_LENGTH = 2000  # characters of one equation
 MAX_NESTING = 30  # brackets and braces inside each other
 MAX_DEPTH = 120  # depth of the resulting tree
 
+HAT_Y = "yhat"  # the base of \hat{y}, the prediction (the output activation)
 Index = str | int  # an index letter (``k``, ``\\alpha``) or a concrete position (``1``)
 
 
@@ -82,6 +83,7 @@ class Name(Node):
 
     def show(self) -> str:
         text = ("\\" + self.base) if len(self.base) > 1 else self.base
+        text = r"\hat{y}" if self.base == HAT_Y else text
         text = f"\\mathbf{{{text}}}" if self.bold else text
         if self.indices:
             text += "_{" + "".join(str(i) for i in self.indices) + "}"
@@ -335,6 +337,7 @@ index: LETTER | GREEK
 ?bare_primary: LETTER         -> letter
              | GREEK          -> letter
              | MATHCAL        -> mathcal
+             | HAT            -> hat
              | BOLD           -> bold
              | ONES           -> ones
              | NUMBER         -> number
@@ -382,6 +385,7 @@ PARTIAL: /\\partial(?![a-zA-Z])/
 FUNC: /FUNCTION_NAMES/
 GREEK: /\\(GREEK_NAMES)(?![a-zA-Z])/
 MATHCAL: /\\mathcal\s*(\{\s*[A-Za-z]\s*\}|[A-Za-z])/
+HAT: /\\hat\s*(\{\s*y\s*\}|y(?![A-Za-z]))/
 BOLD: /\\(BOLD_NAMES)\s*(\{\s*([A-Za-z]|\\(GREEK_NAMES))\s*\}|[A-Za-z]|\\(GREEK_NAMES)(?![a-zA-Z]))/
 TEXT: /\\(text|textrm|mathrm|textnormal|mbox|textit|mathit)\s*\{[^{}]*\}/
 NEQ: /\\neq?(?![a-zA-Z])|\\not\s*=/
@@ -407,7 +411,7 @@ _TEXT_RELATION = re.compile(
     r"(?:if|for|when)?\s*\$?\s*([A-Za-z])\s*(=|\\neq?|\\not\s*=)\s*([A-Za-z])\s*\$?"
 )
 _KNOWN_COMMAND = re.compile(
-    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|mathbf|boldsymbol|bm|vec|nabla|top"
+    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|hat|mathbf|boldsymbol|bm|vec|nabla|top"
     r"|intercal|mathsf|odot|circ|oslash|otimes|diag|operatorname\s*\{\s*diag\s*\}"
     r"|text|textrm|mathrm|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
     r"|textstyle|limits|nolimits|nonumber|notag|" + "|".join(GREEK) + r")(?![a-zA-Z])|" + FUNCTION_PATTERN
@@ -508,6 +512,9 @@ class _Build:
     def mathcal(self, c):
         letter = re.sub(r"[^A-Za-z]", "", str(c[0])[len("\\mathcal"):])
         return Name(letter, column=_column(c[0]))
+
+    def hat(self, c):
+        return Name(HAT_Y, column=_column(c[0]))  # the prediction: the output activation
 
     def bold(self, c):
         inner = re.sub(r"^\\(mathbf|boldsymbol|bm|vec)\s*\{?\s*|\s*\}$", "", str(c[0]))

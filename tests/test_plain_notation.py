@@ -181,3 +181,26 @@ def test_plain_rewrites(text, latex):
 
 def test_latex_keeps_its_meaning_and_only_loses_its_unicode():
     assert to_latex(r"\frac{\partial L}{\partial w_kj} = a − y") == r"\frac{\partial L}{\partial w_kj} = a - y"
+
+
+LATEX_FORMS = [
+    # (model, LaTeX as students write it, the same in the grammar's own terms, verdict)
+    ("a", r"\frac{\partial L}{\partial z} = \hat{y} - y", r"\frac{\partial L}{\partial z} = a - y", OK),
+    ("a", r"\frac{\partial L}{\partial z} = y - \hat y", r"\frac{\partial L}{\partial z} = y - a", WRONG),
+    ("b", r"\frac{\partial L}{\partial z^{(2)}} = \hat{y} - y", r"\frac{\partial L}{\partial z^{(2)}} = a^{(2)} - y", OK),
+    ("c", r"\frac{\partial L}{\partial z_j} = \hat{y}_j - y_j", r"\frac{\partial L}{\partial z_j} = a_j - y_j", OK),
+    ("c", r"\frac{\partial a_k}{\partial z_j} = a_k(\mathbb{1}[k=j] - a_j)", r"\frac{\partial a_k}{\partial z_j} = a_k(\delta_{kj} - a_j)", OK),
+    ("c", r"\frac{\partial a_k}{\partial z_j} = a_k(\mathbb{1}_{k = j} - a_j)", r"\frac{\partial a_k}{\partial z_j} = a_k(\delta_{kj} - a_j)", OK),
+    ("c", r"\frac{\partial a_k}{\partial z_j} = a_j(\mathbb{1}\{k=j\} - a_k)", r"\frac{\partial a_k}{\partial z_j} = a_j(\delta_{kj} - a_k)", OK),
+    ("c", r"\frac{\partial a_k}{\partial z_j} = a_k(1 - \mathbb{1}[k=j])", r"\frac{\partial a_k}{\partial z_j} = a_k(1 - \delta_{kj})", WRONG),
+    ("a", r"\frac{\partial L}{\partial z} = \frac{\partial L}{\partial a}\frac{\partial a}{\partial z} = \dots = a - y",
+     r"\frac{\partial L}{\partial z} = \frac{\partial L}{\partial a}\frac{\partial a}{\partial z} = a - y", OK),
+    ("a", r"\frac{\partial L}{\partial z} = \cdots = y - a", r"\frac{\partial L}{\partial z} = y - a", WRONG),
+]
+
+
+@pytest.mark.parametrize("model, written, twin, expected", LATEX_FORMS, ids=[c[1] for c in LATEX_FORMS])
+def test_latex_forms_get_the_verdict_of_their_twin(checkers, model, written, twin, expected):
+    assert checkers[model].check(twin).verdict == expected
+    result = checkers[model].check(written)
+    assert result.verdict == expected, result.show()

@@ -13,7 +13,9 @@ backslash command is plain text, and also gets:
 - words: ``sigma(z)``, ``sigma'(z)``, ``sigmoid``, ``exp``, ``log``/``ln``, ``tanh``, the
   activations' names, ``sum_k``, and Greek letters (``delta_kj``, ``lambda``) as their commands.
 
-LaTeX text is left as written but for its Unicode symbols: there ``w_kj`` keeps its LaTeX meaning.
+LaTeX text is left as written but for its Unicode symbols and two forms the grammar reads another
+way (the indicator ``\\mathbb{1}[k=j]`` as ``\\delta_{kj}``; a ``\\dots`` side of a chain left out):
+there ``w_kj`` keeps its LaTeX meaning.
 """
 
 from __future__ import annotations
@@ -107,8 +109,21 @@ def _plain(text: str) -> str:
     return re.sub(r"(?<![A-Za-z\\])[A-Za-z]{2,}(?![A-Za-z])", word, text)
 
 
+_INDICATOR = re.compile(
+    r"\\(?:mathbb|mathbf|mathds)\s*\{\s*1\s*\}\s*(?:\[|\\\{|_\{|\()\s*([A-Za-z])\s*=\s*([A-Za-z])\s*(?:\]|\\\}|\}|\))"
+)
+_ELIDED = re.compile(r"=\s*\\(?:[lc]?dots|dotsb|dotsc)\s*(?=(=|$))")
+
+
+def _latex_forms(text: str) -> str:
+    """Forms of LaTeX the grammar reads another way: the indicator ``\\mathbb{1}[k=j]`` is the
+    Kronecker delta; a side that is only ``\\dots`` (a chain ``A = B = \\dots = C``) is left out."""
+    text = _INDICATOR.sub(r"\\delta_{\1\2}", text)
+    return _ELIDED.sub("", text)
+
+
 def to_latex(text: str) -> str:
     """``text`` as the LaTeX the grammar reads: Unicode replaced; plain text rewritten."""
     plain = is_plain(text)
-    text = _symbols(text)
+    text = _latex_forms(_symbols(text))
     return _plain(text) if plain else text

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
-from ..latex_parse import Index, Name
+from ..latex_parse import HAT_Y, Index, Name
 from ..naming import ModelNames, latex_name
 from .problems import Wrong
 
@@ -95,6 +95,9 @@ class ModelTable:
             return Ref(None, size=self.sizes[base])
         if base == "e" and not name.indices and name.label is None:
             return E
+        if base == HAT_Y:  # \hat{y}: the prediction, the output layer's activation
+            out = self.names.output
+            return self._element(self.quantities[("a", out.number)], name)
         if base == "a" and name.label == 0:
             base, label = "x", None
         else:
