@@ -720,9 +720,9 @@ def test_relu_and_softplus_models_are_checked(text, correct):
 
 
 def test_a_function_outside_the_registry_is_named():
-    # (softmax is in the registry: a function of a vector, read in vector notation)
-    with pytest.raises(LatexError, match=r"unknown function \\operatorname\{gelu\}"):
-        parse_equation(r"a = \operatorname{gelu}(z)")
+    # (softmax and gelu are in the registry; mish is not)
+    with pytest.raises(LatexError, match=r"unknown function \\operatorname\{mish\}"):
+        parse_equation(r"a = \operatorname{mish}(z)")
     with pytest.raises(LatexError, match=r"derivative mark ' is only understood on an activation"):
         parse_equation(r"a = \exp'(z)")
 
