@@ -330,9 +330,13 @@ _NORMAL = {
     zt = np.clip(np.nan_to_num(z, nan=-37.0), -39.0, -37.0)  # below -38.6 it is -0.0
     square, error = _two_product(zt, zt)
     k = np.round(-0.5 * square / 0.6931471805599453)
-    r = ((-0.5 * square - k * 0.6931467056274414) - k * 4.7493250390316726e-07) - 0.5 * error
+    ln2_hi, ln2_lo = 0.6931467056274414, 4.7493250390316726e-07  # ln 2 = hi + lo
+    r = ((-0.5 * square - k * ln2_hi) - k * ln2_lo) - 0.5 * error
     t = 1.0 / square
-    series = 1.0 - t * (1.0 - 3 * t * (1.0 - 5 * t * (1.0 - 7 * t * (1.0 - 9 * t * (1.0 - 11 * t)))))
+    series = 1.0 - 11 * t
+    for odd in (9, 7, 5, 3):
+        series = 1.0 - odd * t * series
+    series = 1.0 - t * series
     tail = -np.ldexp(np.exp(r) * 0.3989422804014327 * series, k.astype(np.int64))
     result: Array = np.where(z < -37.0, tail, body)
     return result
