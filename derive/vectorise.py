@@ -8,7 +8,7 @@ scalar times a per-unit vector becomes an outer product; a parameter gradient is
 ``(1/n) sum_n`` of its per-example result, so ``dL/dW1 = delta1^T X / n``.
 
 The array atoms and node classes print themselves (``_latex`` and ``_numpycode``), so SymPy's
-LaTeX printer and ``derive.numpy_printer`` need no other help. Nothing here names a model: the
+LaTeX printer and ``derive.render.numpy_printer`` need no other help. Nothing here names a model: the
 rewriting follows the indices of the Derivation's expressions, and an activation is known by the
 registry entry its applied function carries (``activations.Applied``), never by its formula.
 """

@@ -23,10 +23,10 @@ from .. import activations, losses
 from ..chain import Chain, Derivation, ErrorStep, Factor, GradientStep, Partial
 from ..errors import ToolMissing, UsageError
 from ..latex_escape import escape, plain
-from ..latex_printer import chain as print_chain
-from ..latex_printer import latex, rows
 from ..naming import ModelNames, element, index, reindex, scalar
 from .environment import render as render_template
+from .latex_printer import chain as print_chain
+from .latex_printer import latex, rows
 from .network import layout
 
 DEFAULT_TITLE = "Problem 1: gradients by the chain rule"

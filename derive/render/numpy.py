@@ -29,7 +29,6 @@ import sympy as sp
 from .. import __version__, losses
 from ..chain import Derivation
 from ..naming import ModelNames, batch_name, python_name
-from ..numpy_printer import NumPyCodePrinter, equation_text, helper_source, signed_terms, with_callees
 from ..vectorise import (
     ArrayStatement,
     N,
@@ -39,6 +38,7 @@ from ..vectorise import (
 )
 from .environment import render
 from .numpy_door import ARGUMENT_ERROR, inputs_body, shapes_source, unpack
+from .numpy_printer import NumPyCodePrinter, equation_text, helper_source, signed_terms, with_callees
 from .pysource import LINE_LENGTH, call, tuple_code
 
 BODY = " " * 4  # indentation of a function body

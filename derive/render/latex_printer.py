@@ -16,10 +16,10 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from .activations import Applied
-from .chain import Chain, Partial
-from .naming import latex_name, split_name
-from .ordering import reading_order
+from ..activations import Applied
+from ..chain import Chain, Partial
+from ..naming import latex_name, split_name
+from ..ordering import reading_order
 
 
 class DerivePrinter(LatexPrinter):

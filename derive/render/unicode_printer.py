@@ -10,10 +10,10 @@ import sympy as sp
 from sympy.printing.pretty.pretty import PrettyPrinter
 from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
-from .activations import Applied
-from .chain import Chain
-from .naming import unicode_name, unicode_sub
-from .ordering import reading_order
+from ..activations import Applied
+from ..chain import Chain
+from ..naming import unicode_name, unicode_sub
+from ..ordering import reading_order
 
 
 class UnicodePrinter(PrettyPrinter):
