@@ -6,7 +6,7 @@ every piece of user text goes through ``derive.latex_escape``; the templates in 
 output is a pure function of the derivations and the title: no dates, no paths, no randomness.
 
 ``fragment(d)`` is one model's body (``derive show MODEL --latex``); ``fragment(d, display=True)``
-is a single MathJax-renderable display (``Derivation._repr_latex_`` in Jupyter).
+is a single MathJax-renderable display (``derive.display.ShownDerivation._repr_latex_`` in Jupyter).
 ``write_sheet`` writes the ``.tex`` and compiles the PDF next to it (``derive sheet``).
 """
 
@@ -322,14 +322,15 @@ def write_sheet(models: Sequence[str | Derivation], output: str, pdf: bool | Non
     ``output``; compile the PDF when asked (``pdf=True``), or by default when an engine is
     installed. Returns the ``.tex`` path."""
     from .. import compile as latex_compile
-    from .. import derive
+    from ..chain import derive_spec
     from ..files import write_atomic
-    from ..spec import builtin_names
+    from ..spec import builtin_names, resolve
 
     target = Path(output)
     if target.suffix != ".tex":
         raise UsageError(f"the sheet's output must be a .tex file (its PDF goes beside it), got {output!r}")
-    derivations = [m if isinstance(m, Derivation) else derive(m) for m in (models or builtin_names())]
+    derivations = [m if isinstance(m, Derivation) else derive_spec(resolve(m))
+                   for m in (models or builtin_names())]
     tex = sheet(derivations, title)
     pdf_path = target.with_suffix(".pdf")
     if pdf is not False and latex_compile.available():

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .. import __version__, losses
+from .. import losses
 from ..chain import Derivation
 from ..naming import ModelNames, batch_name, python_name
 from ..vectorise import (
@@ -36,6 +36,7 @@ from ..vectorise import (
     share_log_normaliser,
     vectorise,
 )
+from ..version import __version__
 from .environment import render
 from .numpy_door import ARGUMENT_ERROR, inputs_body, shapes_source, unpack
 from .numpy_printer import NumPyCodePrinter, equation_text, helper_source, signed_terms, with_callees

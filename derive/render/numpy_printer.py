@@ -21,6 +21,7 @@ from ..chain import Partial
 from ..errors import DeriveError
 from ..naming import SUPERSCRIPTS, unicode_name, unicode_sub
 from ..ordering import reading_order
+from ..vectorise import BatchMatMul, Outer, print_template
 
 MUL = PRECEDENCE["Mul"]
 
@@ -132,8 +133,6 @@ class NumPyCodePrinter(NumPyPrinter):
 
     def _print_Function(self, expr: sp.Function) -> str:
         if isinstance(expr, activations.Applied):
-            from ..vectorise import print_template
-
             (arg,) = expr.args
             return print_template(self, expr.entry.numpy, z=arg)
         return super()._print_Function(expr)
@@ -141,8 +140,6 @@ class NumPyCodePrinter(NumPyPrinter):
 
 def _term_order(term: sp.Expr) -> tuple[int, int, str]:
     """Positive terms first, matrix products before the rest: ``X @ W1.T + b1``, ``a - y``."""
-    from ..vectorise import BatchMatMul, Outer
-
     negative = bool(term.as_coeff_Mul()[0].is_negative)
     return (int(negative), 0 if term.has(BatchMatMul, Outer) else 1, str(sp.default_sort_key(term)))
 
