@@ -21,7 +21,6 @@ from ..latex_parse import (
     Add,
     Cases,
     Div,
-    Equation,
     Func,
     Group,
     Kronecker,
@@ -30,9 +29,10 @@ from ..latex_parse import (
     Neg,
     Node,
     Num,
-    Partial,
     Pow,
     Sum,
+    WrittenEquation,
+    WrittenPartial,
 )
 from .quantities import ModelTable
 
@@ -74,7 +74,7 @@ def written(node: Node) -> str:
         return f"{written(node.base)}^{{{written(node.exp)}}}"
     if isinstance(node, Func):
         return f"\\{node.name}{chr(39) if node.prime else ''}({written(node.arg)})"
-    if isinstance(node, Partial):
+    if isinstance(node, WrittenPartial):
         return f"\\frac{{\\partial {written(node.num)}}}{{\\partial {written(node.den)}}}"
     if isinstance(node, Sum):
         limits = f"_{{{node.var}}}"
@@ -114,7 +114,7 @@ def _walk(node: Node) -> Iterator[Node]:
         yield from _walk(child)
 
 
-def _letters(equation: Equation) -> list[str]:
+def _letters(equation: WrittenEquation) -> list[str]:
     """Every index letter the equation uses, in order of appearance."""
     seen: list[str] = []
     for side in equation.sides:
@@ -124,7 +124,7 @@ def _letters(equation: Equation) -> list[str]:
                 candidates = node.indices
             elif isinstance(node, Sum):
                 candidates = (node.var,)
-            elif isinstance(node, Partial):
+            elif isinstance(node, WrittenPartial):
                 candidates = node.num.indices + node.den.indices
             for letter in candidates:
                 if isinstance(letter, str) and letter not in seen:
@@ -173,15 +173,16 @@ def _candidates(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[Node]:
             yield Mul((name, one_minus))
 
 
-def edits(equation: Equation, table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[tuple[Slip, Equation]]:
+def edits(equation: WrittenEquation, table: ModelTable,
+          free: dict[str, sp.Expr]) -> Iterator[tuple[Slip, WrittenEquation]]:
     """Single edits of the answer (the last side), most likely slips first."""
     *rest, answer = equation.sides
     count = 0
 
-    def edited(new_answer: Node) -> Equation:
-        return Equation((*rest, new_answer), equation.text)
+    def edited(new_answer: Node) -> WrittenEquation:
+        return WrittenEquation((*rest, new_answer), equation.text)
 
-    def attempt(slip: Slip, new_answer: Node) -> Iterator[tuple[Slip, Equation]]:
+    def attempt(slip: Slip, new_answer: Node) -> Iterator[tuple[Slip, WrittenEquation]]:
         nonlocal count
         count += 1
         if count <= MAX_EDITS:
