@@ -34,6 +34,7 @@ from ..latex_parse import (
     WrittenEquation,
     WrittenPartial,
 )
+from ..special import kronecker_latex
 from .quantities import ModelTable
 
 MAX_EDITS = 400  # edits tried per wrong answer, at most
@@ -82,7 +83,7 @@ def written(node: Node) -> str:
             limits = f"_{{{node.var}=1}}^{{{written(node.upper)}}}"
         return f"\\sum{limits} {written(node.body)}"
     if isinstance(node, Kronecker):
-        return f"\\delta_{{{node.i}{node.j}}}"
+        return kronecker_latex(f"{node.i}", f"{node.j}")
     return "..."
 
 

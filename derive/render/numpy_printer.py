@@ -21,6 +21,7 @@ from ..chain import Partial
 from ..errors import DeriveError
 from ..naming import SUPERSCRIPTS, unicode_name, unicode_sub
 from ..ordering import reading_order
+from ..special import heaviside_numpy, heaviside_text, kronecker_text
 from ..vectorise import BatchMatMul, Outer, print_template
 
 MUL = PRECEDENCE["Mul"]
@@ -125,11 +126,8 @@ class NumPyCodePrinter(NumPyPrinter):
         return f"{left}**{right}" if simple else f"{left} ** {right}"
 
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:
-        # np.heaviside, not (x > 0): a NaN argument gives NaN (the NaN policy), and the value at
-        # 0 is the registry's (relu'(0) = 0, as PyTorch takes it).
         arg, at_zero = expr.args
-        inner = self._print(arg)
-        return f"{self._module_format('numpy.heaviside')}({inner}, {float(at_zero)!r})"
+        return heaviside_numpy(self._module_format("numpy.heaviside"), self._print(arg), float(at_zero))
 
     def _print_Function(self, expr: sp.Function) -> str:
         if isinstance(expr, activations.Applied):
@@ -225,8 +223,7 @@ class EquationPrinter(StrPrinter):
         return f"{head}({', '.join(self._print(arg) for arg in expr.args)})"
 
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:
-        # relu's derivative, as the terminal writes it: the Iverson bracket [z > 0].
-        return f"[{self._print(expr.args[0])} > 0]"
+        return heaviside_text(self._print(expr.args[0]))
 
     def _print_Partial(self, expr: Partial) -> str:
         return f"∂{self._print(expr.num)}/∂{self._print(expr.den)}"
@@ -245,7 +242,7 @@ class EquationPrinter(StrPrinter):
 
     def _print_KroneckerDelta(self, expr: sp.KroneckerDelta) -> str:
         i, j = expr.args
-        return "δ" + unicode_sub(f"{i}{j}")
+        return kronecker_text(f"{i}", f"{j}")
 
 
 def equation_text(lhs: sp.Expr, rhs: sp.Expr) -> str:
