@@ -238,8 +238,10 @@ def instance_block(ctx: Context, d: Derivation, step: ErrorStep) -> dict:
 
 
 def vectorised(d: Derivation) -> list[dict]:
-    """The batch form from ``derive.vectorise``: each statement's target and right-hand side."""
-    from ..vectorise import batch, vectorise
+    """The batch form from ``derive.vectorise`` (expressions lowered by ``derive.lowering``): each
+    statement's target and right-hand side."""
+    from ..lowering import batch
+    from ..vectorise import vectorise
 
     def target(lhs: sp.Expr) -> str:
         if isinstance(lhs, Partial):  # dL/dW: the derivative with respect to the whole array

@@ -28,14 +28,9 @@ import sympy as sp
 
 from .. import losses
 from ..chain import Derivation
+from ..lowering import N
 from ..naming import ModelNames, batch_name, python_name
-from ..vectorise import (
-    ArrayStatement,
-    N,
-    gradient_name,
-    share_log_normaliser,
-    vectorise,
-)
+from ..vectorise import ArrayStatement, gradient_name, share_log_normaliser, vectorise
 from ..version import __version__
 from .environment import render
 from .numpy_door import ARGUMENT_ERROR, inputs_body, shapes_source, unpack

@@ -1,6 +1,6 @@
 """Printing for generated code: a SymPy NumPy printer and a plain-text equation printer.
 
-``NumPyCodePrinter`` prints batch expressions (``derive.vectorise``) as NumPy code in the layout
+``NumPyCodePrinter`` prints batch expressions (``derive.lowering``) as NumPy code in the layout
 ``ruff format`` produces (spaces around binary operators, ``a**2`` but ``(a - y) ** 2``), with
 NumPy as ``np``, ``Heaviside(z, 0)`` as ``np.heaviside(z, 0.0)``, and every helper function it prints a call
 to recorded in ``helpers``, so a module defines exactly the helpers it uses (``helper_source``).
@@ -19,10 +19,10 @@ from sympy.printing.str import StrPrinter
 from .. import activations, losses
 from ..chain import Partial
 from ..errors import DeriveError
+from ..lowering import BatchMatMul, Outer, print_template
 from ..naming import SUPERSCRIPTS, unicode_name, unicode_sub
 from ..ordering import reading_order
 from ..special import heaviside_numpy, heaviside_text, kronecker_text
-from ..vectorise import BatchMatMul, Outer, print_template
 
 MUL = PRECEDENCE["Mul"]
 
