@@ -87,6 +87,35 @@ def test_the_package_has_no_import_cycle():
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+#: The renderers and the views built on them; only the front ends above them may import them.
+RENDERERS = ("derive.render", "derive.serialize", "derive.display")
+FRONT_ENDS = {"derive", "derive.__main__", "derive.display", "derive.build", "derive.cli", "derive.verify"}
+
+
+def reached(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = list(graph[start])
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph[name])
+    return seen
+
+
+def test_data_modules_never_reach_a_renderer():
+    """Spec -> expressions -> derivation data -> renderers: below the renderers, nothing imports
+    one, even through another module (the derivation is data; ``derive.display`` shows it)."""
+    graph = import_graph()
+    below = [m for m in graph if m not in FRONT_ENDS and not m.startswith(RENDERERS)]
+    # Only a module's own imports are named, so a message points at the line to change.
+    wrong = {m: sorted(r for r in graph[m] if r.startswith(RENDERERS) or r == "derive") for m in below}
+    assert {m: r for m, r in wrong.items() if r} == {}
+    # And through others: a data module reaches no renderer at all.
+    assert not [m for m in below if any(r.startswith(RENDERERS) for r in reached(graph, m))]
+
+
 def test_the_graph_sees_imports_inside_functions_and_relative_ones(tmp_path):
     """The checker itself can fail: a cycle made only by a function-level relative import is found."""
     package = tmp_path / "pkg"
