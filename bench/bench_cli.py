@@ -44,7 +44,7 @@ Whole process, median of {{repeat}} interleaved runs (`python bench/bench_cli.py
 {{table}}
 
 `derive --help` imports no SymPy (tested in `tests/test_cli.py`). SymPy's pretty printer imports
-`sympy.physics.units` from its `Mul` printer (0.16 s a process); `derive/unicode_printer.py`
+`sympy.physics.units` from its `Mul` printer (0.16 s a process); `derive/render/unicode_printer.py`
 overrides that method, which took `derive show b` from 1.89x to about 1.5x.
 """
 

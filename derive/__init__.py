@@ -1,27 +1,30 @@
 """derive: symbolic chain-rule derivations of neural-network gradients.
 
-``derive.derive(model)`` returns a ``Derivation``; renderers (terminal, LaTeX, NumPy) read it.
-Importing this package is cheap: SymPy is loaded only when something is derived.
+``derive.derive(model)`` returns a ``Derivation``; renderers (terminal, LaTeX, NumPy) read it. The
+one returned here also displays itself in Jupyter and gives its JSON form (``derive.display``).
+Importing this package is cheap: SymPy is loaded only when something is derived. No module of the
+package imports this one: it is the entry point, above the engine and the renderers.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from .version import __version__
 
 if TYPE_CHECKING:
-    from .chain import Derivation
+    from .display import ShownDerivation
     from .spec import ModelSpec
 
 
-def derive(model: str | ModelSpec) -> Derivation:
+def derive(model: str | ModelSpec) -> ShownDerivation:
     """Derive every gradient of ``model``: a built-in name, a path to a spec file, or a spec."""
     from .chain import derive_spec
+    from .display import shown
     from .spec import ModelSpec, resolve
 
     spec = model if isinstance(model, ModelSpec) else resolve(model)
-    return derive_spec(spec)
+    return shown(derive_spec(spec))
 
 
 __all__ = ["__version__", "derive"]

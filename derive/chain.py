@@ -151,16 +151,6 @@ class Derivation:
         through the layer's error at a hidden layer (``delta_k x_j``), whose delta is stated once."""
         return step.expanded if self.error(step.layer).output else step.result
 
-    def _repr_latex_(self) -> str:
-        from .render.latex import fragment
-
-        return fragment(self, display=True)
-
-    def to_dict(self) -> dict:
-        from .serialize import to_dict
-
-        return to_dict(self)
-
 
 # --- symbolic helpers ---------------------------------------------------------------------------
 

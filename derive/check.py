@@ -39,7 +39,7 @@ from .checking.proof import PROOF_TIME_LIMIT, Proof, Prover
 from .checking.quantities import ModelTable
 from .checking.slips import Slip
 from .errors import DeriveError, UsageError
-from .latex_parse import Equation, LatexError, Mul, clean, parse_equation
+from .latex_parse import LatexError, Mul, WrittenEquation, clean, parse_equation
 from .naming import names as model_names
 from .spec import ModelSpec, resolve
 
@@ -124,7 +124,7 @@ class Checker:
             deadline = Deadline(time_left, "the time budget of the run ran out while checking it")
         else:
             deadline = Deadline(self.time_limit)
-        equation: Equation | None = None
+        equation: WrittenEquation | None = None
         lowered: vector.Lowered | None = None
         try:
             written = parse_equation(text)
@@ -168,15 +168,15 @@ class Checker:
             result.reason = vector.transpose_message(lowered)
             result.slip = Slip("transpose", result.reason)
 
-    def _free(self, equation: Equation) -> dict[str, sp.Expr] | None:
+    def _free(self, equation: WrittenEquation) -> dict[str, sp.Expr] | None:
         """The free indices of the left side of ``equation``, or None if it does not bind."""
         try:
             left = equation.sides[0]
-            return Binder(self.table).bind(Equation((left, left), equation.text))
+            return Binder(self.table).bind(WrittenEquation((left, left), equation.text))
         except (Wrong, Unreadable):
             return None
 
-    def _name_slip(self, equation: Equation, deadline: Deadline, result: Result, because: str = "",
+    def _name_slip(self, equation: WrittenEquation, deadline: Deadline, result: Result, because: str = "",
                    lowered: vector.Lowered | None = None) -> None:
         """Put the slip in the reason when one small edit of the answer makes it right (for vector
         notation, the edit is said in index notation, as the answer was lowered to it)."""
@@ -195,7 +195,7 @@ class Checker:
                 return
 
     @staticmethod
-    def _vector_slip(slip: Slip, edited: Equation, lowered: vector.Lowered) -> str:
+    def _vector_slip(slip: Slip, edited: WrittenEquation, lowered: vector.Lowered) -> str:
         """A slip of an answer in vector notation, in its words when they can be found, else
         said of the answer lowered to index notation."""
         if slip.kind == "sign":
@@ -210,7 +210,7 @@ class Checker:
                 return f"missing the elementwise factor {words}"
         return f"in index notation, {slip.message}"
 
-    def _holds(self, equation: Equation, free: dict[str, sp.Expr], deadline: Deadline) -> bool:
+    def _holds(self, equation: WrittenEquation, free: dict[str, sp.Expr], deadline: Deadline) -> bool:
         """Whether ``equation`` binds with the free indices ``free`` and agrees at every point."""
         rng = random.Random(f"{self.seed} slip")
         try:
@@ -236,7 +236,8 @@ class Checker:
             combos = rng.sample(combos, MAX_POINTS)
         return [dict(zip(letters, combo, strict=True)) for combo in combos]
 
-    def _compare(self, equation: Equation, binder: Binder, free, deadline: Deadline, result: Result) -> None:
+    def _compare(self, equation: WrittenEquation, binder: Binder, free, deadline: Deadline,
+                 result: Result) -> None:
         # The same points for the same equation and seed, whatever came before.
         rng = random.Random(f"{self.seed} {equation.text}")
         for number, side in enumerate(equation.sides[1:], start=2):

@@ -11,8 +11,8 @@ import sys
 
 import click
 
-from . import __version__
 from .errors import DeriveError
+from .version import __version__
 
 PDF_HELP = "Compile the PDF (default: when a LaTeX engine is installed)."
 

@@ -1,14 +1,14 @@
 """LaTeX math -> a small AST of our own, through a lark LALR grammar. Never evaluates user text.
 
-``parse_equation(text)`` returns an ``Equation`` (its sides, left to right) or raises
+``parse_equation(text)`` returns a ``WrittenEquation`` (its sides, left to right) or raises
 ``LatexError`` with the column of the problem. The AST knows notation, not models: ``Name`` is a
 letter with its subscripts (indices) and an optional layer label from ``^{(1)}`` / ``^{[1]}``;
-``Partial`` is ``\\frac{\\partial A}{\\partial B}``; ``\\delta_{kj}`` becomes ``Kronecker``. What
+``WrittenPartial`` is ``\\frac{\\partial A}{\\partial B}``; ``\\delta_{kj}`` becomes ``Kronecker``. What
 the names mean is decided by ``derive.checking``. Bold names (``\\mathbf{w}``) are the plain
 name marked ``bold``; ``\\sum_{k \\neq j}`` is a ``Sum`` with ``exclude``; ``\\tanh^2 z`` is a power.
 Functions are exp, log and the activations under their registry LaTeX (``\\operatorname{relu}``).
 Vector and matrix notation gets nodes of its own (``Transpose``, ``Elementwise`` for ``\\odot`` and
-``\\oslash``, ``Diag``, ``Ones``; ``Partial.nabla``; ``Mul.dots`` where ``\\cdot`` was typed), which
+``\\oslash``, ``Diag``, ``Ones``; ``WrittenPartial.nabla``; ``Mul.dots`` where ``\\cdot`` was typed), which
 ``checking.vector`` lowers to index notation.
 Work is bounded: the text length, the nesting depth and the tree depth are limited, and the parser
 is not recursive (the transformer runs inline).
@@ -93,7 +93,10 @@ class Name(Node):
 
 
 @dataclass(frozen=True)
-class Partial(Node):
+class WrittenPartial(Node):
+    """A derivative as the writer typed it (``\\frac{\\partial A}{\\partial B}``), not the engine's
+    symbolic ``chain.Partial``."""
+
     num: Name
     den: Name
     nabla: bool = False  # typed as \\nabla_{den} num
@@ -250,7 +253,10 @@ VECTOR_NODES = (Transpose, Elementwise, Diag, Ones)
 
 
 @dataclass(frozen=True)
-class Equation:
+class WrittenEquation:
+    """An equation as the writer typed it: its parsed sides and its source text (the engine's
+    equations are ``forward.Equation``)."""
+
     sides: tuple[Node, ...]
     text: str
 
@@ -532,18 +538,18 @@ class _Build:
     def frac(self, c):
         num, den = c[1], c[2]
         if _is_d(num) and _is_d(den):  # \frac{d L}{d a}: written like a product, means a derivative
-            return Partial(num.factors[1], den.factors[1])
+            return WrittenPartial(num.factors[1], den.factors[1])
         return Div(num, den)
 
     def partial(self, c):
         names = [x for x in c if isinstance(x, Node)]
         num, den = names
         if isinstance(den, Transpose) and isinstance(den.arg, Name) and isinstance(num, Name):
-            return Transpose(Partial(num, den.arg))  # by w^T: the gradient laid out as a row
+            return Transpose(WrittenPartial(num, den.arg))  # by w^T: the gradient laid out as a row
         for name in names:
             if not isinstance(name, Name):
                 raise LatexError("a partial derivative must be of one quantity by one quantity")
-        return Partial(num, den)
+        return WrittenPartial(num, den)
 
     def dfrac(self, c):
         tokens = [x for x in c if _is_token(x) and x.type in ("LETTER", "TEXT")]
@@ -644,7 +650,7 @@ class _Build:
         if not (isinstance(num, Name) and isinstance(den, Name)):
             raise LatexError(r"write a gradient as \nabla_{\mathbf{w}} \mathcal{L}: of one quantity "
                              "with respect to one quantity", _column(c[0]))
-        return Partial(num, den, nabla=True)
+        return WrittenPartial(num, den, nabla=True)
 
     bare = postfix
 
@@ -870,7 +876,7 @@ def _describe(exc: Any, text: str, errors: ModuleType) -> LatexError:
     return LatexError("cannot parse", getattr(exc, "column", None))
 
 
-def parse_equation(text: str) -> Equation:
+def parse_equation(text: str) -> WrittenEquation:
     """Parse ``lhs = rhs [= ...]``; raise ``LatexError`` naming the problem and its column."""
     if len(text) > MAX_LENGTH:
         raise LatexError(f"equation too long ({len(text)} characters; the limit is {MAX_LENGTH})")
@@ -892,4 +898,4 @@ def parse_equation(text: str) -> Equation:
         raise LatexError("cannot parse this equation") from None  # never the parser's internals
     if len(sides) < 2:
         raise LatexError("not an equation: no '=' found")
-    return Equation(sides, source)
+    return WrittenEquation(sides, source)

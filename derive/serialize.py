@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import __version__
 from .chain import Chain, Derivation, Factor
+from .version import __version__
 
 
 def _s(expr) -> str | None:

@@ -26,7 +26,7 @@ from derive.checking.problems import Wrong
 from derive.checking.quantities import ModelTable
 from derive.cli import main
 from derive.errors import UsageError
-from derive.latex_parse import Cases, Kronecker, LatexError, Name, Partial, Pow, Sum, parse_equation
+from derive.latex_parse import Cases, Kronecker, LatexError, Name, Pow, Sum, WrittenPartial, parse_equation
 from derive.naming import element
 from derive.naming import names as model_names
 from derive.spec import parse_spec, resolve
@@ -57,7 +57,7 @@ def test_partials_kronecker_sums_and_cases_parse():
         r"\frac{\partial a_k}{\partial z_j} = \sum_{c=1}^{C} \delta_{kj} = "
         r"\begin{cases} 1 & k = j \\ 0 & \text{otherwise} \end{cases}"
     ).sides
-    assert isinstance(sides[0], Partial) and sides[0].den == Name("z", ("j",), column=30)
+    assert isinstance(sides[0], WrittenPartial) and sides[0].den == Name("z", ("j",), column=30)
     assert isinstance(sides[1], Sum) and sides[1].var == "c" and sides[1].body == Kronecker("k", "j")
     assert isinstance(sides[2], Cases) and [c.kind for _, c in sides[2].rows] == ["eq", "otherwise"]
 

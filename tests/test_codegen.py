@@ -26,18 +26,11 @@ from hypothesis import strategies as st
 import derive
 import derive.activations
 from derive.losses import LOSSES
+from derive.lowering import ArraySymbol, BatchMatMul, BatchTranspose, Hadamard, Outer
 from derive.naming import names as model_names
 from derive.render.numpy import module_source
 from derive.spec import ModelSpec, builtin_names, parse_spec
-from derive.vectorise import (
-    ArraySymbol,
-    BatchMatMul,
-    BatchTranspose,
-    Hadamard,
-    Outer,
-    share_log_normaliser,
-    vectorise,
-)
+from derive.vectorise import share_log_normaliser, vectorise
 from derive.verify import (
     MAX_COORDINATES,
     central_differences,

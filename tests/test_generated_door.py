@@ -19,8 +19,8 @@ import sympy as sp
 import derive
 from derive.activations import ACTIVATIONS
 from derive.losses import LOSSES
-from derive.numpy_printer import helper_sources
 from derive.render.numpy import module_source
+from derive.render.numpy_printer import helper_sources
 from derive.verify import load_module
 
 ROOT = Path(__file__).resolve().parents[1]

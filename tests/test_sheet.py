@@ -19,8 +19,8 @@ import sympy as sp
 import derive
 from derive import compile as latex_compile
 from derive.latex_escape import escape
-from derive.latex_printer import latex
 from derive.render.latex import fragment, sheet, write_sheet
+from derive.render.latex_printer import latex
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("a", "b", "c", "c-mlp")

@@ -381,7 +381,7 @@ def test_lowered_elements_equal_numpy(checkers, left, text, reference):
     from derive.checking.binding import Binder
     from derive.checking.evaluate import Deadline, Evaluator
     from derive.checking.vector import lower
-    from derive.latex_parse import Partial
+    from derive.latex_parse import WrittenPartial
 
     checker = checkers["c-mlp"]
     lowered = lower(parse_equation(f"{left} = {text}"), checker.table)
@@ -389,7 +389,7 @@ def test_lowered_elements_equal_numpy(checkers, left, text, reference):
     binder = Binder(checker.table)
     free = binder.bind(lowered.equation)
     side = lowered.equation.sides[0]
-    letters = (side.num.indices + side.den.indices) if isinstance(side, Partial) else side.indices
+    letters = (side.num.indices + side.den.indices) if isinstance(side, WrittenPartial) else side.indices
     for instance in checker.instances():
         expected = np.atleast_1d(reference(_arrays(instance)))
         evaluate = Evaluator(binder, instance, Deadline(10))

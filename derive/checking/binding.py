@@ -11,7 +11,21 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..latex_parse import Add, Cases, Div, Equation, Group, Kronecker, Name, Neg, Node, Num, Partial, Pow, Sum
+from ..latex_parse import (
+    Add,
+    Cases,
+    Div,
+    Group,
+    Kronecker,
+    Name,
+    Neg,
+    Node,
+    Num,
+    Pow,
+    Sum,
+    WrittenEquation,
+    WrittenPartial,
+)
 from .problems import Unreadable, Wrong
 from .quantities import ModelTable, Ref
 
@@ -55,7 +69,7 @@ class Binder:
                     found.setdefault(idx, []).append((dim, node.show()))
         return found
 
-    def _occ_Partial(self, node: Partial) -> Occurrences:
+    def _occ_WrittenPartial(self, node: WrittenPartial) -> Occurrences:
         found = _merge(self._occ_Name(node.num), self._occ_Name(node.den))
         for part in (node.num, node.den):
             quantity = self.refs[id(part)].quantity
@@ -116,7 +130,7 @@ class Binder:
         sizes = ", ".join(self.table.sizes) or "none"
         raise Wrong(f"the bound of the sum over {var} must be a number or a size of the model ({sizes})")
 
-    def bind(self, equation: Equation) -> dict[str, sp.Expr]:
+    def bind(self, equation: WrittenEquation) -> dict[str, sp.Expr]:
         """The free indices of the left side and their ranges; checks every other side against them."""
         self._require_quantity(equation.sides[0], before=True)
         free: dict[str, sp.Expr] = {}
@@ -152,7 +166,7 @@ class Binder:
         """
         while isinstance(node, Group):
             node = node.inner
-        if isinstance(node, Partial):
+        if isinstance(node, WrittenPartial):
             return
         if isinstance(node, Name) and (before or self.refs[id(node)].quantity is not None):
             return

@@ -28,9 +28,9 @@ from ..latex_parse import (
     Neg,
     Node,
     Num,
-    Partial,
     Pow,
     Sum,
+    WrittenPartial,
     function_key,
 )
 from .binding import Binder
@@ -187,7 +187,7 @@ class Evaluator:
             return self.model.derivative((self.model.names.L.name, ()), (z.key, element[1]))
         return self.model.value(element)
 
-    def _Partial(self, node: Partial, env):
+    def _WrittenPartial(self, node: WrittenPartial, env):
         num = self.element(self.refs[id(node.num)], env)
         den = self.element(self.refs[id(node.den)], env)
         return self.model.derivative(num, den)

@@ -29,7 +29,7 @@ import sympy as sp
 from sympy.functions.elementary.hyperbolic import HyperbolicFunction
 
 from .. import activations
-from ..latex_parse import Cases, Equation, Kronecker, Name, Node, Partial, Sum
+from ..latex_parse import Cases, Kronecker, Name, Node, Sum, WrittenEquation, WrittenPartial
 from .binding import Binder
 from .evaluate import ACTIVATION_OF, Deadline, Evaluator, written_parameters
 from .quantities import ModelTable
@@ -88,8 +88,8 @@ class SymbolicEvaluator(Evaluator):
 
 def _symmetric(node: Node, binder: Binder, ranges: dict[str, sp.Expr]) -> bool:
     """True when permuting each index set maps the node to itself (letters only, whole ranges)."""
-    if isinstance(node, Name | Partial):
-        names = (node.num, node.den) if isinstance(node, Partial) else (node,)
+    if isinstance(node, Name | WrittenPartial):
+        names = (node.num, node.den) if isinstance(node, WrittenPartial) else (node,)
         return all(isinstance(i, str) for n in names for i in binder.refs[id(n)].indices)
     if isinstance(node, Kronecker):
         return _same_set(node.i, node.j, ranges)
@@ -204,7 +204,7 @@ class Prover:
             self._models[key] = SymbolicModel(self.table, sizes)
         return self._models[key]
 
-    def prove(self, equation: Equation, binder: Binder, free: dict[str, sp.Expr],
+    def prove(self, equation: WrittenEquation, binder: Binder, free: dict[str, sp.Expr],
               time_left: float | None = None) -> Proof | None:
         """A proof that every side equals the left one, or None (no proof found in time).
 
@@ -222,7 +222,7 @@ class Prover:
         except Exception:  # SymPy could not decide; the numeric verdict stands
             return None
 
-    def _attempt(self, equation: Equation, binder: Binder, free, started: float) -> Proof | None:
+    def _attempt(self, equation: WrittenEquation, binder: Binder, free, started: float) -> Proof | None:
         symmetric = all(_symmetric(side, binder, dict(free)) for side in equation.sides)
         planned = plan(self.table, free, symmetric)
         if planned is None:

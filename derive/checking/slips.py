@@ -21,7 +21,6 @@ from ..latex_parse import (
     Add,
     Cases,
     Div,
-    Equation,
     Func,
     Group,
     Kronecker,
@@ -30,10 +29,12 @@ from ..latex_parse import (
     Neg,
     Node,
     Num,
-    Partial,
     Pow,
     Sum,
+    WrittenEquation,
+    WrittenPartial,
 )
+from ..special import kronecker_latex
 from .quantities import ModelTable
 
 MAX_EDITS = 400  # edits tried per wrong answer, at most
@@ -74,7 +75,7 @@ def written(node: Node) -> str:
         return f"{written(node.base)}^{{{written(node.exp)}}}"
     if isinstance(node, Func):
         return f"\\{node.name}{chr(39) if node.prime else ''}({written(node.arg)})"
-    if isinstance(node, Partial):
+    if isinstance(node, WrittenPartial):
         return f"\\frac{{\\partial {written(node.num)}}}{{\\partial {written(node.den)}}}"
     if isinstance(node, Sum):
         limits = f"_{{{node.var}}}"
@@ -82,7 +83,7 @@ def written(node: Node) -> str:
             limits = f"_{{{node.var}=1}}^{{{written(node.upper)}}}"
         return f"\\sum{limits} {written(node.body)}"
     if isinstance(node, Kronecker):
-        return f"\\delta_{{{node.i}{node.j}}}"
+        return kronecker_latex(f"{node.i}", f"{node.j}")
     return "..."
 
 
@@ -114,7 +115,7 @@ def _walk(node: Node) -> Iterator[Node]:
         yield from _walk(child)
 
 
-def _letters(equation: Equation) -> list[str]:
+def _letters(equation: WrittenEquation) -> list[str]:
     """Every index letter the equation uses, in order of appearance."""
     seen: list[str] = []
     for side in equation.sides:
@@ -124,7 +125,7 @@ def _letters(equation: Equation) -> list[str]:
                 candidates = node.indices
             elif isinstance(node, Sum):
                 candidates = (node.var,)
-            elif isinstance(node, Partial):
+            elif isinstance(node, WrittenPartial):
                 candidates = node.num.indices + node.den.indices
             for letter in candidates:
                 if isinstance(letter, str) and letter not in seen:
@@ -173,15 +174,16 @@ def _candidates(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[Node]:
             yield Mul((name, one_minus))
 
 
-def edits(equation: Equation, table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[tuple[Slip, Equation]]:
+def edits(equation: WrittenEquation, table: ModelTable,
+          free: dict[str, sp.Expr]) -> Iterator[tuple[Slip, WrittenEquation]]:
     """Single edits of the answer (the last side), most likely slips first."""
     *rest, answer = equation.sides
     count = 0
 
-    def edited(new_answer: Node) -> Equation:
-        return Equation((*rest, new_answer), equation.text)
+    def edited(new_answer: Node) -> WrittenEquation:
+        return WrittenEquation((*rest, new_answer), equation.text)
 
-    def attempt(slip: Slip, new_answer: Node) -> Iterator[tuple[Slip, Equation]]:
+    def attempt(slip: Slip, new_answer: Node) -> Iterator[tuple[Slip, WrittenEquation]]:
         nonlocal count
         count += 1
         if count <= MAX_EDITS:

@@ -36,7 +36,6 @@ from ..latex_parse import (
     Diag,
     Div,
     Elementwise,
-    Equation,
     Func,
     Group,
     Kronecker,
@@ -46,10 +45,11 @@ from ..latex_parse import (
     Node,
     Num,
     Ones,
-    Partial,
     Pow,
     Sum,
     Transpose,
+    WrittenEquation,
+    WrittenPartial,
     function_key,
 )
 from ..naming import INDEX_LETTERS, latex_name
@@ -157,10 +157,10 @@ def _whole(name: Name) -> bool:
     return not name.indices and (name.bold or name.base == "W") and name.base in (*VECTOR_KINDS, "W")
 
 
-def uses_vector_notation(equation: Equation) -> bool:
+def uses_vector_notation(equation: WrittenEquation) -> bool:
     for side in equation.sides:
         for node in _walk(side):
-            if isinstance(node, VECTOR_NODES) or (isinstance(node, Partial) and node.nabla):
+            if isinstance(node, VECTOR_NODES) or (isinstance(node, WrittenPartial) and node.nabla):
                 return True
             if isinstance(node, Func) and node.name in VECTOR_ACTIVATIONS:
                 return True
@@ -179,7 +179,7 @@ class Lowered:
     hence symmetric: an answer of that shape is never right up to a transpose only.)
     """
 
-    equation: Equation
+    equation: WrittenEquation
     shape: Shape
     what: str  # the left side in words: "the gradient with respect to W^{(1)}"
     transposed_answer: bool = False
@@ -190,7 +190,7 @@ class Lowered:
 class Lowerer:
     """Shapes and index-notation elements of the sides of one equation."""
 
-    def __init__(self, table: ModelTable, equation: Equation):
+    def __init__(self, table: ModelTable, equation: WrittenEquation):
         self.table = table
         self.layered = len(table.names.layers) > 1
         self.taken: set[str] = set()
@@ -282,7 +282,7 @@ class Lowerer:
             return Array(Shape(dims[0], ONE), lambda i, j: self.element(q, node, (i,)))
         return Array(Shape(dims[0], dims[1]), lambda i, j: self.element(q, node, (i, j)))
 
-    def _Partial(self, node: Partial) -> Array:
+    def _WrittenPartial(self, node: WrittenPartial) -> Array:
         num, den = self._Name(node.num), self._Name(node.den)
         for part in (node.num, node.den):
             if not part.indices and self.quantity(part) is None:
@@ -294,15 +294,16 @@ class Lowerer:
             return built
 
         if num.shape.scalar:
-            return Array(den.shape, lambda i, j: Partial(name(num, None, None), name(den, i, j), node.nabla))
+            return Array(den.shape,
+                         lambda i, j: WrittenPartial(name(num, None, None), name(den, i, j), node.nabla))
         if node.nabla:
             raise Unreadable(r"\nabla of a vector is ambiguous: write the Jacobian as "
                              r"\frac{\partial \mathbf{a}}{\partial \mathbf{z}} (rows indexed by a)")
         if den.shape.scalar:
-            return Array(num.shape, lambda i, j: Partial(name(num, i, j), name(den, None, None)))
+            return Array(num.shape, lambda i, j: WrittenPartial(name(num, i, j), name(den, None, None)))
         if num.shape.cols == ONE and den.shape.cols == ONE:
             return Array(Shape(num.shape.rows, den.shape.rows),
-                         lambda i, j: Partial(name(num, i, None), name(den, j, None)))
+                         lambda i, j: WrittenPartial(name(num, i, None), name(den, j, None)))
         raise Unreadable(f"the derivative of {node.num.show()} by {node.den.show()} has more than two "
                          "indices: write it in index notation")
 
@@ -542,18 +543,18 @@ def _what(left: Node, lowerer: Lowerer) -> str:
     """The left side in words, for shape messages."""
     while isinstance(left, Group):
         left = left.inner
-    if isinstance(left, Transpose) and isinstance(left.arg, Partial) and left.arg.num.base == "L":
+    if isinstance(left, Transpose) and isinstance(left.arg, WrittenPartial) and left.arg.num.base == "L":
         return f"the gradient with respect to {left.arg.den.show()}^\\top"
-    if isinstance(left, Partial) and left.num.base == "L":
+    if isinstance(left, WrittenPartial) and left.num.base == "L":
         return f"the gradient with respect to {left.den.show()}"
-    if isinstance(left, Partial) and lowerer.lower(left.num).shape.scalar:
+    if isinstance(left, WrittenPartial) and lowerer.lower(left.num).shape.scalar:
         return f"the gradient of {left.num.show()} with respect to {left.den.show()}"
-    if isinstance(left, Partial):
+    if isinstance(left, WrittenPartial):
         return f"the Jacobian of {left.num.show()} with respect to {left.den.show()}"
     return "the left side"
 
 
-def lower(equation: Equation, table: ModelTable) -> Lowered | None:
+def lower(equation: WrittenEquation, table: ModelTable) -> Lowered | None:
     """``equation`` read as index notation, or None when it is in index notation already."""
     if not uses_vector_notation(equation):
         return None
@@ -577,7 +578,8 @@ def lower(equation: Equation, table: ModelTable) -> Lowered | None:
             transposed_answer, shape_error = True, error
             continue
         raise Wrong(error)
-    return Lowered(Equation(tuple(sides), equation.text), shape, what, transposed_answer, shape_error, (i, j))
+    return Lowered(WrittenEquation(tuple(sides), equation.text), shape, what, transposed_answer, shape_error,
+                   (i, j))
 
 
 def transpose_message(lowered: Lowered) -> str:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from ..equations import Found, display_spans, extract, first_side
-from ..latex_parse import LatexError, Partial
+from ..latex_parse import LatexError, WrittenPartial
 from .key import Key, left_side
 
 _INLINE = re.compile(r"(?<![\\$])\$(?!\$)(?P<a>[^$\n]+?)(?<!\\)\$(?!\$)|\\\((?P<b>.+?)\\\)")
@@ -68,6 +68,6 @@ def find_answers(text: str, markdown: bool, key: Key,
         question = key.question_for(node)
         if question is not None:
             answers[question.name] = Answer(question.name, candidate.text.strip(), candidate.line)
-        elif unmatched is not None and isinstance(node, Partial):
+        elif unmatched is not None and isinstance(node, WrittenPartial):
             unmatched.append(Answer("", candidate.text.strip(), candidate.line))
     return answers

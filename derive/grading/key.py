@@ -23,7 +23,7 @@ from ..checking.quantities import ModelTable
 from ..checking.slips import KINDS
 from ..checking.vector import lower
 from ..errors import DeriveError, UsageError
-from ..latex_parse import Equation, Group, LatexError, Name, Node, Partial, parse_equation
+from ..latex_parse import Group, LatexError, Name, Node, WrittenEquation, WrittenPartial, parse_equation
 from ..naming import names as model_names
 from ..spec import ModelSpec, resolve
 
@@ -83,12 +83,13 @@ class Key:
 def signature(table: ModelTable, node: Node) -> Signature:
     """What a left side names: (quantity key, index pattern) of the name, or of a partial's
     numerator and denominator; ``Unreadable`` if it names no quantity, ``Wrong`` if it misnames one."""
-    lowered = lower(Equation((node, node), ""), table)
+    lowered = lower(WrittenEquation((node, node), ""), table)
     if lowered is not None:
         node = lowered.equation.sides[0]
     while isinstance(node, Group):
         node = node.inner
-    parts = [node.num, node.den] if isinstance(node, Partial) else [node] if isinstance(node, Name) else []
+    parts = ([node.num, node.den] if isinstance(node, WrittenPartial)
+             else [node] if isinstance(node, Name) else [])
     if not parts:
         raise Unreadable("the left side must name a quantity of the model")
     letters: dict[object, int] = {}

@@ -6,7 +6,7 @@ every piece of user text goes through ``derive.latex_escape``; the templates in 
 output is a pure function of the derivations and the title: no dates, no paths, no randomness.
 
 ``fragment(d)`` is one model's body (``derive show MODEL --latex``); ``fragment(d, display=True)``
-is a single MathJax-renderable display (``Derivation._repr_latex_`` in Jupyter).
+is a single MathJax-renderable display (``derive.display.ShownDerivation._repr_latex_`` in Jupyter).
 ``write_sheet`` writes the ``.tex`` and compiles the PDF next to it (``derive sheet``).
 """
 
@@ -23,10 +23,10 @@ from .. import activations, losses
 from ..chain import Chain, Derivation, ErrorStep, Factor, GradientStep, Partial
 from ..errors import ToolMissing, UsageError
 from ..latex_escape import escape, plain
-from ..latex_printer import chain as print_chain
-from ..latex_printer import latex, rows
 from ..naming import ModelNames, element, index, reindex, scalar
 from .environment import render as render_template
+from .latex_printer import chain as print_chain
+from .latex_printer import latex, rows
 from .network import layout
 
 DEFAULT_TITLE = "Problem 1: gradients by the chain rule"
@@ -238,8 +238,10 @@ def instance_block(ctx: Context, d: Derivation, step: ErrorStep) -> dict:
 
 
 def vectorised(d: Derivation) -> list[dict]:
-    """The batch form from ``derive.vectorise``: each statement's target and right-hand side."""
-    from ..vectorise import batch, vectorise
+    """The batch form from ``derive.vectorise`` (expressions lowered by ``derive.lowering``): each
+    statement's target and right-hand side."""
+    from ..lowering import batch
+    from ..vectorise import vectorise
 
     def target(lhs: sp.Expr) -> str:
         if isinstance(lhs, Partial):  # dL/dW: the derivative with respect to the whole array
@@ -322,14 +324,15 @@ def write_sheet(models: Sequence[str | Derivation], output: str, pdf: bool | Non
     ``output``; compile the PDF when asked (``pdf=True``), or by default when an engine is
     installed. Returns the ``.tex`` path."""
     from .. import compile as latex_compile
-    from .. import derive
+    from ..chain import derive_spec
     from ..files import write_atomic
-    from ..spec import builtin_names
+    from ..spec import builtin_names, resolve
 
     target = Path(output)
     if target.suffix != ".tex":
         raise UsageError(f"the sheet's output must be a .tex file (its PDF goes beside it), got {output!r}")
-    derivations = [m if isinstance(m, Derivation) else derive(m) for m in (models or builtin_names())]
+    derivations = [m if isinstance(m, Derivation) else derive_spec(resolve(m))
+                   for m in (models or builtin_names())]
     tex = sheet(derivations, title)
     pdf_path = target.with_suffix(".pdf")
     if pdf is not False and latex_compile.available():

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..latex_printer import latex
 from ..naming import ModelNames, element
+from .latex_printer import latex
 
 MAX_DRAWN = 4  # a layer this wide or narrower is drawn unit by unit
 MAX_COLUMNS = 6  # more columns than this and the middle layers become \cdots

@@ -26,19 +26,15 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .. import __version__, losses
+from .. import losses
 from ..chain import Derivation
+from ..lowering import N
 from ..naming import ModelNames, batch_name, python_name
-from ..numpy_printer import NumPyCodePrinter, equation_text, helper_source, signed_terms, with_callees
-from ..vectorise import (
-    ArrayStatement,
-    N,
-    gradient_name,
-    share_log_normaliser,
-    vectorise,
-)
+from ..vectorise import ArrayStatement, gradient_name, share_log_normaliser, vectorise
+from ..version import __version__
 from .environment import render
 from .numpy_door import ARGUMENT_ERROR, inputs_body, shapes_source, unpack
+from .numpy_printer import NumPyCodePrinter, equation_text, helper_source, signed_terms, with_callees
 from .pysource import LINE_LENGTH, call, tuple_code
 
 BODY = " " * 4  # indentation of a function body

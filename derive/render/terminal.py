@@ -9,8 +9,8 @@ from __future__ import annotations
 import sympy as sp
 
 from ..chain import Derivation, ErrorStep, Factor, GradientStep, Partial
-from ..unicode_printer import chain, equation, inline
 from .environment import render as render_template
+from .unicode_printer import chain, equation, inline
 
 
 def _factor(factor: Factor) -> str:

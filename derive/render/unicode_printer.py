@@ -10,10 +10,11 @@ import sympy as sp
 from sympy.printing.pretty.pretty import PrettyPrinter
 from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
-from .activations import Applied
-from .chain import Chain
-from .naming import unicode_name, unicode_sub
-from .ordering import reading_order
+from ..activations import Applied
+from ..chain import Chain
+from ..naming import unicode_name, unicode_sub
+from ..ordering import reading_order
+from ..special import IVERSON, heaviside_text, kronecker_text
 
 
 class UnicodePrinter(PrettyPrinter):
@@ -101,12 +102,12 @@ class UnicodePrinter(PrettyPrinter):
         # relu's derivative (the registry takes relu'(0) = 0): the Iverson bracket [z > 0].
         inner = self._print(e.args[0])
         if inner.height() == 1:
-            return prettyForm(f"[{inner} > 0]")
-        return prettyForm(*prettyForm(*inner.right(" > 0")).parens("[", "]"))
+            return prettyForm(heaviside_text(str(inner)))
+        opening, condition, closing = IVERSON
+        return prettyForm(*prettyForm(*inner.right(condition)).parens(opening, closing))
 
     def _print_KroneckerDelta(self, e):
-        # Two indices, δⱼₖ: error terms carry one index (or none), so this is never ambiguous.
-        return prettyForm("δ" + unicode_sub("".join(self._index(i) for i in e.args)))
+        return prettyForm(kronecker_text(*(self._index(i) for i in e.args)))
 
     def _print_Function(self, e, sort=False, func_name=None, left="(", right=")"):
         if isinstance(e, Applied):

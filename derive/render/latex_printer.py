@@ -16,10 +16,11 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from .activations import Applied
-from .chain import Chain, Partial
-from .naming import latex_name, split_name
-from .ordering import reading_order
+from ..activations import Applied
+from ..chain import Chain, Partial
+from ..naming import latex_name, split_name
+from ..ordering import reading_order
+from ..special import heaviside_latex, kronecker_latex
 
 
 class DerivePrinter(LatexPrinter):
@@ -85,20 +86,15 @@ class DerivePrinter(LatexPrinter):
         return tex if exp is None else rf"{self._add_parens(tex)}^{{{exp}}}"
 
     def _print_KroneckerDelta(self, expr: sp.KroneckerDelta, exp: str | None = None) -> str:
-        # \delta_{jk}, as a course writes the softmax Jacobian; the error terms carry one index
-        # (or none), so two indices always mean the Kronecker delta.
         first, second = (self._print(a) for a in expr.args)
-        tex = rf"\delta_{{{first}{second}}}"
+        tex = kronecker_latex(first, second)
         return tex if exp is None else rf"{self._add_parens(tex)}^{{{exp}}}"
 
     def _print_Heaviside(self, expr: sp.Heaviside, exp: str | None = None) -> str:
         # relu's derivative: the indicator of z > 0 (the registry takes relu'(0) = 0).
         if len(expr.args) == 2 and expr.args[1] == 0:
             arg = expr.args[0]
-            simple = arg.is_Atom or isinstance(arg, sp.Indexed)
-            # A compound condition (a hinge's margin) reads better in brackets than as a subscript.
-            condition = rf"{self._print(arg)} > 0"
-            tex = rf"\mathbf{{1}}_{{{condition}}}" if simple else rf"\mathbf{{1}}\left[{condition}\right]"
+            tex = heaviside_latex(self._print(arg), simple=arg.is_Atom or isinstance(arg, sp.Indexed))
             return tex if exp is None else rf"{self._add_parens(tex)}^{{{exp}}}"
         return super()._print_Heaviside(expr, exp)
 

@@ -1,6 +1,6 @@
 """Printing for generated code: a SymPy NumPy printer and a plain-text equation printer.
 
-``NumPyCodePrinter`` prints batch expressions (``derive.vectorise``) as NumPy code in the layout
+``NumPyCodePrinter`` prints batch expressions (``derive.lowering``) as NumPy code in the layout
 ``ruff format`` produces (spaces around binary operators, ``a**2`` but ``(a - y) ** 2``), with
 NumPy as ``np``, ``Heaviside(z, 0)`` as ``np.heaviside(z, 0.0)``, and every helper function it prints a call
 to recorded in ``helpers``, so a module defines exactly the helpers it uses (``helper_source``).
@@ -16,11 +16,13 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
-from . import activations, losses
-from .chain import Partial
-from .errors import DeriveError
-from .naming import SUPERSCRIPTS, unicode_name, unicode_sub
-from .ordering import reading_order
+from .. import activations, losses
+from ..chain import Partial
+from ..errors import DeriveError
+from ..lowering import BatchMatMul, Outer, print_template
+from ..naming import SUPERSCRIPTS, unicode_name, unicode_sub
+from ..ordering import reading_order
+from ..special import heaviside_numpy, heaviside_text, kronecker_text
 
 MUL = PRECEDENCE["Mul"]
 
@@ -124,16 +126,11 @@ class NumPyCodePrinter(NumPyPrinter):
         return f"{left}**{right}" if simple else f"{left} ** {right}"
 
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:
-        # np.heaviside, not (x > 0): a NaN argument gives NaN (the NaN policy), and the value at
-        # 0 is the registry's (relu'(0) = 0, as PyTorch takes it).
         arg, at_zero = expr.args
-        inner = self._print(arg)
-        return f"{self._module_format('numpy.heaviside')}({inner}, {float(at_zero)!r})"
+        return heaviside_numpy(self._module_format("numpy.heaviside"), self._print(arg), float(at_zero))
 
     def _print_Function(self, expr: sp.Function) -> str:
         if isinstance(expr, activations.Applied):
-            from .vectorise import print_template
-
             (arg,) = expr.args
             return print_template(self, expr.entry.numpy, z=arg)
         return super()._print_Function(expr)
@@ -141,8 +138,6 @@ class NumPyCodePrinter(NumPyPrinter):
 
 def _term_order(term: sp.Expr) -> tuple[int, int, str]:
     """Positive terms first, matrix products before the rest: ``X @ W1.T + b1``, ``a - y``."""
-    from .vectorise import BatchMatMul, Outer
-
     negative = bool(term.as_coeff_Mul()[0].is_negative)
     return (int(negative), 0 if term.has(BatchMatMul, Outer) else 1, str(sp.default_sort_key(term)))
 
@@ -228,8 +223,7 @@ class EquationPrinter(StrPrinter):
         return f"{head}({', '.join(self._print(arg) for arg in expr.args)})"
 
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:
-        # relu's derivative, as the terminal writes it: the Iverson bracket [z > 0].
-        return f"[{self._print(expr.args[0])} > 0]"
+        return heaviside_text(self._print(expr.args[0]))
 
     def _print_Partial(self, expr: Partial) -> str:
         return f"∂{self._print(expr.num)}/∂{self._print(expr.den)}"
@@ -248,7 +242,7 @@ class EquationPrinter(StrPrinter):
 
     def _print_KroneckerDelta(self, expr: sp.KroneckerDelta) -> str:
         i, j = expr.args
-        return "δ" + unicode_sub(f"{i}{j}")
+        return kronecker_text(f"{i}", f"{j}")
 
 
 def equation_text(lhs: sp.Expr, rhs: sp.Expr) -> str:
