@@ -34,12 +34,12 @@ from .checking.binding import Binder, check_limits
 from .checking.compare import Point, close, diagnose
 from .checking.evaluate import Deadline, Evaluator
 from .checking.instances import ModelInstance
+from .checking.latex_parse import LatexError, Mul, WrittenEquation, clean, parse_equation
 from .checking.problems import Undefined, Unreadable, Wrong
 from .checking.proof import PROOF_TIME_LIMIT, Proof, Prover
 from .checking.quantities import ModelTable
 from .checking.slips import Slip
 from .errors import DeriveError, UsageError
-from .latex_parse import LatexError, Mul, WrittenEquation, clean, parse_equation
 from .naming import names as model_names
 from .spec import ModelSpec, resolve
 

@@ -4,7 +4,7 @@ reads as ``w_{kj}``; TeX spacing (``\\,`` ``\\;`` ``\\!`` ``\\quad``) is accepte
 import pytest
 
 from derive.check import Checker
-from derive.latex_parse import LatexError, parse_equation
+from derive.checking.latex_parse import LatexError, parse_equation
 from derive.spec import resolve
 
 RIGHT = r"\frac{\partial L}{\partial w^{(1)}_{kj}} = (a^{(2)} - y) w^{(2)}_k a^{(1)}_k (1 - a^{(1)}_k) x_j"

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from derive.check import Checker
+from derive.checking.latex_parse import LatexError, parse_equation
 from derive.checking.vector import uses_vector_notation
-from derive.latex_parse import LatexError, parse_equation
 from derive.spec import resolve
 
 OK, WRONG = "correct", "incorrect"
@@ -380,8 +380,8 @@ REFERENCE = [
 def test_lowered_elements_equal_numpy(checkers, left, text, reference):
     from derive.checking.binding import Binder
     from derive.checking.evaluate import Deadline, Evaluator
+    from derive.checking.latex_parse import WrittenPartial
     from derive.checking.vector import lower
-    from derive.latex_parse import WrittenPartial
 
     checker = checkers["c-mlp"]
     lowered = lower(parse_equation(f"{left} = {text}"), checker.table)

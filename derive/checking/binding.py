@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..latex_parse import (
+from .latex_parse import (
     Add,
     Cases,
     Div,

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import activations
-from ..latex_parse import (
+from .binding import Binder
+from .instances import Element, elementwise
+from .latex_parse import (
     Add,
     Cases,
     Div,
@@ -33,8 +35,6 @@ from ..latex_parse import (
     WrittenPartial,
     function_key,
 )
-from .binding import Binder
-from .instances import Element, elementwise
 from .problems import Undefined, Unreadable, Wrong
 from .quantities import E, Ref
 

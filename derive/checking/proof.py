@@ -29,9 +29,9 @@ import sympy as sp
 from sympy.functions.elementary.hyperbolic import HyperbolicFunction
 
 from .. import activations
-from ..latex_parse import Cases, Kronecker, Name, Node, Sum, WrittenEquation, WrittenPartial
 from .binding import Binder
 from .evaluate import ACTIVATION_OF, Deadline, Evaluator, written_parameters
+from .latex_parse import Cases, Kronecker, Name, Node, Sum, WrittenEquation, WrittenPartial
 from .quantities import ModelTable
 from .symbolic import SymbolicModel
 

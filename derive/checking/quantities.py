@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
-from ..latex_parse import HAT_Y, Index, Name
 from ..naming import ModelNames, latex_name
+from .latex_parse import HAT_Y, Index, Name
 from .problems import Wrong
 
 LAYER_KINDS = ("z", "a", "w", "b", "delta")

@@ -17,7 +17,8 @@ from dataclasses import dataclass, fields, replace
 
 import sympy as sp
 
-from ..latex_parse import (
+from ..special import kronecker_latex
+from .latex_parse import (
     Add,
     Cases,
     Div,
@@ -34,7 +35,6 @@ from ..latex_parse import (
     WrittenEquation,
     WrittenPartial,
 )
-from ..special import kronecker_latex
 from .quantities import ModelTable
 
 MAX_EDITS = 400  # edits tried per wrong answer, at most

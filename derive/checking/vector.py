@@ -29,7 +29,8 @@ from typing import TypeAlias
 import sympy as sp
 
 from .. import activations
-from ..latex_parse import (
+from ..naming import INDEX_LETTERS, latex_name
+from .latex_parse import (
     VECTOR_NODES,
     Add,
     Cases,
@@ -52,7 +53,6 @@ from ..latex_parse import (
     WrittenPartial,
     function_key,
 )
-from ..naming import INDEX_LETTERS, latex_name
 from .problems import Unreadable, Wrong
 from .quantities import LAYER_KINDS, ModelTable, Quantity
 

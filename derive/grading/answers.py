@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..checking.latex_parse import LatexError, WrittenPartial
 from ..equations import Found, display_spans, extract, first_side
-from ..latex_parse import LatexError, WrittenPartial
 from .key import Key, left_side
 
 _INLINE = re.compile(r"(?<![\\$])\$(?!\$)(?P<a>[^$\n]+?)(?<!\\)\$(?!\$)|\\\((?P<b>.+?)\\\)")

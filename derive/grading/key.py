@@ -18,12 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..checking.binding import Binder
+from ..checking.latex_parse import (
+    Group,
+    LatexError,
+    Name,
+    Node,
+    WrittenEquation,
+    WrittenPartial,
+    parse_equation,
+)
 from ..checking.problems import Unreadable, Wrong
 from ..checking.quantities import ModelTable
 from ..checking.slips import KINDS
 from ..checking.vector import lower
 from ..errors import DeriveError, UsageError
-from ..latex_parse import Group, LatexError, Name, Node, WrittenEquation, WrittenPartial, parse_equation
 from ..naming import names as model_names
 from ..spec import ModelSpec, resolve
 

@@ -26,8 +26,8 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from . import activations
-from .checking.plain import to_latex
+from .. import activations
+from .plain import to_latex
 
 MAX_LENGTH = 2000  # characters of one equation
 MAX_NESTING = 30  # brackets and braces inside each other
