@@ -139,8 +139,8 @@ _CLASS_TARGETS = '''def _class_targets(
             f"labels, got {targets.shape}"
         )
     rows: Array = targets.astype(dtype, copy=False)
-    # Rows summing to 1, within C ulps each (root-mean-square, in one dot product); the row
-    # sums as a matrix-vector product, several times faster than rows.sum(axis=1).
+    # Rows summing to 1, within C ulps each (root-mean-square, in one dot product);
+    # the row sums as a matrix-vector product, faster than rows.sum(axis=1).
     excess = rows @ np.ones(classes, dtype=rows.dtype)
     excess -= 1
     if not excess @ excess <= n * (classes * np.finfo(dtype).eps) ** 2:
