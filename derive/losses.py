@@ -208,6 +208,10 @@ class Loss:
     derivative: Callable[[Accessor, Accessor, Expr, Expr, Expr | None], Expr] | None = None
     fused: dict[str, str] = field(default_factory=dict)  # activation -> stable per-example form
     numpy_helpers: dict[str, str] = field(default_factory=dict)  # helper name -> its source text
+    # For a loss with kinks: each output unit's margin, (a, y) -> one float or None per unit, whose
+    # sign picks the branch (hinge: 1 - t a). The grader draws instances on both sides of each,
+    # so that an answer missing a branch (a hinge's indicator) cannot pass because of the draw.
+    margins: Callable[[list[float], list[float]], list[float | None]] | None = None
 
     def check_output(self, units: object, activation: str) -> str | None:
         return self.accepts(units, activation)
@@ -394,6 +398,10 @@ _ENTRIES = (
         ),
         accepts=_identity_output("svm", True),
         target="one-hot",
+        margins=lambda a, y: [
+            None if y[j] == 1 else a[j] - sum(ai * yi for ai, yi in zip(a, y, strict=True)) + 1
+            for j in range(len(a))
+        ],
     ),
     Loss(
         name="hinge",
@@ -402,6 +410,7 @@ _ENTRIES = (
         numpy="np.maximum(1.0 - (2.0 * {y} - 1.0) * {a}, 0.0)",
         accepts=_identity_output("hinge", False),
         target="binary",
+        margins=lambda a, y: [1 - (2 * y[0] - 1) * a[0]],
     ),
     Loss(
         name="huber",
@@ -413,6 +422,7 @@ _ENTRIES = (
         ),
         accepts=_identity_output("huber", None),
         target="real",
+        margins=lambda a, y: [abs(ai - yi) - 1 for ai, yi in zip(a, y, strict=True)],
     ),
 )
 

@@ -11,6 +11,7 @@ Work is bounded by a ``Deadline`` and by ``MAX_SUM_TERMS``.
 from __future__ import annotations
 
 import math
+import operator
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +25,9 @@ from .latex_parse import (
     Div,
     Func,
     Group,
+    Indicator,
     Kronecker,
+    Max,
     Mul,
     Name,
     Neg,
@@ -62,6 +65,11 @@ def _undefined(value) -> Undefined | None:
     if not math.isfinite(value):  # inf, or nan from inf - inf: finite floats only get there by overflow
         return Undefined("overflow")
     return None
+
+
+COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le,
+}
 
 
 class Deadline:
@@ -109,6 +117,10 @@ class Evaluator:
     product: Callable[[list], Any] = staticmethod(math.prod)
     exp: Callable[[Any], Any] = staticmethod(math.exp)
     euler: Any = math.e
+    maximum: Callable[..., Any] = staticmethod(max)
+    indicator: Callable[[str, Any, Any], Any] = staticmethod(
+        lambda relation, left, right: 1.0 if COMPARE[relation](left, right) else 0.0
+    )
 
     def __init__(self, binder: Binder, model, deadline: Deadline):
         self.refs = binder.refs
@@ -164,6 +176,12 @@ class Evaluator:
 
     def _Func(self, node: Func, env):
         return self.function(node.name, node.prime)(self(node.arg, env))
+
+    def _Max(self, node: Max, env):
+        return self.maximum(*(self(arg, env) for arg in node.args))
+
+    def _Indicator(self, node: Indicator, env):
+        return self.indicator(node.relation, self(node.left, env), self(node.right, env))
 
     def element(self, ref: Ref, env) -> Element:
         q = ref.quantity

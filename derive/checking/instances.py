@@ -265,7 +265,7 @@ class ModelInstance:
     """
 
     def __init__(self, table: ModelTable, sizes: dict[sp.Symbol, int], rng: random.Random,
-                 cover: Cover | None = None):
+                 cover: Cover | None = None, loss_side: int = 0):
         self.table = table
         self.names = table.names
         self.sizes = sizes
@@ -274,6 +274,7 @@ class ModelInstance:
         self.values = self._sample(rng, cover.targets)
         drawn = set(self.values)
         self._place(cover.sides, rng)
+        self._place_loss(loss_side, rng)
         self._drawn = {e: v for e, v in self.values.items() if e in drawn}  # drawn, not computed
         self._run(self.values, None)
         self._tangents: dict[Element, dict[Element, float]] = {}
@@ -306,6 +307,31 @@ class ModelInstance:
                 else:
                     target = rng.uniform(low + KINK_MARGIN, high - KINK_MARGIN)
                 self.values[(layer.b.name, k)] += target - z
+
+    def _place_loss(self, side: int, rng: random.Random) -> None:
+        """Shift the output biases so that every output's loss margin (``Loss.margins``) is
+        negative (``side`` 0) or positive (1), at least ``KINK_MARGIN`` away from its kink."""
+        margins = losses.get(self.names.spec.loss).margins
+        out = self.names.output
+        if margins is None or not out.bias:
+            return
+        self._run(self.values, None)
+        outputs = self.units(out.width, out.index)
+        for position, k in enumerate(outputs):
+            a = [self.values[(out.a.name, u)] for u in outputs]
+            y = [self.values[(self.names.y.name, u)] for u in outputs]
+            margin = margins(a, y)[position]
+            if margin is None:
+                continue
+            step = list(a)
+            step[position] += 1e-3
+            moved = margins(step, y)[position]
+            assert moved is not None  # a unit's margin exists whatever its value
+            slope = (moved - margin) / 1e-3  # the margins are linear in a, away from their kink
+            want = (1 if side else -1) * rng.uniform(2, 10) * KINK_MARGIN
+            if slope:
+                self.values[(out.b.name, k)] += (want - margin) / slope  # identity output: a = z
+                self._run(self.values, None)
 
     def _sample(self, rng: random.Random, targets: list[float] | None = None) -> dict[Element, float]:
         names = self.names
@@ -413,7 +439,22 @@ def draw(table: ModelTable, rng: random.Random, count: int = INSTANCES) -> list[
     while (width := _coverable(table, sets)) is not None:  # too few instances at the widest size
         sets.append(dict(max(sets, key=lambda s: int(width.subs(s)))))
     covers = _covers(table, sets, rng)
-    return [ModelInstance(table, sizes, rng, cover) for sizes, cover in zip(sets, covers, strict=True)]
+    # Instances with the same labels fall on alternate sides of a loss's kinks (Loss.margins), so
+    # that each label sees both branches: the branch is not told by the label alone.
+    # A label seen once gets a second instance (same sizes and targets) for the other side.
+    labelled = _kind(table.names.spec.loss) != "real"
+    kinked = losses.get(table.names.spec.loss).margins is not None
+    plan = list(zip(sets, covers, strict=True))
+    if kinked and labelled:
+        keys = [tuple(cover.targets or ()) for _, cover in plan]
+        plan += [plan[i] for i, key in enumerate(keys) if keys.count(key) == 1]
+    seen: dict[object, int] = {}
+    instances = []
+    for sizes, cover in plan:
+        key = tuple(cover.targets) if labelled and cover.targets is not None else None
+        seen[key] = seen.get(key, -1) + 1
+        instances.append(ModelInstance(table, sizes, rng, cover, loss_side=seen[key] % 2))
+    return instances
 
 
 def _size_sets(table: ModelTable, rng: random.Random, count: int) -> list[dict[sp.Symbol, int]]:

@@ -164,6 +164,28 @@ class Func(Node):
 
 
 @dataclass(frozen=True)
+class Max(Node):
+    """``\\max(a, b)``: the larger of its arguments (a hinge's ``\\max(0, 1 - t z)``)."""
+
+    args: tuple[Node, ...]
+
+    def children(self):
+        return self.args
+
+
+@dataclass(frozen=True)
+class Indicator(Node):
+    """``\\mathbb{1}[a > b]``: 1 where the comparison holds, else 0 (a hinge's derivative)."""
+
+    left: Node
+    relation: str  # ">", "<", ">=" or "<="
+    right: Node
+
+    def children(self):
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True)
 class Sum(Node):
     var: str
     lower: Node | None
@@ -358,6 +380,9 @@ index: LETTER | GREEK
         | FUNC PRIME? "^" sup_arg "(" expr ")"   -> func_power
         | FUNC PRIME? "^" sup_arg bare           -> func_power
         | cases
+        | MAX "(" expr "," expr ")"            -> maximum
+        | INDICATOR "[" expr REL expr "]"     -> indicator
+        | INDICATOR "_" "{" expr REL expr "}" -> indicator
         | PARTIAL bare "/" PARTIAL bare -> partial
         | NABLA "_" nabla_sub bare   -> nabla
         | DIAG "(" expr ")"          -> diag
@@ -384,6 +409,9 @@ OTIMES: /\\otimes(?![a-zA-Z])/
 NABLA: /\\nabla(?![a-zA-Z])/
 DIAG.3: /\\(operatorname|mathrm)\s*\{\s*diag\s*\}|\\diag(?![a-zA-Z])/
 ONES: /\\(BOLD_NAMES)\s*(\{\s*1\s*\}|1)/
+MAX: /\\max(?![a-zA-Z])/
+INDICATOR: /\\(mathbb|mathds)\s*\{\s*1\s*\}/
+REL: />=|<=|>|<|\\geq?(?![a-zA-Z])|\\leq?(?![a-zA-Z])|\\gt(?![a-zA-Z])|\\lt(?![a-zA-Z])/
 MULOP: /\\cdot(?![a-zA-Z])|\\times(?![a-zA-Z])|\*/
 SUM: /\\sum(?![a-zA-Z])/
 FRAC: /\\[dt]?frac(?![a-zA-Z])/
@@ -417,7 +445,8 @@ _TEXT_RELATION = re.compile(
     r"(?:if|for|when)?\s*\$?\s*([A-Za-z])\s*(=|\\neq?|\\not\s*=)\s*([A-Za-z])\s*\$?"
 )
 _KNOWN_COMMAND = re.compile(
-    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|hat|mathbf|boldsymbol|bm|vec|nabla|top"
+    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|hat|max|mathbb|mathds|geq?|leq?|gt|lt"
+    r"|mathbf|boldsymbol|bm|vec|nabla|top"
     r"|intercal|mathsf|odot|circ|oslash|otimes|diag|operatorname\s*\{\s*diag\s*\}"
     r"|text|textrm|mathrm|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
     r"|textstyle|limits|nolimits|nonumber|notag|" + "|".join(GREEK) + r")(?![a-zA-Z])|" + FUNCTION_PATTERN
@@ -518,6 +547,13 @@ class _Build:
     def mathcal(self, c):
         letter = re.sub(r"[^A-Za-z]", "", str(c[0])[len("\\mathcal"):])
         return Name(letter, column=_column(c[0]))
+
+    def maximum(self, c):
+        return Max((c[1], c[2]))
+
+    def indicator(self, c):
+        relation = {"\\ge": ">=", "\\geq": ">=", "\\le": "<=", "\\leq": "<=", "\\gt": ">", "\\lt": "<"}
+        return Indicator(c[1], relation.get(str(c[2]), str(c[2])), c[3])
 
     def hat(self, c):
         return Name(HAT_Y, column=_column(c[0]))  # the prediction: the output activation

@@ -55,7 +55,8 @@ _COMMAND = re.compile(r"\\[A-Za-z]+")
 
 def _functions() -> dict[str, str]:
     """Words that name a function, and the LaTeX the grammar reads for it."""
-    words = {"exp": r"\exp", "log": r"\log", "ln": r"\log", "sum": r"\sum", "sigmoid": r"\sigma"}
+    words = {"exp": r"\exp", "log": r"\log", "ln": r"\log", "sum": r"\sum", "sigmoid": r"\sigma",
+             "max": r"\max"}
     for name, entry in activations.ACTIVATIONS.items():
         if entry.elementwise:
             words[name] = entry.latex

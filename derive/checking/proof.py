@@ -30,7 +30,7 @@ from sympy.functions.elementary.hyperbolic import HyperbolicFunction
 
 from .. import activations
 from .binding import Binder
-from .evaluate import ACTIVATION_OF, Deadline, Evaluator, written_parameters
+from .evaluate import ACTIVATION_OF, COMPARE, Deadline, Evaluator, written_parameters
 from .latex_parse import Cases, Kronecker, Name, Node, Sum, WrittenEquation, WrittenPartial
 from .quantities import ModelTable
 from .symbolic import SymbolicModel
@@ -63,6 +63,10 @@ class SymbolicEvaluator(Evaluator):
     product = staticmethod(lambda factors: sp.Mul(*factors))
     exp = staticmethod(sp.exp)
     euler = sp.E
+    maximum = staticmethod(sp.Max)
+    indicator = staticmethod(
+        lambda relation, left, right: sp.Piecewise((1, COMPARE[relation](left, right)), (0, True))
+    )
 
     def __call__(self, node: Node, env: dict[str, int]):
         self.deadline.check()

@@ -24,7 +24,9 @@ from .latex_parse import (
     Div,
     Func,
     Group,
+    Indicator,
     Kronecker,
+    Max,
     Mul,
     Name,
     Neg,
@@ -82,6 +84,10 @@ def written(node: Node) -> str:
         if node.upper is not None:
             limits = f"_{{{node.var}=1}}^{{{written(node.upper)}}}"
         return f"\\sum{limits} {written(node.body)}"
+    if isinstance(node, Max):
+        return f"\\max({', '.join(written(a) for a in node.args)})"
+    if isinstance(node, Indicator):
+        return f"\\mathbb{{1}}[{written(node.left)} {node.relation} {written(node.right)}]"
     if isinstance(node, Kronecker):
         return kronecker_latex(f"{node.i}", f"{node.j}")
     return "..."
