@@ -570,7 +570,7 @@ def test_generated_code_passes_ruff_and_mypy(tmp_path):
     for example in EXAMPLES:
         name = f"gen_example_{example.stem.replace('-', '_')}.py"
         (tmp_path / name).write_text(module_source(derive.derive(str(example))))
-    for number, spec in enumerate(_catalogue_samples(12)):
+    for number, spec in enumerate(_catalogue_samples(20)):
         (tmp_path / f"gen_catalogue_{number}.py").write_text(module_source(derive.derive(spec)))
     config = str(ROOT / "pyproject.toml")
     # The tools of the interpreter running the tests (a venv's bin/ need not be on PATH).

@@ -16,7 +16,9 @@ loss's stable form reads the output activation's log-normaliser (cross-entropy a
 The module is laid out as ``ruff format`` lays it out both with ruff's default settings (88
 columns) and with this project's (110): no line is longer than ``LINE_LENGTH``, and a call or
 tuple too long for one line is split one item a line with a trailing comma, the split that
-``ruff format`` keeps at any line length.
+``ruff format`` keeps at any line length. A statement of the mathematics too long for one line
+is not split across lines (``ruff format`` would join or re-split it at 110 columns): it
+computes named parts first (``decay``, ``hinges``, ``steps``), each a statement of one line.
 """
 
 from __future__ import annotations
@@ -247,7 +249,7 @@ def _split(
         code = {part: printer.doprint(part) for part in parts}
         repeated = [part for part in parts if parts.count(part) > 1 and len(code[part]) > REPEATED]
         fitting = [part for part in parts if _fits(_stem(part), code[part])]
-        part = decay or max(repeated or fitting or parts, key=lambda p: len(code[p]))
+        part = decay if decay is not None else max(repeated or fitting or parts, key=lambda p: len(code[p]))
         name = _part_name(part, taken)
         statements.extend(_split(name, part, printer, taken))
         symbol = ArraySymbol(name, real=True)
