@@ -203,6 +203,8 @@ def _parts(expr: sp.Expr) -> list[sp.Expr]:
 def _stem(part: sp.Expr) -> str:
     """``PART_NAMES`` of ``part``'s class (weight-decay terms: ``decay``); a product with one
     named factor is named after it (``(1 - y) * np.maximum(...)`` holds hinges)."""
+    if isinstance(part, sp.Add) and all(isinstance(term, SquaredNorm) for term in part.args):
+        return "squares"  # of the weights: the sum in the weight decay
     if part.has(SquaredNorm) and not part.has(ExampleLoss):
         return "decay"
     stem = PART_NAMES.get(type(part).__name__, "terms")
