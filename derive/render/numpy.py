@@ -241,7 +241,8 @@ def _split(
     """``target = expr`` as statements that each fit on a line (``LINE_LENGTH``), so that ``ruff
     format`` keeps them at any line length: while the line is too long, a part of ``expr`` is
     computed first under its own name. The part is one that occurs more than once if any (the
-    longest), else the longest that fits on its own line, else the longest (split in turn)."""
+    longest), else the longest that fits on its own line, else the longest (split in turn). The
+    weight-decay terms of a loss, together and with their common factor taken out, come first."""
     statements: list[tuple[str, sp.Expr]] = []
     while not _fits(target, printer.doprint(expr)):
         parts = _parts(expr)
