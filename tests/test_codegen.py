@@ -20,7 +20,7 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import derive
@@ -43,6 +43,8 @@ from derive.verify import (
     verify_module,
     worst_errors,
 )
+
+from .test_catalogue import catalogue_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTINS = builtin_names()
@@ -541,12 +543,35 @@ def _odd_specs() -> dict[str, ModelSpec]:
     return {"odd": odd, "deep": deep, "big": big}
 
 
+EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
+
+
+def _catalogue_samples(count: int) -> list[ModelSpec]:
+    """``count`` specs drawn from the catalogue strategy (every loss and activation), the same
+    ones on every run (``derandomize``)."""
+    drawn: list[ModelSpec] = []
+
+    @settings(max_examples=count, derandomize=True, database=None, deadline=None, phases=[Phase.generate])
+    @given(catalogue_specs())
+    def collect(case: tuple[ModelSpec, int]) -> None:
+        drawn.append(case[0])
+
+    collect()
+    return drawn
+
+
 def test_generated_code_passes_ruff_and_mypy(tmp_path):
-    """ruff (the project's settings and ruff's defaults, 88 columns) and mypy --strict."""
+    """ruff (the project's settings and ruff's defaults, 88 columns) and mypy --strict, on the
+    built-in models, odd specs, every example and a sample of random catalogue specs."""
     for model in BUILTINS:
         (tmp_path / f"gen_{model.replace('-', '_')}.py").write_text(module_source(derive.derive(model)))
     for name, spec in _odd_specs().items():
         (tmp_path / f"gen_{name}.py").write_text(module_source(derive.derive(spec)))
+    for example in EXAMPLES:
+        name = f"gen_example_{example.stem.replace('-', '_')}.py"
+        (tmp_path / name).write_text(module_source(derive.derive(str(example))))
+    for number, spec in enumerate(_catalogue_samples(20)):
+        (tmp_path / f"gen_catalogue_{number}.py").write_text(module_source(derive.derive(spec)))
     config = str(ROOT / "pyproject.toml")
     # The tools of the interpreter running the tests (a venv's bin/ need not be on PATH).
     ruff = [sys.executable, "-m", "ruff"]

@@ -16,7 +16,9 @@ loss's stable form reads the output activation's log-normaliser (cross-entropy a
 The module is laid out as ``ruff format`` lays it out both with ruff's default settings (88
 columns) and with this project's (110): no line is longer than ``LINE_LENGTH``, and a call or
 tuple too long for one line is split one item a line with a trailing comma, the split that
-``ruff format`` keeps at any line length.
+``ruff format`` keeps at any line length. A statement of the mathematics too long for one line
+is not split across lines (``ruff format`` would join or re-split it at 110 columns): it
+computes named parts first (``decay``, ``hinges``, ``steps``), each a statement of one line.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ import sympy as sp
 
 from .. import losses
 from ..chain import Derivation
-from ..lowering import N
+from ..lowering import ArraySymbol, ExampleLoss, N, SquaredNorm
 from ..naming import ModelNames, batch_name, python_name
 from ..vectorise import ArrayStatement, gradient_name, share_log_normaliser, vectorise
 from ..version import __version__
 from .environment import render
 from .numpy_door import ARGUMENT_ERROR, inputs_body, shapes_source, unpack
-from .numpy_printer import NumPyCodePrinter, equation_text, helper_source, signed_terms, with_callees
+from .numpy_printer import NumPyCodePrinter, equation_text, helper_source, with_callees
 from .pysource import LINE_LENGTH, call, tuple_code
 
 BODY = " " * 4  # indentation of a function body
@@ -46,6 +48,10 @@ DTYPE_DOC = (
     "without warnings."
 )
 ITEM = " " * 8  # indentation of an item of a returned dict display
+
+
+# Names of the generated functions' own (not the derivation's) variables and arguments.
+RESERVED = frozenset({"np", "n", "y", "dtype", "params", "sizes", "seed", "rng", "loss", "missing", "_"})
 
 
 @dataclass(frozen=True)
@@ -137,26 +143,133 @@ def _code_expr(statement: ArrayStatement, output_error: str) -> sp.Expr:
 
 
 def _lines(
-    statements: tuple[ArrayStatement, ...], printer: NumPyCodePrinter, output_error: str
+    statements: tuple[ArrayStatement, ...],
+    printer: NumPyCodePrinter,
+    output_error: str,
+    taken: set[str],
 ) -> list[Line]:
-    return [
-        Line(
-            tuple(line for form in (st.index_form, *st.also) for line in _comment(equation_text(*form))),
-            st.target,
-            _code(st.target, _code_expr(st, output_error), printer),
-        )
-        for st in statements
-    ]
+    """The printed statements; one too long for a line is preceded by the named parts it reads
+    (``_split``), after its equation's comments."""
+    lines = []
+    for st in statements:
+        forms = (st.index_form, *st.also)
+        comments = tuple(line for form in forms for line in _comment(equation_text(*form)))
+        split = _split(st.target, _code_expr(st, output_error), printer, taken)
+        for position, (target, expr) in enumerate(split):
+            lines.append(Line(comments if position == 0 else (), target, printer.doprint(expr)))
+    return lines
 
 
-def _code(target: str, expr: sp.Expr, printer: NumPyCodePrinter) -> str:
-    """``expr`` printed for ``target = ...``; a sum too long for one line is split as ``ruff
-    format`` splits it: in parentheses, one term a line, each after its operator."""
-    code = printer.doprint(expr)
-    if len(f"{BODY}{target} = {code}") <= LINE_LENGTH or not isinstance(expr, sp.Add):
-        return code
-    terms = signed_terms(printer, expr)
-    return "(\n" + "".join(f"{ITEM}{term}\n" for term in terms) + f"{BODY})"
+# What a part split off a long statement holds, by the class of its expression (``_split``).
+PART_NAMES = {
+    "BatchMean": "mean_loss",
+    "ExampleLoss": "example_losses",
+    "PositivePart": "hinges",
+    "Heaviside": "steps",
+    "Where": "cases",
+    "RowSum": "row_sums",
+    "ColumnSum": "column_sums",
+    "AsColumn": "columns",
+    "SquaredNorm": "squared_norm",
+    "BatchMatMul": "products",
+    "Hadamard": "products",
+    "Mul": "products",
+    "Add": "sums",
+}
+
+
+REPEATED = 20  # a part that occurs more than once is named first when its code is longer than this
+
+
+def _fits(target: str, code: str) -> bool:
+    return len(f"{BODY}{target} = {code}") <= LINE_LENGTH
+
+
+def _parts(expr: sp.Expr) -> list[sp.Expr]:
+    """The proper subexpressions of ``expr`` that may be named and computed first, in reading
+    order: array or scalar values, not conditions or the registry data of a fused loss."""
+    if isinstance(expr, ExampleLoss) and expr.fused is not None:
+        return []  # printed from the registry's template, not from its arguments
+    args = expr.args[:1] if isinstance(expr, ExampleLoss) else expr.args
+    found = []
+    for arg in args:
+        if isinstance(arg, sp.Expr) and not arg.is_Atom and arg.free_symbols:
+            found.append(arg)
+        if isinstance(arg, sp.Basic):
+            found.extend(_parts(arg) if isinstance(arg, sp.Expr) else [])
+    return found
+
+
+def _stem(part: sp.Expr) -> str:
+    """``PART_NAMES`` of ``part``'s class (weight-decay terms: ``decay``); a product with one
+    named factor is named after it (``(1 - y) * np.maximum(...)`` holds hinges)."""
+    if isinstance(part, sp.Add) and all(isinstance(term, SquaredNorm) for term in part.args):
+        return "squares"  # of the weights: the sum in the weight decay
+    if part.has(SquaredNorm) and not part.has(ExampleLoss):
+        return "decay"
+    stem = PART_NAMES.get(type(part).__name__, "terms")
+    if stem == "products":
+        named = {PART_NAMES.get(type(arg).__name__, "") for arg in part.args} - {"", "products", "sums"}
+        if len(named) == 1:
+            return named.pop()
+    return stem
+
+
+def _part_name(part: sp.Expr, taken: set[str]) -> str:
+    """A fresh name for ``part`` saying what it holds: ``hinges``, ``steps``, ``decay``..."""
+    stem = _stem(part)
+    name, number = stem, 1
+    while name in taken:
+        number += 1
+        name = f"{stem}_{number}"
+    taken.add(name)
+    return name
+
+
+def _decay_group(expr: sp.Expr) -> sp.Expr | None:
+    """The weight-decay terms of a loss (``Ω``), as one sum, when they are some of its terms."""
+    if not isinstance(expr, sp.Add):
+        return None
+    terms = [term for term in expr.args if term.has(SquaredNorm)]
+    # A common strength is factored out: 0.0005 * (np.vdot(W1, W1) + np.vdot(W2, W2)).
+    return sp.factor_terms(sp.Add(*terms)) if 1 < len(terms) < len(expr.args) else None
+
+
+def _split(
+    target: str, expr: sp.Expr, printer: NumPyCodePrinter, taken: set[str]
+) -> list[tuple[str, sp.Expr]]:
+    """``target = expr`` as statements that each fit on a line (``LINE_LENGTH``), so that ``ruff
+    format`` keeps them at any line length: while the line is too long, a part of ``expr`` is
+    computed first under its own name. The part is one that occurs more than once if any (the
+    longest), else the longest that fits on its own line, else the longest (split in turn). The
+    weight-decay terms of a loss, together and with their common factor taken out, come first."""
+    statements: list[tuple[str, sp.Expr]] = []
+    while not _fits(target, printer.doprint(expr)):
+        parts = _parts(expr)
+        if not parts:
+            break
+        decay = _decay_group(expr)
+        code = {part: printer.doprint(part) for part in parts}
+        repeated = [part for part in parts if parts.count(part) > 1 and len(code[part]) > REPEATED]
+        fitting = [part for part in parts if _fits(_stem(part), code[part])]
+        part = decay if decay is not None else max(repeated or fitting or parts, key=lambda p: len(code[p]))
+        name = _part_name(part, taken)
+        statements.extend(_split(name, part, printer, taken))
+        symbol = ArraySymbol(name, real=True)
+        if part is decay:
+            expr = sp.Add(*(term for term in expr.args if not term.has(SquaredNorm)), symbol)
+        else:
+            expr = expr.xreplace({part: symbol})
+    return [*statements, (target, expr)]
+
+
+def _taken(statements: tuple[ArrayStatement, ...], inputs: str) -> set[str]:
+    """The Python names a function body already uses, which a named part must not take."""
+    names = {inputs, *RESERVED}
+    for st in statements:
+        names.add(python_name(st.target))
+        names.update(python_name(s.name) for s in st.expr.free_symbols if isinstance(s, sp.Symbol))
+    return names
 
 
 def _size_code(width: sp.Expr) -> str:
@@ -232,10 +345,11 @@ def context(derivation: Derivation) -> dict:
     # Training shares work between the output activation and the stable loss where the
     # registries allow it (softmax's log-sum-exp); ``forward`` needs the activation only.
     training = share_log_normaliser(statements, derivation)
+    inputs = batch_name(names.x.name, True)
+    taken = _taken((*statements, *training), inputs)
     loss = next(st for st in statements if st.role == "loss")
     backward = [st for st in statements if st.role in ("error", "gradient")]
     out = names.output
-    inputs = batch_name(names.x.name, True)
     input_shape = f"(n, {names.input_width})"
     output_shape = "(n,)" if out.index is None else f"(n, {out.width})"
     inputs_doc = f"{inputs} is {input_shape}; {_target_doc(derivation)}."
@@ -270,10 +384,12 @@ def context(derivation: Derivation) -> dict:
         unpack_inputs=unpack(BODY, [inputs, *parameter_names], door, "dtype").removeprefix(BODY),
         unpack_forward=unpack(BODY, [inputs, *parameter_names], door, "_").removeprefix(BODY),
         dtype_doc=_paragraph(DTYPE_DOC, BODY),
-        predict=_lines(tuple(forward), printer, output_error_name),
-        forward=_lines(tuple(st for st in training if st.role == "forward"), printer, output_error_name),
-        loss=_lines((loss,), printer, output_error_name)[0],
-        backward=_lines(tuple(backward), printer, output_error_name),
+        predict=_lines(tuple(forward), printer, output_error_name, _taken(statements, inputs)),
+        forward=_lines(
+            tuple(st for st in training if st.role == "forward"), printer, output_error_name, taken
+        ),
+        loss=_lines((loss,), printer, output_error_name, taken),
+        backward=_lines(tuple(backward), printer, output_error_name, taken),
         output=out.a.name,
         # A 0-d gradient is a NumPy scalar after the batch sum; return arrays, as params are.
         gradients=[
