@@ -43,6 +43,10 @@ SLIPS = [
      r"\frac{\partial L}{\partial a} = -\frac{y}{a} + \frac{1-y}{1-a}"),
     ("a", r"\frac{\partial L}{\partial z} = a - y + x_1", "extra-term", "the term x_{1} should not be there",
      r"\frac{\partial L}{\partial z} = a - y"),
+    ("a", r"\frac{\partial L}{\partial a} = -\frac{y}{a}", "missing-term", r"missing the term \frac{1 - y}{1 - a}",
+     r"\frac{\partial L}{\partial a} = -\frac{y}{a} + \frac{1 - y}{1 - a}"),
+    ("c", r"\frac{\partial L}{\partial z_j} = a_j", "missing-term", "missing the term -y_{j}",
+     r"\frac{\partial L}{\partial z_j} = a_j - y_j"),
 ]
 
 
@@ -63,7 +67,7 @@ def test_the_slip_is_named_and_fixing_it_makes_the_answer_right(checkers, model,
 
 
 def test_a_difference_no_single_edit_fixes_falls_back_to_the_counterexample(checkers):
-    result = checkers["a"].check(r"\frac{\partial L}{\partial a} = -\frac{y}{a}")
+    result = checkers["c-mlp"].check(r"\frac{\partial L}{\partial z^{(1)}_k} = a^{(1)}_k")
     assert result.verdict == "incorrect" and result.slip is None
     assert result.counterexample is not None and "left =" in result.show()
 

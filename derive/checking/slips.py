@@ -39,9 +39,9 @@ from .latex_parse import (
 )
 from .quantities import ModelTable
 
-MAX_EDITS = 400  # edits tried per wrong answer, at most
+MAX_EDITS = 1200  # edits tried per wrong answer, at most (each stops at its first mismatch)
 KINDS = ("sign", "transpose", "wrong-index", "wrong-layer", "wrong-quantity", "sum-range", "extra-factor",
-         "extra-term", "term-sign", "missing-factor")
+         "extra-term", "term-sign", "missing-factor", "missing-term")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ def written(node: Node) -> str:
     if isinstance(node, Mul):
         return " ".join(f"({written(f)})" if isinstance(f, Add) else written(f) for f in node.factors)
     if isinstance(node, Div):
-        return f"\\frac{{{written(node.num)}}}{{{written(node.den)}}}"
+        num, den = (part.inner if isinstance(part, Group) else part for part in (node.num, node.den))
+        return f"\\frac{{{written(num)}}}{{{written(den)}}}"
     if isinstance(node, Pow):
         return f"{written(node.base)}^{{{written(node.exp)}}}"
     if isinstance(node, Func):
@@ -180,6 +181,44 @@ def _candidates(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[Node]:
             yield Mul((name, one_minus))
 
 
+def _atoms(table: ModelTable, free: dict[str, sp.Expr]) -> list[Node]:
+    """The quantities a missing term is made of: every quantity over the free indices (targets
+    included), and ``1 - q`` of activations and targets (bce's ``(1 - y) / (1 - a)``)."""
+    layered = len(table.names.layers) > 1
+    atoms: list[Node] = []
+    for q in table.quantities.values():
+        if q.kind in ("L", "delta"):
+            continue
+        letters: list[str] = []
+        for dim in q.dims:
+            match = next((k for k, width in free.items() if width == dim and k not in letters), None)
+            if match is None:
+                break
+            letters.append(match)
+        if len(letters) != len(q.dims):
+            continue
+        base = "W" if q.kind == "w" and len(q.dims) == 2 else q.kind
+        label = q.layer if layered and q.layer is not None else None
+        name = Name(base, tuple(letters), label)
+        atoms.append(name)
+        if q.kind in ("a", "y"):
+            atoms.append(Group(Add((Num(1.0), Neg(name))), "("))
+    return atoms
+
+
+def _terms(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[Node]:
+    """Candidate missing terms: an atom, a product or a quotient of two (``\\frac{1 - y}{1 - a}``)."""
+    atoms = _atoms(table, free)
+    yield from atoms
+    for first in atoms:
+        for second in atoms:
+            if first is not second:
+                yield Div(first, second)
+    for i, first in enumerate(atoms):
+        for second in atoms[i + 1 :]:
+            yield Mul((first, second))
+
+
 def edits(equation: WrittenEquation, table: ModelTable,
           free: dict[str, sp.Expr]) -> Iterator[tuple[Slip, WrittenEquation]]:
     """Single edits of the answer (the last side), most likely slips first."""
@@ -254,3 +293,8 @@ def edits(equation: WrittenEquation, table: ModelTable,
     for factor in _candidates(table, free):
         slip = Slip("missing-factor", f"missing the factor {written(factor)}")
         yield from attempt(slip, Mul((answer, factor)))
+    for term in _terms(table, free):
+        slip = Slip("missing-term", f"missing the term {written(term)}")
+        yield from attempt(slip, Add((answer, term)))
+        slip = Slip("missing-term", f"missing the term -{written(term)}")
+        yield from attempt(slip, Add((answer, Neg(term))))
