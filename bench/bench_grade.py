@@ -36,7 +36,8 @@ ANSWERS = [
     (r"\frac{\partial L}{\partial b^{(1)}_k}", [rf"{D2} w^{{(2)}}_k {H}"], [rf"{D2} {H}"]),
 ]
 POINTS = [1, 2, 2, 1, 2, 2, 4, 2]  # the key's
-PARTIAL = {(6, rf"{D2} w^{{(2)}}_k x_j"): 2}  # the key's partial credit
+# The key's partial credit: an alternative answer, and a slip of kind "sign" on dL/dz2.
+PARTIAL = {(6, rf"{D2} w^{{(2)}}_k x_j"): 2, (1, r"y - a^{(2)}"): 1}
 WRAP = {".tex": "\\begin{{equation}}\n{}\n\\end{{equation}}\n", ".md": "$${}$$\n\n", ".txt": "{}\n"}
 
 
