@@ -271,6 +271,7 @@ def grade_all(key: Key, paths: list[str], jobs: int | None = None,
         return results
     done: dict[str, Submission] = {}
     pool = ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(key.path,))
+    killed = False
     try:
         futures = {pool.submit(_grade_in_worker, path): path for path in dict.fromkeys(paths)}
         pending = set(futures)
@@ -278,6 +279,7 @@ def grade_all(key: Key, paths: list[str], jobs: int | None = None,
             finished, pending = wait(pending, timeout=key.timeout + STALL, return_when=FIRST_COMPLETED)
             if not finished:  # no submission finished in longer than one may take: a worker is stuck
                 _kill(pool)
+                killed = True
                 break
             for future in finished:
                 path = futures[future]
@@ -290,7 +292,8 @@ def grade_all(key: Key, paths: list[str], jobs: int | None = None,
                 if progress:
                     progress(done[path])
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        # After a kill, do not wait on the pool: its dead workers are reaped by its own thread.
+        pool.shutdown(wait=not killed, cancel_futures=True)
     for path in futures.values():
         if path not in done:  # each alone, so that only the one that kills or hangs its worker is lost
             done[path] = _isolated(key, path)
@@ -306,15 +309,17 @@ def _kill(pool: ProcessPoolExecutor) -> None:
 def _isolated(key: Key, path: str) -> Submission:
     """Grade one submission in a process of its own; a worker that dies or hangs costs only it."""
     pool = ProcessPoolExecutor(1, initializer=_start_worker, initargs=(key.path,))
+    killed = False
     try:
         return pool.submit(_grade_in_worker, path).result(timeout=key.timeout + STALL)
     except TimeoutError:
         _kill(pool)
+        killed = True
         return _crashed(key, path, why="", error=f"timed out (the limit is {key.timeout:g} s per submission)")
     except Exception:
         return _crashed(key, path)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=not killed, cancel_futures=True)
 
 
 def _crashed(key: Key, path: str, why: str = "the grading process died", error: str = "") -> Submission:
