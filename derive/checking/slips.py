@@ -37,7 +37,7 @@ from .latex_parse import (
     WrittenEquation,
     WrittenPartial,
 )
-from .quantities import ModelTable
+from .quantities import ModelTable, Quantity
 
 MAX_EDITS = 1200  # edits tried per wrong answer, at most (each stops at its first mismatch)
 KINDS = ("sign", "transpose", "wrong-index", "wrong-layer", "wrong-quantity", "sum-range", "extra-factor",
@@ -145,64 +145,52 @@ def _without(items: tuple[Node, ...], i: int, cls: type) -> Node:
     return rest[0] if len(rest) == 1 else cls(rest)
 
 
-def _quantities(table: ModelTable) -> list[tuple[str, int | None, tuple[sp.Expr, ...]]]:
-    """(base letter, layer label or None, dimensions) of every quantity an answer may name."""
+def _named(table: ModelTable) -> list[tuple[Quantity, str, int | None]]:
+    """Every quantity an answer may name (not L or delta), with the letter and the layer label
+    it is written with (``W`` for a weight matrix; a label only where the model has layers)."""
     layered = len(table.names.layers) > 1
-    found = []
-    for q in table.quantities.values():
-        if q.kind in ("L", "delta"):
-            continue
-        base = "W" if q.kind == "w" and len(q.dims) == 2 else q.kind
-        found.append((base, q.layer if layered else None, q.dims))
-    return found
+    return [(q, "W" if q.kind == "w" and len(q.dims) == 2 else q.kind, q.layer if layered else None)
+            for q in table.quantities.values() if q.kind not in ("L", "delta")]
 
 
-def _candidates(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[Node]:
-    """Model quantities written over the free indices (each dimension its own free letter), and
-    for activations ``1 - a`` and ``a(1 - a)``: the factors a chain-rule answer most often drops."""
-    layered = len(table.names.layers) > 1
-    for q in table.quantities.values():
-        if q.kind in ("L", "delta", "y"):
-            continue
+def _over_free(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[tuple[Quantity, Name]]:
+    """Each quantity an answer may name, written over the free indices (each dimension its own
+    free letter of that range), where it can be."""
+    for q, base, label in _named(table):
         letters: list[str] = []
         for dim in q.dims:
             match = next((k for k, width in free.items() if width == dim and k not in letters), None)
             if match is None:
                 break
             letters.append(match)
-        if len(letters) != len(q.dims):
+        if len(letters) == len(q.dims):
+            yield q, Name(base, tuple(letters), label)
+
+
+def _one_minus(name: Name) -> Node:
+    return Group(Add((Num(1.0), Neg(name))), "(")
+
+
+def _candidates(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[Node]:
+    """Model quantities written over the free indices, and for activations ``1 - a`` and
+    ``a(1 - a)``: the factors a chain-rule answer most often drops."""
+    for q, name in _over_free(table, free):
+        if q.kind == "y":
             continue
-        base = "W" if q.kind == "w" and len(q.dims) == 2 else q.kind
-        name = Name(base, tuple(letters), q.layer if layered and q.layer is not None else None)
         yield name
         if q.kind == "a":
-            one_minus = Group(Add((Num(1.0), Neg(name))), "(")
-            yield one_minus
-            yield Mul((name, one_minus))
+            yield _one_minus(name)
+            yield Mul((name, _one_minus(name)))
 
 
 def _atoms(table: ModelTable, free: dict[str, sp.Expr]) -> list[Node]:
     """The quantities a missing term is made of: every quantity over the free indices (targets
     included), and ``1 - q`` of activations and targets (bce's ``(1 - y) / (1 - a)``)."""
-    layered = len(table.names.layers) > 1
     atoms: list[Node] = []
-    for q in table.quantities.values():
-        if q.kind in ("L", "delta"):
-            continue
-        letters: list[str] = []
-        for dim in q.dims:
-            match = next((k for k, width in free.items() if width == dim and k not in letters), None)
-            if match is None:
-                break
-            letters.append(match)
-        if len(letters) != len(q.dims):
-            continue
-        base = "W" if q.kind == "w" and len(q.dims) == 2 else q.kind
-        label = q.layer if layered and q.layer is not None else None
-        name = Name(base, tuple(letters), label)
+    for q, name in _over_free(table, free):
         atoms.append(name)
         if q.kind in ("a", "y"):
-            atoms.append(Group(Add((Num(1.0), Neg(name))), "("))
+            atoms.append(_one_minus(name))
     return atoms
 
 
@@ -261,9 +249,9 @@ def edits(equation: WrittenEquation, table: ModelTable,
                     slip = Slip("wrong-layer", f"{name.show()} should be {changed.show()}")
                     yield from attempt(slip, _swap(answer, name, changed))
     for name in names:
-        for quantity in _quantities(table):
-            changed = Name(quantity[0], name.indices, quantity[1])
-            if len(quantity[2]) == len(name.indices) and changed.show() != name.show():
+        for quantity, base, label in _named(table):
+            changed = Name(base, name.indices, label)
+            if len(quantity.dims) == len(name.indices) and changed.show() != name.show():
                 slip = Slip("wrong-quantity", f"{name.show()} should be {changed.show()}")
                 yield from attempt(slip, _swap(answer, name, changed))
     for node in nodes:
