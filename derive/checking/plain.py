@@ -21,6 +21,7 @@ there ``w_kj`` keeps its LaTeX meaning.
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from .. import activations
 
@@ -37,10 +38,10 @@ SYMBOLS = {
     "⊙": r" \odot ", "∘": r" \circ ", "⊘": r" \oslash ", "⊗": r" \otimes ", "∇": r"\nabla ", "⊤": r"\top ",
 }
 
-GREEK_WORDS = (
+GREEK_WORDS = frozenset((
     "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho tau upsilon "
     "phi chi psi omega ell"
-).split()
+).split())
 
 # Letters that name a per-layer quantity, so that a number right after them is a layer label.
 LAYERED = ("delta", "a", "z", "w", "W", "b")
@@ -53,6 +54,7 @@ _DERIVATIVE = re.compile(
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 
 
+@cache
 def _functions() -> dict[str, str]:
     """Words that name a function, and the LaTeX the grammar reads for it."""
     words = {"exp": r"\exp", "log": r"\log", "ln": r"\log", "sum": r"\sum", "sigmoid": r"\sigma",
@@ -97,13 +99,12 @@ def _plain(text: str) -> str:
     text = re.sub(r"_\s*\(([^()]*)\)", r"_{\1}", text)
     text = re.sub(r"_([A-Za-z0-9]{2,})", r"_{\1}", text)
     words = _functions()
-    greek = set(GREEK_WORDS)
 
     def word(match: re.Match[str]) -> str:
         w = match[0]
         if w in words:
             return words[w] + " "
-        if w in greek:
+        if w in GREEK_WORDS:
             return "\\" + w + " "
         return w
 

@@ -3,16 +3,15 @@
 A generated ``forward`` and ``loss_and_grad`` call ``_inputs(params, X)`` first. It returns the
 dtype of the computation (NumPy's promotion of the arguments': float32 stays float32; arrays of
 integers only become float64) and ``X`` and the parameters as arrays, after checking every shape
-against the module's ``SHAPES``:
-each argument's shape in the model's size symbols, ``n`` the number of examples. Each size is
-bound by the first argument that has it, in ``SHAPES`` order (``X`` first, then the parameters
-in layer order), so a parameter that does not fit ``X`` is the one named.
+against the module's ``SHAPES``: each argument's shape in the model's size symbols, ``n`` the
+number of examples.
 
 The check is two-speed. The fast path, generated per model, is a few tuple comparisons (about
 half a microsecond): it binds each size by unpacking a shape and compares the rest. Only when it
-fails does the generic ``_argument_error`` run, which finds the first argument that does not fit
-and raises a one-line ``ValueError`` naming it, its expected shape in size symbols, the size it
-disagrees with and where that size came from, and the shape it got. Targets ``y`` are accepted by
+fails does the generic ``_argument_error`` run: it gives each size the value most arguments agree
+on (a parameter's over ``X``'s on a tie), and raises a one-line ``ValueError`` naming the first
+argument that does not fit, its expected shape in size symbols, where the disagreeing sizes came
+from, and the shape it got (``: transposed?`` when it is the transpose). Targets ``y`` are accepted by
 their loss's target kind (``derive.losses.Target.numpy_accept``).
 """
 
