@@ -164,7 +164,7 @@ class Checker:
         result.verdict, result.reason = "incorrect", lowered.shape_error
         result.instances = len(self.instances())
         free = self._free(lowered.equation)
-        if free is not None and self._holds(lowered.equation, free, deadline):
+        if free is not None and self._holds(lowered.equation, free, self._points(free), deadline):
             result.reason = vector.transpose_message(lowered)
             result.slip = Slip("transpose", result.reason)
 
@@ -185,10 +185,11 @@ class Checker:
         free = self._free(equation)
         if free is None:
             return
+        points = self._points(free)  # the same for every edit
         for slip, edited in slips.edits(equation, self.table, free):
             if deadline.left() <= 0:
                 return
-            if self._holds(edited, free, deadline):
+            if self._holds(edited, free, points, deadline):
                 message = slip.message if lowered is None else self._vector_slip(slip, edited, lowered)
                 result.slip = replace(slip, message=message)
                 result.reason = message + (f" ({because})" if because else "")
@@ -210,17 +211,23 @@ class Checker:
                 return f"missing the elementwise factor {words}"
         return f"in index notation, {slip.message}"
 
-    def _holds(self, equation: WrittenEquation, free: dict[str, sp.Expr], deadline: Deadline) -> bool:
-        """Whether ``equation`` binds with the free indices ``free`` and agrees at every point."""
+    def _points(self, free: dict[str, sp.Expr]) -> list[tuple[ModelInstance, list[dict[str, int]]]]:
+        """Each instance with the index assignments an edited answer is checked at."""
         rng = random.Random(f"{self.seed} slip")
+        return [(instance, self._assignments(free, instance, rng)) for instance in self.instances()]
+
+    def _holds(self, equation: WrittenEquation, free: dict[str, sp.Expr],
+               points: list[tuple[ModelInstance, list[dict[str, int]]]], deadline: Deadline) -> bool:
+        """Whether ``equation`` binds with the free indices ``free`` and agrees at every point
+        (each instance with its index assignments)."""
         try:
             binder = Binder(self.table)
             if binder.bind(equation) != free:
                 return False
             left, right = equation.sides
-            for instance in self.instances():
+            for instance, envs in points:
                 evaluate = Evaluator(binder, instance, deadline)
-                for env in self._assignments(free, instance, rng):
+                for env in envs:
                     if not close(evaluate(left, env), evaluate(right, env)):
                         return False
         except (Wrong, Unreadable, Undefined, LatexError, RecursionError):
