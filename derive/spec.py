@@ -40,7 +40,11 @@ TOP_KEYS = ("name", "title", "inputs", "loss", "l2", "layers")
 # not use for anything else.
 L2_SYMBOLS = ("alpha", "beta", "eta", "gamma", "kappa", "lambda", "mu", "nu", "rho", "tau", "theta", "xi")
 LAYER_KEYS = ("units", "activation")
-OPTIONAL_LAYER_KEYS = ("bias",)
+OPTIONAL_LAYER_KEYS = ("bias", "skip", "norm", "eps")
+# Normalisations a layer may apply to its pre-activation (``norm = "layer"``); each is a rule in
+# ``derive.norms``. Kept here as names only: the spec module does not import SymPy.
+NORMS = ("layer",)
+DEFAULT_EPS = 1e-5  # as PyTorch's LayerNorm
 REQUIRED_TOP = ("name", "inputs", "loss", "layers")
 MAX_LAYERS = 64
 MAX_SIZE = 100_000
@@ -60,6 +64,11 @@ class Layer:
     activation: str
     parameters: tuple[tuple[str, float], ...] = ()
     bias: bool = True  # False: a dense layer without bias, z_k = sum_j w_kj a_j
+    # A residual connection: the layer's output is activation(...) + a^(skip) (0: the inputs).
+    skip: int | None = None
+    # Normalisation of the pre-activation before the activation ("layer"), and its epsilon.
+    norm: str | None = None
+    eps: float = DEFAULT_EPS
 
 
 @dataclass(frozen=True)
@@ -264,6 +273,9 @@ def spec_from_dict(data: dict, source: str = "<spec>", text: str = "") -> ModelS
         for index, raw in enumerate(raw_layers)
     )
 
+    for number, layer in enumerate(layers, start=1):
+        if layer.skip is not None:
+            _check_skip(number, layer, inputs, layers, where, source)
     output = layers[-1]
     problem = LOSSES[loss].check_output(output.units, output.activation)
     if problem:
@@ -272,6 +284,10 @@ def spec_from_dict(data: dict, source: str = "<spec>", text: str = "") -> ModelS
             f"activation = {_show(output.activation)})"
         )
     l2 = _l2(data["l2"], at("l2")) if "l2" in data else None
+    taken = {"gamma", "beta", "mu"} if any(layer.norm for layer in layers) else set()
+    if l2 in taken:
+        at("l2")(f"l2 {_show(l2)} names a normalisation quantity of this model; use another symbol, "
+                 "such as \"lambda\"")
     return ModelSpec(name=name, inputs=inputs, layers=layers, loss=loss, title=title, l2=l2)
 
 
@@ -334,7 +350,47 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
     bias = raw.get("bias", True)
     if not isinstance(bias, bool):
         at("bias")(f"bias must be true or false, got {_show(bias)}")
-    return Layer(units, activation, parameters, bias)
+    last = index == count - 1
+    skip = raw.get("skip")
+    if skip is not None:
+        if isinstance(skip, bool) or not isinstance(skip, int) or not 0 <= skip <= index:
+            at("skip")(
+                f"skip must be an earlier layer's number (0 for the inputs, at most {index}), got {_show(skip)}"
+            )
+        if last:
+            at("skip")("skip is not allowed on the output layer (the loss reads its activation); "
+                       "put it on a hidden layer")
+    norm = raw.get("norm")
+    if norm is not None:
+        if not isinstance(norm, str) or norm not in NORMS:
+            at("norm")(f"unknown norm {_show(norm)}; known norms: {', '.join(NORMS)}")
+        if last:
+            at("norm")(f"norm {_show(norm)} is not allowed on the output layer; put it on a hidden layer")
+        if units == 1:
+            at("norm")(f"norm {_show(norm)} needs more than one unit (one unit normalises to beta)")
+    eps = DEFAULT_EPS
+    if "eps" in raw:
+        if norm is None:
+            at("eps")("eps is the epsilon of a norm; this layer has no norm")
+        value = raw["eps"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            at("eps")(f"eps must be a positive number, got {_show(value)}")
+        eps = float(value)
+    return Layer(units, activation, parameters, bias, skip, norm, eps)
+
+
+def _check_skip(number: int, layer: Layer, inputs: Size, layers: tuple[Layer, ...], where: _Locator,
+                source: str) -> None:
+    """A residual connection adds a^(skip) to the layer's output: their widths must match."""
+    assert layer.skip is not None
+    added = inputs if layer.skip == 0 else layers[layer.skip - 1].units
+    if added != layer.units:
+        source_name = "the inputs" if layer.skip == 0 else f"layer {layer.skip}"
+        raise SpecError(
+            f"layer {number}: skip = {layer.skip} adds {source_name} (width {_show(added)}) to an "
+            f"output of width {_show(layer.units)}; the widths must match",
+            source, where.layer(number - 1, "skip"),
+        )
 
 
 def _parameter(value: object, key: str, activation: str, takes: dict, fail: Fail) -> float:
