@@ -144,9 +144,19 @@ def weight_decay(names: ModelNames, dummy: bool = False) -> sp.Expr:
     return names.l2 / 2 * total
 
 
+def constants(names: ModelNames) -> list[sp.Symbol]:
+    """The model's named numbers (a norm's epsilon), each once, in layer order."""
+    found: list[sp.Symbol] = []
+    for layer in names.layers:
+        if layer.norm and layer.eps not in found:
+            found.append(layer.eps)
+    return found
+
+
 def setup(names: ModelNames) -> tuple[Equation, ...]:
     """The model set-up, layer by layer, then the loss."""
-    equations = [eq for layer in names.layers for eq in layer_equations(layer, names)]
+    equations = [Equation(eps, sp.Float(repr(eps.value))) for eps in constants(names)]
+    equations += [eq for layer in names.layers for eq in layer_equations(layer, names)]
     equations.append(Equation(names.L, loss(names)))
     return tuple(equations)
 
