@@ -273,7 +273,10 @@ def _activation_factor(layer: LayerNames) -> Factor:
     """``da_k/dz_k`` of an elementwise layer (``da_k/dzhat_k`` under a norm)."""
     act = layer.entry
     z, a = layer.el(layer.act_input), layer.el(layer.a)
-    return Factor(a, z, sp.diff(act.unit(z), z), act.unit_derivative(z, a))
+    # A textbook form through the output (a(1 - a)) holds only if the output is the activation's
+    # value: under a residual connection a = sigma(z) + a^(N), so write it through sigma(z).
+    value = act.function()(z) if layer.skipped is not None else a
+    return Factor(a, z, sp.diff(act.unit(z), z), act.unit_derivative(z, value))
 
 
 def _output_error(names: ModelNames, identities: tuple[UsedIdentity, ...]) -> ErrorStep:
