@@ -399,7 +399,7 @@ def _raw_jacobian(layer: LayerNames, j: sp.Symbol) -> sp.Expr:
     """
     # Only the norm, the width, the unit index and epsilon remain the layer's own.
     base = lambda name: sp.IndexedBase(name, real=True)  # noqa: E731
-    stand_in = replace(layer, number=0, activation="identity", z=base("_z"), a=base("_a"), w=base("_w"),
+    stand_in = replace(layer, number=0, z=base("_z"), a=base("_a"), w=base("_w"),
                        b=base("_b"), delta=base("_delta"), prev=base("_prev"), prev_index=None,
                        prev_width=sp.Integer(1), parameters=(), bias=True, skip=None, skipped=None,
                        mu=sp.Symbol("_mu", real=True), var=sp.Symbol("_var", real=True),
