@@ -219,9 +219,10 @@ def _normalise(layer: LayerNames, zs: dict, explicit: dict) -> dict:
     mean = sp.Add(*zs.values()) / width
     variance = sp.Add(*((v - mean) ** 2 for v in zs.values())) / width
     explicit[layer.mu], explicit[layer.var] = mean, variance
+    eps = explicit[layer.eps] = sp.Float(layer.eps.value)  # type: ignore[attr-defined]
     out = {}
     for k in zs:
-        zt = rule.normalised(zs[k], mean, variance, layer.eps)
+        zt = rule.normalised(zs[k], mean, variance, eps)
         explicit[element(layer.ztilde, k)] = zt
         out[k] = explicit[element(layer.zhat, k)] = element(layer.gamma, k) * zt + element(layer.beta, k)
     return out
