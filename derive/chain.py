@@ -324,7 +324,8 @@ def _dense_path(layer: LayerNames, nxt: LayerNames, names: ModelNames) -> tuple[
     link = Factor(z_next, a_k, raw, raw)
     bounds = (i, 1, nxt.width) if i is not None else None
     back = nxt.el(nxt.delta) * link.textbook
-    return Chain((Partial(names.L, z_next), link.partial), bounds), link, sp.Sum(back, bounds) if bounds else back
+    value = sp.Sum(back, bounds) if bounds else back
+    return Chain((Partial(names.L, z_next), link.partial), bounds), link, value
 
 
 def _skip_path(layer: LayerNames, target: LayerNames, names: ModelNames) -> tuple[Chain, Factor, sp.Expr]:
@@ -447,10 +448,10 @@ def _hidden_errors(layer: LayerNames, names: ModelNames) -> list[ErrorStep]:
     return steps
 
 
-def _gradients(layer: LayerNames, names: ModelNames, derivation_errors: list[ErrorStep]) -> tuple[GradientStep, ...]:
+def _gradients(layer: LayerNames, names: ModelNames, errors: list[ErrorStep]) -> tuple[GradientStep, ...]:
     steps = []
     for quantity, of, definition in _definitions(layer):
-        error = next(s for s in derivation_errors if s.layer == layer.number and s.quantity == quantity)
+        error = next(s for s in errors if s.layer == layer.number and s.quantity == quantity)
         elements = {layer.w: layer.weight(), layer.b: layer.el(layer.b), layer.gamma: layer.el(layer.gamma),
                     layer.beta: layer.el(layer.beta)}
         for parameter in (q for q in layer.params if definition.has(q)):

@@ -219,7 +219,7 @@ def _normalise(layer: LayerNames, zs: dict, explicit: dict) -> dict:
     mean = sp.Add(*zs.values()) / width
     variance = sp.Add(*((v - mean) ** 2 for v in zs.values())) / width
     explicit[layer.mu], explicit[layer.var] = mean, variance
-    eps = explicit[layer.eps] = sp.Float(layer.eps.value)  # type: ignore[attr-defined]
+    eps = explicit[layer.eps] = sp.Float(layer.eps.value)
     out = {}
     for k in zs:
         zt = rule.normalised(zs[k], mean, variance, eps)

@@ -329,7 +329,7 @@ def names(spec: ModelSpec) -> ModelNames:
     idx = [None if w == 1 else index(index_letter(p)) for p, w in enumerate(widths)]
     x = quantity("x", idx[0] is not None)
     prev, prev_index = x, idx[0]
-    layers = []
+    layers: list[LayerNames] = []
     for number, layer in enumerate(spec.layers, start=1):
         suffix = str(number) if multi else ""
         vector = idx[number] is not None

@@ -23,7 +23,8 @@ from derive.forward import written_out
 from derive.render.latex import sheet
 from derive.spec import parse_spec
 
-from .reference import Concrete, evaluator, random_point, size_symbols, values
+from .reference import size_symbols
+from .test_random_specs import _count, _engine_gradients, _parameter_count, _random_point, _sympy_gradient
 from .test_sheet import assert_clean, pdf_text, require
 
 HEADER = 'name = "{name}"\ninputs = {inputs}\nloss = "{loss}"\n'
@@ -42,7 +43,8 @@ SPECS = {
     "long-skip": _spec("ls", 2, "bce", 'units = 2\nactivation = "relu"', 'units = 2\nactivation = "sigmoid"',
                        'units = 2\nactivation = "softplus"\nskip = 1', 'units = 1\nactivation = "sigmoid"'),
     # two skips out of the same layer, a norm with its own epsilon and no bias, mse
-    "two-skips": _spec("ts", "M", "mse", 'units = "K"\nactivation = "elu"\nnorm = "layer"\neps = 0.1\nbias = false',
+    "two-skips": _spec("ts", "M", "mse",
+                       'units = "K"\nactivation = "elu"\nnorm = "layer"\neps = 0.1\nbias = false',
                        'units = "K"\nactivation = "sigmoid"\nskip = 1',
                        'units = "K"\nactivation = "tanh"\nskip = 1\nnorm = "layer"',
                        'units = 1\nactivation = "identity"'),
@@ -51,22 +53,25 @@ SPECS = {
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_gradients_equal_sympy_diff_of_the_composed_loss(name):
-    d = derive.derive(parse_spec(SPECS[name]))
-    sizes = {s: 2 + i % 2 for i, s in enumerate(size_symbols(d))}
-    concrete = Concrete(d, sizes)
+    """At every parameter element, with every other quantity a 30-digit number before SymPy
+    differentiates (the composed loss of test_random_specs, written from the definitions)."""
+    spec = parse_spec(SPECS[name])
+    d = derive.derive(spec)
+    sizes = {s: 2 for s in size_symbols(d)}  # every case (sums, a coupled pair) at width 2
     rng = random.Random(3)
-    points = [random_point(concrete, rng) for _ in range(2)]
-    keys = sorted(points[0], key=str)
-    compared = 0
-    for step, _at, ours, reference in concrete.gradient_pairs():
-        difference = evaluator(ours - reference, keys)
-        scale = evaluator(reference, keys)
-        for point in points:
-            assert abs(difference(*values(point))) < 1e-20 * max(1, abs(scale(*values(point)))), step.element
-        compared += 1
-    assert compared > 0
-    if "norm" in SPECS[name]:
-        assert {"gamma1", "beta1"} <= {g.parameter.name for g in d.gradients}
+    checked = 0
+    for point in (_random_point(d, sizes, rng) for _ in range(1)):
+        for theta, ours in _engine_gradients(d, sizes, point):
+            reference = _sympy_gradient(d, sizes, point, theta)
+            assert abs(ours - reference) <= 1e-20 * max(1, abs(reference)), (name, theta, ours, reference)
+            checked += 1
+    values_ = {s.name: v for s, v in sizes.items()}
+    assert checked == _parameter_count(spec, values_) - _bias_count(spec, values_)
+
+
+def _bias_count(spec, values_) -> int:
+    """Biases a spec leaves out (bias = false): not parameters, so not compared."""
+    return sum(_count(layer.units, values_) for layer in spec.layers if not layer.bias)
 
 
 def test_layer_norm_jacobian_is_sympys_derivative_for_any_width():
@@ -96,8 +101,9 @@ def test_skip_source_error_sums_both_paths():
     d = derive.derive(parse_spec(SPECS["long-skip"]))
     g1 = d.error(1, "a")
     assert len(g1.paths) == 2
-    assert [c.factors[0].den for c in g1.paths] == [d.names.layers[1].el(d.names.layers[1].z, g1.chain.sum[0]),
-                                                      d.names.layers[2].el(d.names.layers[2].a, d.names.layers[0].index)]
+    first, second, third = d.names.layers[:3]
+    assert [c.factors[0].den for c in g1.paths] == [second.el(second.z, g1.chain.sum[0]),
+                                                      third.el(third.a, first.index)]
     # Each path's product appears in the value: removing either changes it.
     assert len(sp.Add.make_args(g1.value)) == 2
 

@@ -55,14 +55,15 @@ def random_specs(draw) -> tuple[ModelSpec, dict[str, int]]:
     width = st.sampled_from(widths)
     inputs = draw(width)
     layers: list[dict] = []
-    for number in range(1, depth):
+    for _ in range(1, depth):
         layer = {"units": draw(width), "activation": draw(st.sampled_from(ELEMENTWISE))}
         # Hidden layers may normalise (not a numeric width of 1) and add an earlier output of the
         # same width (a residual connection), as the spec allows.
         if layer["units"] != 1 and draw(st.booleans()):
             layer["norm"] = "layer"
             layer["eps"] = draw(st.sampled_from((1e-5, 0.1)))
-        sources = [n for n, w in enumerate([inputs, *(lay["units"] for lay in layers)]) if w == layer["units"]]
+        widths_so_far = [inputs, *(lay["units"] for lay in layers)]
+        sources = [n for n, w in enumerate(widths_so_far) if w == layer["units"]]
         if sources and draw(st.booleans()):
             layer["skip"] = draw(st.sampled_from(sources))
         layers.append(layer)

@@ -292,7 +292,24 @@ def vectorised(d: Derivation) -> list[dict]:
             return latex(Partial(lhs.num, batch(lhs.den).expr))
         return latex(batch(lhs).expr)
 
-    return [{"rows": rows(target(s.index_form[0]), latex(s.expr)), "role": s.role} for s in vectorise(d)]
+    return [{"rows": _long_product(target(s.index_form[0]), s.expr), "role": s.role} for s in vectorise(d)]
+
+
+def _long_product(lhs: str, expr: sp.Expr) -> list[str]:
+    """``lhs &= expr``; an elementwise product too wide for one row continues on the next,
+    one factor a row (a layer norm's error: the bracket, then the scaling)."""
+    from ..lowering import Hadamard
+    from .latex_printer import ROW_WIDTH, visual_width
+
+    one = rows(lhs, latex(expr))
+    if visual_width(one[0]) <= ROW_WIDTH or not isinstance(expr, Hadamard):
+        return one
+
+    def factor(arg: sp.Expr) -> str:
+        return f"({latex(arg)})" if isinstance(arg, sp.Add) else latex(arg)
+
+    first, *rest = expr.args
+    return [f"{lhs} &= {factor(first)}", *(rf"&\qquad \odot {factor(arg)}" for arg in rest)]
 
 
 # --- parts, fragments, sheets ------------------------------------------------------------------

@@ -299,7 +299,8 @@ def _parameters(names: ModelNames) -> list[Parameter]:
 def _size_lines(statements: tuple[ArrayStatement, ...], names: ModelNames) -> list[str]:
     """``K = W1.shape[0]`` for each size symbol the statements compute with (a mean over units),
     read from the first argument that has it."""
-    used = {s.name for st in statements for s in st.expr.free_symbols} & {s.name for s in names.size_symbols()}
+    sizes = {s.name for s in names.size_symbols()}
+    used = {s.name for st in statements for s in st.expr.free_symbols} & sizes
     lines = []
     for size in sorted(used):
         name, dims = next((name, dims) for name, dims in shapes(names) if size in dims)
