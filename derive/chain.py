@@ -17,7 +17,7 @@ from sympy.concrete.delta import deltasummation
 
 from . import forward, losses, norms
 from .forward import Equation
-from .naming import LayerNames, ModelNames, element, index, reindex
+from .naming import EXAMPLE, LayerNames, ModelNames, element, index, reindex
 from .naming import names as model_names
 from .spec import ModelSpec
 
@@ -369,26 +369,41 @@ def _activation_error(layer: LayerNames, names: ModelNames, named_output: bool) 
 
 
 def _norm_error(layer: LayerNames, names: ModelNames) -> ErrorStep:
-    """``delta_k = sum_j delta-hat_j dzhat_j/dz_k``: the norm's Jacobian (its registry rule) beside
-    SymPy's derivative of the written-out definition, then the sum over units collapsed."""
+    """``delta_k = sum_j delta-hat_j dzhat_j/dz_k`` over the norm's positions (the units, or the
+    batch's examples ``p`` with ``z_{nk}`` this example's): the rule's Jacobian beside SymPy's
+    derivative of the written-out definition, then the sum collapsed."""
     rule = norms.get(layer.norm or "")
-    k, width = layer.index, layer.width
-    j = names.jacobian_letter(layer)
-    z_k, zhat_j = layer.el(layer.z), layer.el(layer.zhat, j)
+    over_examples = rule.over == "examples"
+    j = names.other_example() if over_examples else names.jacobian_letter(layer)
+    this_index = EXAMPLE if over_examples else layer.index
+    width = forward.norm_width(layer)
+    z_this = forward.this(layer, layer.z)
+    zhat_j = forward.at(layer, layer.zhat, j)
+    var = forward.stat(layer, layer.var)
     raw = _raw_jacobian(layer, j)
-    textbook = rule.jacobian(layer.el(layer.gamma, j), layer.el(layer.ztilde, j), layer.el(layer.ztilde),
-                             layer.var, layer.eps, j, k, width)
-    jacobian = Factor(zhat_j, z_k, raw, textbook, _cases(textbook, j, k))
+    textbook = rule.jacobian(forward.gamma_at(layer, j), forward.at(layer, layer.ztilde, j),
+                             forward.this(layer, layer.ztilde), var, layer.eps, j, this_index, width)
+    jacobian = Factor(zhat_j, z_this, raw, textbook, _cases(textbook, j, this_index))
     bounds = (j, 1, width)
     chain = Chain((Partial(names.L, zhat_j), jacobian.partial), bounds)
-    product = sp.Sum(layer.el(layer.delta_hat, j) * textbook, bounds)
+    product = sp.Sum(forward.at(layer, layer.delta_hat, j) * textbook, bounds)
     collected = collapse(product)
-    # The rule's compact form (through means over the units) where it equals the collected sum.
-    compact = rule.backward(lambda u: layer.el(layer.gamma, u) * layer.el(layer.delta_hat, u),
-                            lambda u: layer.el(layer.ztilde, u), k, j, layer.var, layer.eps, width)
-    result = compact if sp.expand(collected - compact) == 0 else _simplest(collected)
-    return ErrorStep(layer.number, layer.el(layer.delta), z_k, chain, (jacobian,), product, collected,
-                     result, result)
+    # The rule's compact form (through means) where it equals the collected sum.
+    compact = rule.backward(lambda u: forward.gamma_at(layer, u),
+                            lambda u: forward.at(layer, layer.delta_hat, u),
+                            lambda u: forward.at(layer, layer.ztilde, u),
+                            this_index, j, var, layer.eps, width)
+    result = compact if sp.expand(collected - collapse(compact)) == 0 else _simplest(collected)
+    # This example's own quantities drop the example index, as everywhere else in the derivation.
+    value = _this_example(result) if over_examples else result
+    return ErrorStep(layer.number, layer.el(layer.delta), z_this, chain, (jacobian,), product, collected,
+                     result, value)
+
+
+def _this_example(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every element of example ``n`` written without it (``z_{nk}`` -> ``z_k``)."""
+    return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.indices[0] == EXAMPLE,
+                        lambda e: element(e.base, *e.indices[1:]))
 
 
 def _raw_jacobian(layer: LayerNames, j: sp.Symbol) -> sp.Expr:
@@ -400,40 +415,39 @@ def _raw_jacobian(layer: LayerNames, j: sp.Symbol) -> sp.Expr:
     """
     # Only the norm, the width, the unit index and epsilon remain the layer's own.
     base = lambda name: sp.IndexedBase(name, real=True)  # noqa: E731
+    statistic = lambda q, name: type(q)(name, real=True)  # noqa: E731  (a number, or one per unit)
     stand_in = replace(layer, number=0, z=base("_z"), a=base("_a"), w=base("_w"),
                        b=base("_b"), delta=base("_delta"), prev=base("_prev"), prev_index=None,
                        prev_width=sp.Integer(1), parameters=(), bias=True, skip=None, skipped=None,
-                       mu=sp.Symbol("_mu", real=True), var=sp.Symbol("_var", real=True),
+                       mu=statistic(layer.mu, "_mu"), var=statistic(layer.var, "_var"),
                        ztilde=base("_ztilde"), zhat=base("_zhat"), gamma=base("_gamma"), beta=base("_beta"),
-                       delta_hat=base("_delta_hat"), g=base("_g"), index=index("_k"))
-    generic = _stand_in_jacobian(stand_in, index("_j"))
+                       delta_hat=base("_delta_hat"), g=base("_g"),
+                       index=index("_k") if layer.index is not None else None)
+    generic = _stand_in_jacobian(stand_in, type(j)("_j", integer=True, positive=True))
     names = {stand_in.z: layer.z, stand_in.gamma: layer.gamma, stand_in.beta: layer.beta,
              stand_in.ztilde: layer.ztilde, stand_in.mu: layer.mu, stand_in.var: layer.var,
-             index("_k"): layer.index, index("_j"): j}
-    return generic.xreplace(names)
+             index("_k"): layer.index, type(j)("_j", integer=True, positive=True): j}
+    return generic.xreplace({old: new for old, new in names.items() if new is not None})
 
 
 @lru_cache(maxsize=64)
 def _stand_in_jacobian(layer: LayerNames, j: sp.Symbol) -> sp.Expr:
-    return _named_statistics(local_derivative(forward.written_out(layer, j), layer.el(layer.z)), layer)
+    raw = local_derivative(forward.written_out(layer, j), forward.this(layer, layer.z))
+    return _named_statistics(raw, layer)
 
 
 def _named_statistics(expr: sp.Expr, layer: LayerNames) -> sp.Expr:
     """``expr`` with the written-out mean and variance of ``z`` (any summation letter) named."""
+    width = forward.norm_width(layer)
+    mu, var = forward.stat(layer, layer.mu), forward.stat(layer, layer.var)
 
-    def mean_of(e: sp.Expr) -> bool:
-        return (isinstance(e, sp.Sum) and len(e.limits) == 1
-                and e.function == layer.z[e.limits[0][0]] and e.limits[0][1:] == (1, layer.width))
-
-    named = expr.replace(mean_of, lambda e: layer.width * layer.mu)
-
-    def variance_of(e: sp.Expr) -> bool:
-        if not isinstance(e, sp.Sum) or len(e.limits) != 1:
+    def summed(e: sp.Expr, term) -> bool:
+        if not isinstance(e, sp.Sum) or len(e.limits) != 1 or e.limits[0][1:] != (1, width):
             return False
-        c = e.limits[0][0]
-        return e.function == (layer.z[c] - layer.mu) ** 2 and e.limits[0][1:] == (1, layer.width)
+        return e.function == term(forward.at(layer, layer.z, e.limits[0][0]))
 
-    return named.replace(variance_of, lambda e: layer.width * layer.var)
+    named = expr.replace(lambda e: summed(e, lambda z: z), lambda e: width * mu)
+    return named.replace(lambda e: summed(e, lambda z: (z - mu) ** 2), lambda e: width * var)
 
 
 def _hidden_errors(layer: LayerNames, names: ModelNames) -> list[ErrorStep]:

@@ -366,7 +366,7 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
             at("norm")(f"unknown norm {_show(norm)}; known norms: {', '.join(sorted(NORMS))}")
         if last:
             at("norm")(f"norm {_show(norm)} is not allowed on the output layer; put it on a hidden layer")
-        if units == 1:
+        if units == 1 and NORMS[norm].over == "units":
             at("norm")(f"norm {_show(norm)} needs more than one unit (one unit normalises to beta)")
     eps = DEFAULT_EPS
     if "eps" in raw:

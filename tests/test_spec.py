@@ -124,7 +124,7 @@ BAD_SPECS = {
     "skip-not-earlier": (
         8, "layer 1: skip must be an earlier layer's number (0 for the inputs, at most 0), got 2"
     ),
-    "norm-unknown": (8, "layer 1: unknown norm 'group'; known norms: layer"),
+    "norm-unknown": (8, "layer 1: unknown norm 'group'; known norms: batch, layer"),
     "norm-on-output": (
         8, "layer 1: norm 'layer' is not allowed on the output layer; put it on a hidden layer"
     ),

@@ -296,6 +296,12 @@ def _parameters(names: ModelNames) -> list[Parameter]:
     return result
 
 
+def _batch_size_line(statements: tuple[ArrayStatement, ...], inputs: str) -> list[str]:
+    """``n = X.shape[0]`` when the statements compute with the batch size."""
+    used = any(s == N for st in statements for s in st.expr.free_symbols)
+    return [f"n = {inputs}.shape[0]"] if used else []
+
+
 def _size_lines(statements: tuple[ArrayStatement, ...], names: ModelNames) -> list[str]:
     """``K = W1.shape[0]`` for each size symbol the statements compute with (a mean over units),
     read from the first argument that has it."""
@@ -407,7 +413,8 @@ def context(derivation: Derivation) -> dict:
         loss=_lines((loss,), printer, output_error_name, taken),
         backward=_lines(tuple(backward), printer, output_error_name, taken),
         output=out.a.name,
-        forward_sizes=_size_lines(tuple(forward), names),
+        # loss_and_grad always has n; forward needs it only for a mean over the batch (batch norm).
+        forward_sizes=_size_lines(tuple(forward), names) + _batch_size_line(tuple(forward), inputs),
         sizes_used=_size_lines(statements, names),
         # A 0-d gradient is a NumPy scalar after the batch sum; return arrays, as params are.
         gradients=[
