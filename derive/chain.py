@@ -17,7 +17,7 @@ from sympy.concrete.delta import deltasummation
 
 from . import forward, losses, norms
 from .forward import Equation
-from .naming import EXAMPLE, LayerNames, ModelNames, element, index, reindex
+from .naming import EXAMPLE, LayerNames, ModelNames, element, index, reindex, scalar
 from .naming import names as model_names
 from .spec import ModelSpec
 
@@ -402,8 +402,11 @@ def _norm_error(layer: LayerNames, names: ModelNames) -> ErrorStep:
 
 def _this_example(expr: sp.Expr) -> sp.Expr:
     """``expr`` with every element of example ``n`` written without it (``z_{nk}`` -> ``z_k``)."""
-    return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.indices[0] == EXAMPLE,
-                        lambda e: element(e.base, *e.indices[1:]))
+    def own(e: sp.Indexed) -> sp.Expr:
+        rest = e.indices[1:]
+        return element(e.base, *rest) if rest else scalar(e.base.name)
+
+    return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.indices[0] == EXAMPLE, own)
 
 
 def _raw_jacobian(layer: LayerNames, j: sp.Symbol) -> sp.Expr:
@@ -413,6 +416,8 @@ def _raw_jacobian(layer: LayerNames, j: sp.Symbol) -> sp.Expr:
     differentiated once (for a stand-in layer) and renamed for the others: deep networks stay
     linear in depth at a fraction of the cost.
     """
+    if layer.index is None:  # a one-unit layer: differentiated as it is (no names to share)
+        return _stand_in_jacobian(layer, j)
     # Only the norm, the width, the unit index and epsilon remain the layer's own.
     base = lambda name: sp.IndexedBase(name, real=True)  # noqa: E731
     statistic = lambda q, name: type(q)(name, real=True)  # noqa: E731  (a number, or one per unit)

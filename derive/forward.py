@@ -76,6 +76,8 @@ def at(layer: LayerNames, q: sp.Symbol | sp.IndexedBase, position: sp.Expr) -> s
     this example (layer norm), or this unit of example ``position`` (batch norm: ``z_{pk}``)."""
     if not _over_examples(layer):
         return layer.el(q, position)
+    if isinstance(q, sp.Symbol):  # a one-unit layer's number per example, indexed by example
+        q = sp.IndexedBase(q.name, real=True)
     return element(q, position, layer.index)
 
 

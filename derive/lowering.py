@@ -29,6 +29,7 @@ from .errors import DeriveError
 from .naming import (
     BATCH,
     BATCH_SIZE,
+    BatchNumber,
     Constant,
     ExampleIndex,
     Statistic,
@@ -97,6 +98,7 @@ def _wrap(printer, arg: sp.Expr, level: int) -> str:
     return f"({text})" if prec < level else text
 
 
+_ACCENT = re.compile(r"\\(hat|tilde|bar)\b")
 _HELPER_CALL = re.compile(r"(?<![\w.])(_[a-z][a-z0-9_]*)\(")
 
 
@@ -148,7 +150,10 @@ class BatchTranspose(_ArrayNode):
 
     def _latex(self, printer) -> str:
         (arg,) = self.args
-        return f"{{{_wrap(printer, arg, ATOM)}}}^\\top"
+        text = _wrap(printer, arg, ATOM)
+        if _ACCENT.search(text):  # amsmath's accents read a following ^ as theirs: {\hat{x}^{(1)}}^T fails
+            return f"\\left({text}\\right)^\\top"
+        return f"{{{text}}}^\\top"
 
     def _numpycode(self, printer) -> str:
         (arg,) = self.args
@@ -512,6 +517,8 @@ def batch(expr: sp.Expr) -> _Arr:
         return _Arr(expr, ())
     if expr == BATCH_SIZE:
         return _Arr(N, ())
+    if isinstance(expr, BatchNumber):  # one number for the batch: no batch axis
+        return _Arr(ScalarSymbol(expr.name, real=True), ())
     if isinstance(expr, sp.Symbol):
         return atom(expr.name, ())
     if expr.is_number:  # numbers and constants (pi, sqrt(2))

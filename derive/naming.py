@@ -101,6 +101,10 @@ class Statistic(sp.IndexedBase):
     for the whole batch, so it has no example axis once vectorised."""
 
 
+class BatchNumber(sp.Symbol):
+    """A statistic over a batch of a one-unit layer: one number for the whole batch."""
+
+
 class ExampleIndex(sp.Symbol):
     """The index of an example in the batch (``z_{nk}``): written only where examples are coupled
     (batch norm); vectorised, it is the batch axis."""
@@ -399,8 +403,8 @@ def statistic(name: str, norm: str | None, vector: bool) -> sp.Symbol | sp.Index
     over the batch (over the examples: batch norm)."""
     from .norms import NORMS
 
-    if norm is not None and NORMS[norm].over == "examples" and vector:
-        return Statistic(name, real=True)
+    if norm is not None and NORMS[norm].over == "examples":
+        return Statistic(name, real=True) if vector else BatchNumber(name, real=True)
     return scalar(name)
 
 
