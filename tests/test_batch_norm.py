@@ -165,3 +165,12 @@ def test_sheet_with_batch_norm_compiles_and_shows_the_batch(tmp_path):
     assert "throughitsbatchnormalisation" in text
     assert "writtenthroughmeansoverthebatch" in text
     assert "batchnorm" in text  # the drawing's caption
+
+
+def test_one_example_is_refused_naming_x():
+    """PyTorch's BatchNorm1d refuses one example in training mode; so does the generated code
+    (one example would normalise every unit to beta, a silently useless result)."""
+    spec, module, params, X, y = _case("relu-ce", 2, seed=0)
+    for call in (lambda: module.forward(params, X[:1]), lambda: module.loss_and_grad(params, X[:1], y[:1])):
+        with pytest.raises(ValueError, match=r"^X must hold at least 2 examples .*got 1$"):
+            call()

@@ -296,6 +296,17 @@ def _parameters(names: ModelNames) -> list[Parameter]:
     return result
 
 
+def _batch_check(names: ModelNames, inputs: str) -> list[str]:
+    """A model with batch statistics (batch norm) needs two examples at least, as PyTorch's
+    BatchNorm1d in training mode: one example would normalise every unit to beta, silently."""
+    from .. import norms
+
+    if not any(layer.norm and norms.get(layer.norm).over == "examples" for layer in names.layers):
+        return []
+    message = f"{inputs} must hold at least 2 examples (batch norm takes its statistics over the batch)"
+    return [f"if {inputs}.shape[0] < 2:", f'    raise ValueError(f"{message}, got {{{inputs}.shape[0]}}")']
+
+
 def _batch_size_line(statements: tuple[ArrayStatement, ...], inputs: str) -> list[str]:
     """``n = X.shape[0]`` when the statements compute with the batch size."""
     used = any(s == N for st in statements for s in st.expr.free_symbols)
@@ -415,6 +426,7 @@ def context(derivation: Derivation) -> dict:
         output=out.a.name,
         # loss_and_grad always has n; forward needs it only for a mean over the batch (batch norm).
         forward_sizes=_size_lines(tuple(forward), names) + _batch_size_line(tuple(forward), inputs),
+        batch_check=_batch_check(names, inputs),
         sizes_used=_size_lines(statements, names),
         # A 0-d gradient is a NumPy scalar after the batch sum; return arrays, as params are.
         gradients=[
