@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.concrete.delta import deltasummation
 
-from . import forward, losses
+from . import forward, losses, norms
 from .forward import Equation
 from .naming import LayerNames, ModelNames, element, index, reindex
 from .naming import names as model_names
@@ -94,6 +94,12 @@ class ErrorStep:
     value: sp.Expr  # the same, indexed by the layer's own index: what ``delta`` stands for
     uses: tuple[UsedIdentity, ...] = ()
     output: bool = False  # True for the output layer (no earlier delta involved)
+    # What this is the error of: "z" (delta = dL/dz), "a" (g = dL/da, the error of a layer's output,
+    # named where a residual connection gives it more than one consumer) or "zhat" (delta-hat,
+    # dL/dzhat of a normalised layer).
+    quantity: str = "z"
+    # Every path the error arrives by, summed (a skip gives two); ``chain`` is the first.
+    paths: tuple[Chain, ...] = ()
 
     @property
     def loss(self) -> sp.Expr:
@@ -118,6 +124,7 @@ class GradientStep:
     factor: Factor  # dz/dtheta
     result: sp.Expr  # delta * factor, e.g. delta1[k]*x[j]
     expanded: sp.Expr  # result with this layer's delta written out
+    quantity: str = "z"  # the error it goes through (ErrorStep.quantity): "zhat" for gamma, beta
 
 
 @dataclass(frozen=True)
@@ -143,13 +150,24 @@ class Derivation:
     gradients: tuple[GradientStep, ...]  # in ``names.parameters()`` order
     decay: Decay | None = None  # weight decay, when the spec asks for it (l2)
 
-    def error(self, layer: int) -> ErrorStep:
-        return next(step for step in self.errors if step.layer == layer)
+    def error(self, layer: int, quantity: str = "z") -> ErrorStep:
+        """Layer ``layer``'s error of ``quantity`` (default: ``delta = dL/dz``)."""
+        return next(step for step in self.errors if step.layer == layer and step.quantity == quantity)
+
+    def through(self, step: GradientStep) -> ErrorStep:
+        """The error step a gradient goes through."""
+        return self.error(step.layer, step.quantity)
+
+    def found(self, partial: Partial) -> ErrorStep | None:
+        """The step that found ``dL/d(quantity)`` (any index), if one did: what a chain reuses."""
+        base = partial.den.base if isinstance(partial.den, sp.Indexed) else partial.den
+        return next((s for s in self.errors
+                     if (s.of.base if isinstance(s.of, sp.Indexed) else s.of) == base), None)
 
     def final(self, step: GradientStep) -> sp.Expr:
         """The form a gradient is answered in: written out at the output layer (``(a - y) x_j``);
         through the layer's error at a hidden layer (``delta_k x_j``), whose delta is stated once."""
-        return step.expanded if self.error(step.layer).output else step.result
+        return step.expanded if self.through(step).output else step.result
 
 
 # --- symbolic helpers ---------------------------------------------------------------------------
@@ -251,9 +269,9 @@ def _apply_identities(
 
 
 def _activation_factor(layer: LayerNames) -> Factor:
-    """``da_k/dz_k`` of an elementwise layer."""
+    """``da_k/dz_k`` of an elementwise layer (``da_k/dzhat_k`` under a norm)."""
     act = layer.entry
-    z, a = layer.el(layer.z), layer.el(layer.a)
+    z, a = layer.el(layer.act_input), layer.el(layer.a)
     return Factor(a, z, sp.diff(act.unit(z), z), act.unit_derivative(z, a))
 
 
@@ -293,38 +311,137 @@ def _output_error(names: ModelNames, identities: tuple[UsedIdentity, ...]) -> Er
                      value, used, True)
 
 
-def _hidden_error(layer: LayerNames, nxt: LayerNames, names: ModelNames) -> ErrorStep:
+def _dense_path(layer: LayerNames, nxt: LayerNames, names: ModelNames) -> tuple[Chain, Factor, sp.Expr]:
+    """How ``a^(l)_k`` reaches the loss through the next layer's ``z``: (chain, link, value)."""
     i = nxt.index
     z_next = nxt.el(nxt.z)
     a_k = layer.el(layer.a)
     raw = local_derivative(forward.pre_activation(nxt, dummy=True), a_k)
     link = Factor(z_next, a_k, raw, raw)
-    act_factor = _activation_factor(layer)
     bounds = (i, 1, nxt.width) if i is not None else None
-    chain = Chain((Partial(names.L, z_next), link.partial, act_factor.partial), bounds)
     back = nxt.el(nxt.delta) * link.textbook
-    if bounds:
-        back = sp.Sum(back, bounds)
-    product = back * act_factor.textbook
-    return ErrorStep(layer.number, layer.el(layer.delta), layer.el(layer.z), chain,
-                     (link, act_factor), product, product, product, product)
+    return Chain((Partial(names.L, z_next), link.partial), bounds), link, sp.Sum(back, bounds) if bounds else back
 
 
-def _gradients(layer: LayerNames, error: ErrorStep, names: ModelNames) -> tuple[GradientStep, ...]:
-    z_k = layer.el(layer.z)
-    definition = forward.pre_activation(layer, dummy=True)
+def _skip_path(layer: LayerNames, target: LayerNames, names: ModelNames) -> tuple[Chain, Factor, sp.Expr]:
+    """How ``a^(l)_k`` reaches the loss through a residual connection into ``target``'s output."""
+    k = layer.index
+    a_k, out_k = layer.el(layer.a), target.el(target.a, k)
+    _, explicit = forward.activation(target, names)
+    raw = local_derivative(explicit.xreplace({target.index: k}) if k is not None else explicit, a_k)
+    link = Factor(out_k, a_k, raw, raw)
+    return Chain((Partial(names.L, out_k), link.partial)), link, target.el(target.g, k) * raw
+
+
+def _output_error_of(layer: LayerNames, names: ModelNames, targets: list[LayerNames]) -> ErrorStep:
+    """``g = dL/da`` of a layer whose output has more than one consumer: every path, summed."""
+    paths = [_dense_path(layer, names.layers[layer.number], names)]
+    paths += [_skip_path(layer, target, names) for target in targets]
+    value = sp.Add(*(p[2] for p in paths))
+    chains = tuple(p[0] for p in paths)
+    a_k = layer.el(layer.a)
+    return ErrorStep(layer.number, layer.el(layer.g), a_k, chains[0], tuple(p[1] for p in paths), value,
+                     value, value, value, quantity="a", paths=chains)
+
+
+def _activation_error(layer: LayerNames, names: ModelNames, named_output: bool) -> ErrorStep:
+    """The error of the activation's input (``delta``, or ``delta-hat`` under a norm)."""
+    act_factor = _activation_factor(layer)
+    quantity = "zhat" if layer.norm else "z"
+    of, delta = layer.el(layer.act_input), layer.el(layer.act_error)
+    if named_output:
+        a_k = layer.el(layer.a)
+        chain = Chain((Partial(names.L, a_k), act_factor.partial))
+        product = layer.el(layer.g) * act_factor.textbook
+        factors: tuple[Factor, ...] = (act_factor,)
+    else:
+        dense, link, back = _dense_path(layer, names.layers[layer.number], names)
+        chain = dense.then(act_factor.partial)
+        product = back * act_factor.textbook
+        factors = (link, act_factor)
+    return ErrorStep(layer.number, delta, of, chain, factors, product, product, product, product,
+                     quantity=quantity)
+
+
+def _norm_error(layer: LayerNames, names: ModelNames) -> ErrorStep:
+    """``delta_k = sum_j delta-hat_j dzhat_j/dz_k``: the norm's Jacobian (its registry rule) beside
+    SymPy's derivative of the written-out definition, then the sum over units collapsed."""
+    rule = norms.get(layer.norm or "")
+    k, width = layer.index, layer.width
+    j = names.jacobian_letter(layer)
+    z_k, zhat_j = layer.el(layer.z), layer.el(layer.zhat, j)
+    raw = _named_statistics(local_derivative(forward.written_out(layer, j), z_k), layer)
+    textbook = rule.jacobian(layer.el(layer.gamma, j), layer.el(layer.ztilde, j), layer.el(layer.ztilde),
+                             layer.var, layer.eps, j, k, width)
+    jacobian = Factor(zhat_j, z_k, raw, textbook, _cases(textbook, j, k))
+    bounds = (j, 1, width)
+    chain = Chain((Partial(names.L, zhat_j), jacobian.partial), bounds)
+    product = sp.Sum(layer.el(layer.delta_hat, j) * textbook, bounds)
+    collected = collapse(product)
+    # The rule's compact form (through means over the units) where it equals the collected sum.
+    compact = rule.backward(lambda u: layer.el(layer.gamma, u) * layer.el(layer.delta_hat, u),
+                            lambda u: layer.el(layer.ztilde, u), k, j, layer.var, layer.eps, width)
+    result = compact if sp.expand(collected - compact) == 0 else _simplest(collected)
+    return ErrorStep(layer.number, layer.el(layer.delta), z_k, chain, (jacobian,), product, collected,
+                     result, result)
+
+
+def _named_statistics(expr: sp.Expr, layer: LayerNames) -> sp.Expr:
+    """``expr`` with the written-out mean and variance of ``z`` (any summation letter) named."""
+
+    def mean_of(e: sp.Expr) -> bool:
+        return (isinstance(e, sp.Sum) and len(e.limits) == 1
+                and e.function == layer.z[e.limits[0][0]] and e.limits[0][1:] == (1, layer.width))
+
+    named = expr.replace(mean_of, lambda e: layer.width * layer.mu)
+
+    def variance_of(e: sp.Expr) -> bool:
+        if not isinstance(e, sp.Sum) or len(e.limits) != 1:
+            return False
+        c = e.limits[0][0]
+        return e.function == (layer.z[c] - layer.mu) ** 2 and e.limits[0][1:] == (1, layer.width)
+
+    return named.replace(variance_of, lambda e: layer.width * layer.var)
+
+
+def _hidden_errors(layer: LayerNames, names: ModelNames) -> list[ErrorStep]:
+    """A hidden layer's steps, from its output back to its ``z``: ``g`` where the output has
+    more than one consumer (or is a residual's sum), the activation's error, a norm's."""
+    targets = [t for t in names.layers if t.skip == layer.number]
+    named_output = bool(targets) or layer.skip is not None
+    steps = [_output_error_of(layer, names, targets)] if named_output else []
+    steps.append(_activation_error(layer, names, named_output))
+    if layer.norm:
+        steps.append(_norm_error(layer, names))
+    return steps
+
+
+def _gradients(layer: LayerNames, names: ModelNames, derivation_errors: list[ErrorStep]) -> tuple[GradientStep, ...]:
     steps = []
-    elements = {layer.w: layer.weight(), layer.b: layer.el(layer.b)}
-    for parameter, elem in ((q, elements[q]) for q in layer.params):
-        raw = local_derivative(definition, elem)
-        factor = Factor(z_k, elem, raw, raw)
-        short = Chain((Partial(names.L, z_k), factor.partial))
-        # The full chain reads naturally only when the error step differentiates by z_k itself;
-        # a Jacobian step (softmax) is stated in another letter, so cite it through dL/dz_k.
-        chain = error.chain.then(factor.partial) if error.of == z_k else short
-        steps.append(GradientStep(layer.number, parameter, elem, chain, short, factor,
-                                  error.delta * raw, error.value * raw))
+    for quantity, of, definition in _definitions(layer):
+        error = next(s for s in derivation_errors if s.layer == layer.number and s.quantity == quantity)
+        elements = {layer.w: layer.weight(), layer.b: layer.el(layer.b), layer.gamma: layer.el(layer.gamma),
+                    layer.beta: layer.el(layer.beta)}
+        for parameter in (q for q in layer.params if definition.has(q)):
+            elem = elements[parameter]
+            raw = local_derivative(definition, elem)
+            factor = Factor(of, elem, raw, raw)
+            short = Chain((Partial(names.L, of), factor.partial))
+            # The full chain reads naturally only when the error step differentiates by ``of`` itself;
+            # a Jacobian step (softmax) is stated in another letter, so cite it through dL/d(of).
+            chain = error.chain.then(factor.partial) if error.of == of and not error.paths[1:] else short
+            steps.append(GradientStep(layer.number, parameter, elem, chain, short, factor,
+                                      error.delta * raw, error.value * raw, quantity))
     return tuple(steps)
+
+
+def _definitions(layer: LayerNames) -> list[tuple[str, sp.Expr, sp.Expr]]:
+    """(error quantity, the element a parameter enters, its definition): ``z`` for the weight and
+    bias, then ``zhat`` for a norm's gamma and beta."""
+    out = [("z", layer.el(layer.z), forward.pre_activation(layer, dummy=True))]
+    if layer.norm:
+        out.append(("zhat", layer.el(layer.zhat), forward.scaled(layer)))
+    return out
 
 
 def derive_spec(spec: ModelSpec) -> Derivation:
@@ -337,14 +454,14 @@ def derive_spec(spec: ModelSpec) -> Derivation:
         for ident in entry.identities
         if out.index is not None
     )
+    # Reverse topological order: the output, then each layer below it (a skip only reaches back).
     errors = [_output_error(names, identities)]
-    for layer, nxt in zip(reversed(names.layers[:-1]), reversed(names.layers[1:]), strict=True):
-        errors.append(_hidden_error(layer, nxt, names))
-    by_layer = {step.layer: step for step in errors}
+    for layer in reversed(names.layers[:-1]):
+        errors.extend(_hidden_errors(layer, names))
     gradients = tuple(
         step
         for layer in reversed(names.layers)
-        for step in _gradients(layer, by_layer[layer.number], names)
+        for step in _gradients(layer, names, errors)
     )
     return Derivation(spec, names, forward.setup(names), tuple(errors), gradients, _decay(names, gradients))
 

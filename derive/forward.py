@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from . import losses
+from . import losses, norms
 from .naming import LayerNames, ModelNames, element
 
 
@@ -43,17 +43,64 @@ def pre_activation(layer: LayerNames, unit: sp.Expr | None = None, dummy: bool =
 
 
 def activation(layer: LayerNames, names: ModelNames, dummy: bool = False) -> tuple[sp.Expr, sp.Expr]:
-    """(named form ``sigma(z_k)``, explicit form) of the layer's output unit."""
+    """(named form ``sigma(z_k)``, explicit form) of the layer's output unit, with the skipped
+    quantity added for a residual connection (``sigma(z_k) + a^(N)_k``)."""
     act = layer.entry
+    added = layer.el(layer.skipped) if layer.skipped is not None else sp.Integer(0)
     if act.elementwise:
-        z = layer.el(layer.z)
+        z = layer.el(layer.act_input)
         explicit = act.unit(z)
         if isinstance(explicit, sp.Function) and type(explicit).__name__ == act.name:
-            return explicit, explicit  # SymPy knows it by name (tanh): nothing to write out
-        return act.function()(z), explicit
+            return explicit + added, explicit + added  # SymPy knows it by name (tanh)
+        return act.function()(z) + added, explicit + added
     c = _bound(names.softmax_dummy, dummy)
-    explicit = act.layer(layer.z, layer.index, c, layer.width)
-    return explicit, explicit
+    explicit = act.layer(layer.act_input, layer.index, c, layer.width)
+    return explicit + added, explicit + added
+
+
+def statistics(layer: LayerNames, dummy: bool = False) -> tuple[sp.Expr, sp.Expr]:
+    """A normalised layer's (mean, variance) of its pre-activation over its units."""
+    rule = norms.get(layer.norm or "")
+    c = _bound(layer.index, dummy)
+    z = lambda i: element(layer.z, i)  # noqa: E731
+    return rule.mean(z, c, layer.width), rule.variance(z, layer.mu, c, layer.width)
+
+
+def normalised(layer: LayerNames, unit: sp.Expr | None = None) -> sp.Expr:
+    """``(z_k - mu) / sqrt(sigma^2 + eps)`` of a normalised layer, in its named statistics."""
+    rule = norms.get(layer.norm or "")
+    return rule.normalised(layer.el(layer.z, unit), layer.mu, layer.var, layer.eps)
+
+
+def scaled(layer: LayerNames, unit: sp.Expr | None = None) -> sp.Expr:
+    """``gamma_k ztilde_k + beta_k``: the normalised value scaled and shifted."""
+    return layer.el(layer.gamma, unit) * layer.el(layer.ztilde, unit) + layer.el(layer.beta, unit)
+
+
+def written_out(layer: LayerNames, unit: sp.Expr) -> sp.Expr:
+    """``zhat`` of a normalised layer at ``unit`` with its statistics written out as sums (dummy
+    summation letters): the definition SymPy differentiates by an element of ``z``."""
+    mean, variance = statistics(layer, dummy=True)
+    var = variance.xreplace({layer.mu: mean})
+    return scaled(layer, unit).xreplace(
+        {layer.el(layer.ztilde, unit): normalised(layer, unit).xreplace({layer.mu: mean, layer.var: var})}
+    )
+
+
+def layer_equations(layer: LayerNames, names: ModelNames) -> tuple[Equation, ...]:
+    """One layer's set-up: ``z``, a norm's statistics and normalised values, then ``a``."""
+    equations = [Equation(layer.el(layer.z), pre_activation(layer))]
+    if layer.norm:
+        mean, variance = statistics(layer)
+        equations += [
+            Equation(layer.mu, mean),
+            Equation(layer.var, variance),
+            Equation(layer.el(layer.ztilde), normalised(layer)),
+            Equation(layer.el(layer.zhat), scaled(layer)),
+        ]
+    named, explicit = activation(layer, names)
+    equations.append(Equation(layer.el(layer.a), named, None if named == explicit else explicit))
+    return tuple(equations)
 
 
 def loss(names: ModelNames, dummy: bool = False) -> sp.Expr:
@@ -99,11 +146,7 @@ def weight_decay(names: ModelNames, dummy: bool = False) -> sp.Expr:
 
 def setup(names: ModelNames) -> tuple[Equation, ...]:
     """The model set-up, layer by layer, then the loss."""
-    equations = []
-    for layer in names.layers:
-        equations.append(Equation(layer.el(layer.z), pre_activation(layer)))
-        named, explicit = activation(layer, names)
-        equations.append(Equation(layer.el(layer.a), named, None if named == explicit else explicit))
+    equations = [eq for layer in names.layers for eq in layer_equations(layer, names)]
     equations.append(Equation(names.L, loss(names)))
     return tuple(equations)
 
@@ -123,6 +166,7 @@ def concrete(names: ModelNames, sizes: dict[sp.Symbol, int]) -> tuple[sp.Expr, d
     """
     explicit: dict[sp.Expr, sp.Expr] = {}
     prev_values = {j: element(names.x, j) for j in _range(names.input_width, sizes)}
+    outputs = {0: prev_values}
     for layer in names.layers:
         units = _range(layer.width, sizes)
         zs = {
@@ -130,9 +174,10 @@ def concrete(names: ModelNames, sizes: dict[sp.Symbol, int]) -> tuple[sp.Expr, d
             + (element(layer.b, k) if layer.bias else 0)
             for k in units
         }
+        inputs = _normalise(layer, zs, explicit) if layer.norm else zs
         act = layer.entry
         if act.elementwise:
-            values = {k: act.unit(zs[k]) for k in units}
+            values = {k: act.unit(inputs[k]) for k in units}
         else:
             c = sp.Dummy("c", integer=True, positive=True)
             width = layer.width.subs(sizes)
@@ -142,12 +187,31 @@ def concrete(names: ModelNames, sizes: dict[sp.Symbol, int]) -> tuple[sp.Expr, d
                 )
                 for k in units
             }
+        if layer.skip is not None:
+            values = {k: values[k] + outputs[layer.skip][k] for k in units}
         for k in units:
             explicit[element(layer.z, k)] = zs[k]
             explicit[element(layer.a, k)] = values[k]
-        prev_values = values
+        prev_values = outputs[layer.number] = values
     out = names.output
     units = _range(out.width, sizes)
     written_out = loss(names, dummy=True).subs(sizes).doit()
     composed = written_out.xreplace({element(out.a, k): prev_values[k] for k in units})
     return composed, explicit
+
+
+def _normalise(layer: LayerNames, zs: dict, explicit: dict) -> dict:
+    """A normalised layer's ``zhat`` at concrete units, from the written-out ``z`` values ``zs``
+    (its statistics, ``ztilde`` and ``zhat`` recorded in ``explicit``). The statistics are written
+    out directly here, not read from the rule: this is the composed reference tests differentiate."""
+    rule = norms.get(layer.norm or "")
+    width = sp.Integer(len(zs))
+    mean = sp.Add(*zs.values()) / width
+    variance = sp.Add(*((v - mean) ** 2 for v in zs.values())) / width
+    explicit[layer.mu], explicit[layer.var] = mean, variance
+    out = {}
+    for k in zs:
+        zt = rule.normalised(zs[k], mean, variance, layer.eps)
+        explicit[element(layer.ztilde, k)] = zt
+        out[k] = explicit[element(layer.zhat, k)] = element(layer.gamma, k) * zt + element(layer.beta, k)
+    return out

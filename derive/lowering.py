@@ -32,7 +32,7 @@ from .naming import BATCH, batch_name, index, latex_name, python_name, split_nam
 N = index(BATCH)
 
 #: Per-example quantities get a leading batch axis; parameters (w, W, b) do not.
-_PER_EXAMPLE = ("x", "y", "z", "a", "delta")
+_PER_EXAMPLE = ("x", "y", "z", "a", "delta", "g", "mu", "var", "ztilde", "zhat", "delta_hat")
 
 Axes = tuple[sp.Symbol, ...]
 

@@ -25,16 +25,29 @@ SOFTMAX_DUMMY = "c"  # the summation letter of a softmax denominator, sum_c e^{z
 JACOBIAN_LETTERS = ("j", "k", "i")  # the column letter of a non-elementwise Jacobian da_k/dz_j
 BATCH = "n"
 
-_QUANTITY = re.compile(r"^(?P<base>W|w|b|z|a|delta|x|y|L|g|dW|dw|db)(?P<layer>\d*)$")
+_QUANTITY = re.compile(
+    r"^(?P<base>W|w|b|z|a|delta|x|y|L|g|dW|dw|db|mu|var|ztilde|zhat|gamma|beta|delta_hat)(?P<layer>\d*)$"
+)
 _INDEXED_NAME = re.compile(r"^(?P<letter>[a-z])(?P<number>\d*)$")
 _SIZE = re.compile(r"^(?P<stem>[A-Z][A-Za-z]*?)(?P<number>\d*)$")
 
+# A normalised layer's quantities (``norm = "layer"``): statistics mu and sigma^2 of its
+# pre-activation, the normalised z-tilde, the scaled and shifted z-hat = gamma z-tilde + beta, and
+# the error delta-hat = dL/dz-hat. ``g`` is dL/da, the error of a layer's output (skips).
 _LATEX_BASE = {"W": "w", "w": "w", "b": "b", "z": "z", "a": "a", "delta": r"\delta",
-               "x": "x", "y": "y", "L": r"\mathcal{L}", "g": "g"}
+               "x": "x", "y": "y", "L": r"\mathcal{L}", "g": "g", "mu": r"\mu", "var": r"\sigma",
+               "ztilde": r"\tilde{z}", "zhat": r"\hat{z}", "gamma": r"\gamma", "beta": r"\beta",
+               "delta_hat": r"\hat{\delta}"}
 _UNICODE_BASE = {"W": "w", "w": "w", "b": "b", "z": "z", "a": "a", "delta": "δ",
-                 "x": "x", "y": "y", "L": "L", "g": "g"}
+                 "x": "x", "y": "y", "L": "L", "g": "g", "mu": "μ", "var": "σ", "ztilde": "z\u0303",
+                 "zhat": "z\u0302", "gamma": "γ", "beta": "β", "delta_hat": "δ\u0302"}
 _LATEX_MATRIX = {"W": "W", "w": r"\mathbf{w}", "b": r"\mathbf{b}", "z": "Z", "a": "A",
-                 "delta": r"\boldsymbol{\delta}", "x": "X", "y": "Y", "L": r"\mathcal{L}"}
+                 "delta": r"\boldsymbol{\delta}", "x": "X", "y": "Y", "L": r"\mathcal{L}", "g": "G",
+                 "mu": r"\boldsymbol{\mu}", "var": r"\boldsymbol{\sigma}", "ztilde": r"\tilde{Z}",
+                 "zhat": r"\hat{Z}", "gamma": r"\boldsymbol{\gamma}", "beta": r"\boldsymbol{\beta}",
+                 "delta_hat": r"\hat{\boldsymbol{\delta}}"}
+# Quantities written squared: ``var`` is the variance sigma^2.
+_SQUARED = ("var",)
 
 # Symbols named by a word: a symbolic weight-decay strength (spec.L2_SYMBOLS) and the weight-decay
 # term Omega. name -> (LaTeX, Unicode).
@@ -119,6 +132,8 @@ def latex_name(name: str, matrix: bool = False) -> str:
     if parts:
         base, layer = parts
         head = (_LATEX_MATRIX if matrix else _LATEX_BASE).get(base, base)
+        if base in _SQUARED:
+            return rf"\left({head}^{{({layer})}}\right)^{{2}}" if layer else f"{head}^{{2}}"
         return head + (f"^{{({layer})}}" if layer else "")
     match = _SIZE.match(name)
     if match and match.group("number"):
@@ -143,7 +158,8 @@ def unicode_name(name: str) -> str:
     if parts:
         base, layer = parts
         head = _UNICODE_BASE.get(base, base)
-        return head + (f"({layer})".translate(SUPERSCRIPTS) if layer else "")
+        text = head + (f"({layer})".translate(SUPERSCRIPTS) if layer else "")
+        return text + "²" if base in _SQUARED else text
     match = _SIZE.match(name)
     if match and match.group("number"):
         return match.group("stem") + unicode_sub(match.group("number"))
@@ -179,11 +195,34 @@ class LayerNames:
     prev_width: sp.Expr
     parameters: tuple[tuple[str, float], ...] = ()  # the activation's, as the spec sets them
     bias: bool = True  # False: no b, z_k = sum_j w_kj a_j
+    skip: int | None = None  # a residual connection adds a^(skip) (0: x) to the output
+    skipped: sp.Symbol | sp.IndexedBase | None = None  # that quantity (a^(skip), or x)
+    norm: str | None = None  # the normalisation of z before the activation ("layer")
+    eps: sp.Expr = sp.Float(0)
+    mu: sp.Symbol = sp.Symbol("mu", real=True)  # the norm's statistics (per example)
+    var: sp.Symbol = sp.Symbol("var", real=True)
+    ztilde: sp.Symbol | sp.IndexedBase = sp.Symbol("ztilde", real=True)  # (z - mu)/sqrt(var + eps)
+    zhat: sp.Symbol | sp.IndexedBase = sp.Symbol("zhat", real=True)  # gamma ztilde + beta
+    gamma: sp.Symbol | sp.IndexedBase = sp.Symbol("gamma", real=True)
+    beta: sp.Symbol | sp.IndexedBase = sp.Symbol("beta", real=True)
+    delta_hat: sp.Symbol | sp.IndexedBase = sp.Symbol("delta_hat", real=True)  # dL/dzhat
+    g: sp.Symbol | sp.IndexedBase = sp.Symbol("g", real=True)  # dL/da
 
     @property
     def params(self) -> tuple[sp.Symbol | sp.IndexedBase, ...]:
-        """The layer's parameters: its weight, then its bias if it has one."""
-        return (self.w, self.b) if self.bias else (self.w,)
+        """The layer's parameters: its weight, its bias if it has one, then a norm's gamma and beta."""
+        dense = (self.w, self.b) if self.bias else (self.w,)
+        return dense + ((self.gamma, self.beta) if self.norm else ())
+
+    @property
+    def act_input(self) -> sp.Symbol | sp.IndexedBase:
+        """What the activation reads: the normalised ``zhat`` under a norm, else ``z``."""
+        return self.zhat if self.norm else self.z
+
+    @property
+    def act_error(self) -> sp.Symbol | sp.IndexedBase:
+        """The error of the activation's input: ``delta_hat`` under a norm, else ``delta``."""
+        return self.delta_hat if self.norm else self.delta
 
     @property
     def entry(self) -> activations.Activation:
@@ -286,6 +325,18 @@ def names(spec: ModelSpec) -> ModelNames:
             prev_width=widths[number - 1],
             parameters=layer.parameters,
             bias=layer.bias,
+            skip=layer.skip,
+            skipped=None if layer.skip is None else x if layer.skip == 0 else layers[layer.skip - 1].a,
+            norm=layer.norm,
+            eps=sp.Float(repr(layer.eps)),
+            mu=scalar("mu" + suffix),
+            var=scalar("var" + suffix),
+            ztilde=quantity("ztilde" + suffix, vector),
+            zhat=quantity("zhat" + suffix, vector),
+            gamma=quantity("gamma" + suffix, vector),
+            beta=quantity("beta" + suffix, vector),
+            delta_hat=quantity("delta_hat" + suffix, vector),
+            g=quantity("g" + suffix, vector),
         )
         layers.append(names_)
         prev, prev_index = names_.a, names_.index

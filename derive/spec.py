@@ -41,9 +41,6 @@ TOP_KEYS = ("name", "title", "inputs", "loss", "l2", "layers")
 L2_SYMBOLS = ("alpha", "beta", "eta", "gamma", "kappa", "lambda", "mu", "nu", "rho", "tau", "theta", "xi")
 LAYER_KEYS = ("units", "activation")
 OPTIONAL_LAYER_KEYS = ("bias", "skip", "norm", "eps")
-# Normalisations a layer may apply to its pre-activation (``norm = "layer"``); each is a rule in
-# ``derive.norms``. Kept here as names only: the spec module does not import SymPy.
-NORMS = ("layer",)
 DEFAULT_EPS = 1e-5  # as PyTorch's LayerNorm
 REQUIRED_TOP = ("name", "inputs", "loss", "layers")
 MAX_LAYERS = 64
@@ -362,8 +359,10 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
                        "put it on a hidden layer")
     norm = raw.get("norm")
     if norm is not None:
+        from .norms import NORMS  # the registry (SymPy), loaded only for a spec that asks for a norm
+
         if not isinstance(norm, str) or norm not in NORMS:
-            at("norm")(f"unknown norm {_show(norm)}; known norms: {', '.join(NORMS)}")
+            at("norm")(f"unknown norm {_show(norm)}; known norms: {', '.join(sorted(NORMS))}")
         if last:
             at("norm")(f"norm {_show(norm)} is not allowed on the output layer; put it on a hidden layer")
         if units == 1:

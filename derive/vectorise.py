@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
+from . import forward
 from .chain import Derivation, Partial
 from .lowering import (
     ArrayActivation,
@@ -61,19 +62,32 @@ def gradient_name(parameter: str) -> str:
 def _forward(derivation: Derivation) -> list[ArrayStatement]:
     names = derivation.names
     statements = []
-    equations = iter(derivation.setup)
     for layer in names.layers:
-        z_eq, a_eq = next(equations), next(equations)
-        z = batch(z_eq.rhs)
-        statements.append(ArrayStatement(layer.z.name, z.expr, (z_eq.lhs, z_eq.rhs), "forward"))
-        # The layer's activation applies to its whole pre-activation array (softmax row-wise).
-        a_expr = ArrayActivation(layer.entry.function()(z_atom(layer)))
-        statements.append(ArrayStatement(layer.a.name, a_expr, (a_eq.lhs, a_eq.rhs), "forward"))
+        for eq in forward.layer_equations(layer, names):
+            target = _name(eq.lhs)
+            if target != layer.a.name:
+                statements.append(ArrayStatement(target, batch(eq.rhs).expr, (eq.lhs, eq.rhs), "forward"))
+                continue
+            # The layer's activation applies to its whole input array (softmax row-wise), and a
+            # residual connection adds the skipped array.
+            a_expr = ArrayActivation(layer.entry.function()(_unit_atom(layer, layer.act_input)))
+            if layer.skipped is not None:
+                a_expr = a_expr + _unit_atom(layer, layer.skipped)
+            statements.append(ArrayStatement(target, a_expr, (eq.lhs, eq.rhs), "forward"))
     return statements
 
 
+def _name(q: sp.Expr) -> str:
+    return q.base.name if isinstance(q, sp.Indexed) else q.name
+
+
+def _unit_atom(layer, q) -> sp.Expr:
+    """The batch array of a per-unit quantity of ``layer`` (z, zhat, or the skipped output)."""
+    return atom(q.name, (layer.index,) if layer.index is not None else ()).expr
+
+
 def z_atom(layer) -> sp.Expr:
-    return atom(layer.z.name, (layer.index,) if layer.index is not None else ()).expr
+    return _unit_atom(layer, layer.z)
 
 
 def _loss(derivation: Derivation) -> ArrayStatement:
@@ -103,7 +117,7 @@ def _weight_axes(layer) -> Axes:
 
 def _error(step) -> ArrayStatement:
     value = batch(step.value)
-    name = step.delta.base.name if isinstance(step.delta, sp.Indexed) else step.delta.name
+    name = _name(step.delta)
     return ArrayStatement(name, value.expr, (step.delta, step.value), "error")
 
 
@@ -163,7 +177,9 @@ def vectorise(derivation: Derivation) -> tuple[ArrayStatement, ...]:
     for step in derivation.errors:
         statements.append(_error(step))
         statements.extend(
-            _gradient(grad, derivation) for grad in derivation.gradients if grad.layer == step.layer
+            _gradient(grad, derivation)
+            for grad in derivation.gradients
+            if grad.layer == step.layer and grad.quantity == step.quantity
         )
     return tuple(statements)
 

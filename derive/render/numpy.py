@@ -35,7 +35,7 @@ from ..naming import ModelNames, batch_name, python_name
 from ..vectorise import ArrayStatement, gradient_name, share_log_normaliser, vectorise
 from ..version import __version__
 from .environment import render
-from .numpy_door import ARGUMENT_ERROR, inputs_body, shapes_source, unpack
+from .numpy_door import ARGUMENT_ERROR, inputs_body, shapes, shapes_source, unpack
 from .numpy_printer import NumPyCodePrinter, equation_text, helper_source, with_callees
 from .pysource import LINE_LENGTH, call, tuple_code
 
@@ -69,12 +69,13 @@ class Parameter:
     shape: str  # Python tuple of sizes, e.g. '(sizes["K"], sizes["M"])'
     shape_doc: str  # e.g. "(K, M)"
     fan_in: str | None  # weights: the input width's Python expression; biases: None
+    fill: str = "zeros"  # a parameter without fan-in starts as np.zeros, or np.ones (a norm's gamma)
 
     @property
     def init(self) -> str:
         """The ``init_params`` dict item (one or more lines) drawing this parameter."""
         if self.fan_in is None:
-            return call(f'{ITEM}"{self.name}": np.zeros', [self.shape], ",")
+            return call(f'{ITEM}"{self.name}": np.{self.fill}', [self.shape], ",")
         args = ["0.0", f"1.0 / np.sqrt({self.fan_in})", self.shape]
         return call(f'{ITEM}"{self.name}": rng.normal', args, ",")
 
@@ -281,15 +282,29 @@ def _shape(widths: list[sp.Expr]) -> tuple[str, str]:
 
 
 def _parameters(names: ModelNames) -> list[Parameter]:
-    """Parameters in layer order (W1, b1, W2, b2), shaped by their index letters."""
+    """Parameters in layer order (W1, b1, W2, b2), shaped by their index letters; a norm's gamma
+    starts at ones and its beta at zeros (the identity transform, as PyTorch's)."""
     result = []
     for layer in names.layers:
         w_code, w_doc = _shape(list(layer.weight_dims))
         b_code, b_doc = _shape(list(layer.unit_dims))
-        result.append(Parameter(layer.w.name, w_code, w_doc, _size_code(layer.prev_width)))
-        if layer.bias:
-            result.append(Parameter(layer.b.name, b_code, b_doc, None))
+        for q in layer.params:
+            if q is layer.w:
+                result.append(Parameter(q.name, w_code, w_doc, _size_code(layer.prev_width)))
+            else:
+                result.append(Parameter(q.name, b_code, b_doc, None, "ones" if q is layer.gamma else "zeros"))
     return result
+
+
+def _size_lines(statements: tuple[ArrayStatement, ...], names: ModelNames) -> list[str]:
+    """``K = W1.shape[0]`` for each size symbol the statements compute with (a mean over units),
+    read from the first argument that has it."""
+    used = {s.name for st in statements for s in st.expr.free_symbols} & {s.name for s in names.size_symbols()}
+    lines = []
+    for size in sorted(used):
+        name, dims = next((name, dims) for name, dims in shapes(names) if size in dims)
+        lines.append(f"{size} = {name}.shape[{dims.index(size)}]")
+    return lines
 
 
 def _sizes(names: ModelNames) -> list[str]:
@@ -391,6 +406,8 @@ def context(derivation: Derivation) -> dict:
         loss=_lines((loss,), printer, output_error_name, taken),
         backward=_lines(tuple(backward), printer, output_error_name, taken),
         output=out.a.name,
+        forward_sizes=_size_lines(tuple(forward), names),
+        sizes_used=_size_lines(statements, names),
         # A 0-d gradient is a NumPy scalar after the batch sum; return arrays, as params are.
         gradients=[
             (p.name, gradient_name(p.name) if p.shape != "()" else f"np.asarray({gradient_name(p.name)})")

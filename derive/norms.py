@@ -1,0 +1,76 @@
+"""Registry of normalisations a layer applies to its pre-activation (``norm = "layer"``).
+
+Each entry is one local rule, as an activation is: its statistics and forward equations in index
+notation, and its Jacobian in textbook form (written through the normalised value, as a course
+writes it). The chain-rule engine reads these and never names a normalisation; SymPy's ``diff``
+of the written-out definitions is the reference the textbook Jacobian is checked against.
+
+What it promises: ``forward`` gives, for one example, the statistics and the normalised value as
+SymPy expressions of the elements of ``z``; ``jacobian`` gives ``d zhat_j / d z_k`` in terms of the
+named quantities (``gamma``, ``ztilde``, the variance), with a ``KroneckerDelta`` for the
+diagonal; ``backward`` names the means the simplified error is written with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .registry import lookup
+
+Element = Callable[[sp.Expr], sp.Expr]  # an index -> that element (z_c, gamma_c, ...)
+
+
+@dataclass(frozen=True)
+class Norm:
+    """One normalisation over a layer's units."""
+
+    name: str
+    title: str  # in words, for the sheet ("layer normalisation")
+    # (z element, summation letter, width) -> the mean mu of z over the units
+    mean: Callable[[Element, sp.Symbol, sp.Expr], sp.Expr]
+    # (z element, mu, summation letter, width) -> the (biased) variance sigma^2 over the units
+    variance: Callable[[Element, sp.Expr, sp.Symbol, sp.Expr], sp.Expr]
+    # (z_k, mu, sigma^2, eps) -> the normalised value ztilde_k
+    normalised: Callable[[sp.Expr, sp.Expr, sp.Expr, sp.Expr], sp.Expr]
+    # (gamma_j, ztilde_j, ztilde_k, sigma^2, eps, j, k, width) -> d zhat_j / d z_k
+    jacobian: Callable[..., sp.Expr]
+    # (gamma delta-hat element, ztilde element, k, j, sigma^2, eps, width) -> the error
+    # delta_k in its compact textbook form (through means over the units)
+    backward: Callable[..., sp.Expr]
+    # A sentence on what the statistics couple, for the sheet.
+    couples: str
+
+
+def _layer_jacobian(gamma_j, zt_j, zt_k, var, eps, j, k, width) -> sp.Expr:
+    """``gamma_j / sqrt(sigma^2 + eps) (delta_jk - (1 + ztilde_j ztilde_k) / K)``."""
+    return gamma_j / sp.sqrt(var + eps) * (sp.KroneckerDelta(j, k) - (1 + zt_j * zt_k) / width)
+
+
+def _layer_backward(scaled: Element, zt: Element, k, j, var, eps, width) -> sp.Expr:
+    """``(gamma_k dhat_k - mean_j(gamma_j dhat_j) - ztilde_k mean_j(gamma_j dhat_j ztilde_j))
+    / sqrt(sigma^2 + eps)``: CS231n's compact layer-norm backward, ``scaled(u) = gamma_u dhat_u``."""
+    mean = lambda e: sp.Sum(e, (j, 1, width)) / width  # noqa: E731
+    inside = sp.Add(scaled(k), -mean(scaled(j)), -zt(k) * mean(scaled(j) * zt(j)), evaluate=False)
+    return sp.Mul(1 / sp.sqrt(var + eps), inside, evaluate=False)
+
+
+NORMS: dict[str, Norm] = {
+    "layer": Norm(
+        name="layer",
+        title="layer normalisation",
+        mean=lambda z, c, width: sp.Sum(z(c), (c, 1, width)) / width,
+        variance=lambda z, mu, c, width: sp.Sum((z(c) - mu) ** 2, (c, 1, width)) / width,
+        normalised=lambda z_k, mu, var, eps: (z_k - mu) / sp.sqrt(var + eps),
+        jacobian=_layer_jacobian,
+        backward=_layer_backward,
+        couples="the mean and variance are taken over the layer's units, so every unit's "
+        "normalised value depends on every unit's pre-activation",
+    ),
+}
+
+
+def get(name: str) -> Norm:
+    return lookup(NORMS, "norm", "norms", name)
