@@ -202,10 +202,11 @@ def environment_note() -> str:
     )
 
 
-def run(quick: bool, which: list[str]) -> str:
+def run(quick: bool, which: list[str], models: list[str] | None = None) -> str:
     rng = np.random.default_rng(0)
-    modules = {m: load_module(module_source(derive(m)), f"bench_{m.replace('-', '_')}") for m in MODELS}
-    residual, skipped = residual_module()
+    chosen = [m for m in MODELS if models is None or m in models]
+    modules = {m: load_module(module_source(derive(m)), f"bench_{m.replace('-', '_')}") for m in chosen}
+    residual, skipped = residual_module() if models is None or RESIDUAL in models else (None, "not chosen")
     if residual is not None:
         modules[RESIDUAL] = residual
     else:
@@ -275,10 +276,16 @@ def main() -> None:
     parser.add_argument(
         "--sizes", default=",".join(SIZES), help="comma-separated subset of small,medium,large"
     )
+    parser.add_argument(
+        "--models", default=None,
+        help=f"comma-separated subset of {','.join((*MODELS, RESIDUAL))} (default: all)",
+    )
     parser.add_argument("--write", action="store_true", help="append the table to bench/RESULTS.md")
     args = parser.parse_args()
+    if args.write and args.models:
+        parser.error("--write records every model; leave out --models")
     print(environment_note())
-    table = run(args.quick, args.sizes.split(","))
+    table = run(args.quick, args.sizes.split(","), args.models.split(",") if args.models else None)
     if args.write:
         write_results(table)
 
