@@ -9,7 +9,8 @@ registry states for it. The engine names no activation or loss: it reads the reg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import sympy as sp
 from sympy.concrete.delta import deltasummation
@@ -272,7 +273,10 @@ def _activation_factor(layer: LayerNames) -> Factor:
     """``da_k/dz_k`` of an elementwise layer (``da_k/dzhat_k`` under a norm)."""
     act = layer.entry
     z, a = layer.el(layer.act_input), layer.el(layer.a)
-    return Factor(a, z, sp.diff(act.unit(z), z), act.unit_derivative(z, a))
+    # A textbook form through the output (a(1 - a)) holds only if the output is the activation's
+    # value: under a residual connection a = sigma(z) + a^(N), so write it through sigma(z).
+    value = act.function()(z) if layer.skipped is not None else a
+    return Factor(a, z, sp.diff(act.unit(z), z), act.unit_derivative(z, value))
 
 
 def _output_error(names: ModelNames, identities: tuple[UsedIdentity, ...]) -> ErrorStep:
@@ -370,7 +374,7 @@ def _norm_error(layer: LayerNames, names: ModelNames) -> ErrorStep:
     k, width = layer.index, layer.width
     j = names.jacobian_letter(layer)
     z_k, zhat_j = layer.el(layer.z), layer.el(layer.zhat, j)
-    raw = _named_statistics(local_derivative(forward.written_out(layer, j), z_k), layer)
+    raw = _raw_jacobian(layer, j)
     textbook = rule.jacobian(layer.el(layer.gamma, j), layer.el(layer.ztilde, j), layer.el(layer.ztilde),
                              layer.var, layer.eps, j, k, width)
     jacobian = Factor(zhat_j, z_k, raw, textbook, _cases(textbook, j, k))
@@ -384,6 +388,33 @@ def _norm_error(layer: LayerNames, names: ModelNames) -> ErrorStep:
     result = compact if sp.expand(collected - compact) == 0 else _simplest(collected)
     return ErrorStep(layer.number, layer.el(layer.delta), z_k, chain, (jacobian,), product, collected,
                      result, result)
+
+
+def _raw_jacobian(layer: LayerNames, j: sp.Symbol) -> sp.Expr:
+    """SymPy's ``d zhat_j / d z_k`` of the written-out definition, statistics named back.
+
+    Every normalised layer of one width has the same Jacobian up to its names, so it is
+    differentiated once (for a stand-in layer) and renamed for the others: deep networks stay
+    linear in depth at a fraction of the cost.
+    """
+    # Only the norm, the width, the unit index and epsilon remain the layer's own.
+    base = lambda name: sp.IndexedBase(name, real=True)  # noqa: E731
+    stand_in = replace(layer, number=0, z=base("_z"), a=base("_a"), w=base("_w"),
+                       b=base("_b"), delta=base("_delta"), prev=base("_prev"), prev_index=None,
+                       prev_width=sp.Integer(1), parameters=(), bias=True, skip=None, skipped=None,
+                       mu=sp.Symbol("_mu", real=True), var=sp.Symbol("_var", real=True),
+                       ztilde=base("_ztilde"), zhat=base("_zhat"), gamma=base("_gamma"), beta=base("_beta"),
+                       delta_hat=base("_delta_hat"), g=base("_g"), index=index("_k"))
+    generic = _stand_in_jacobian(stand_in, index("_j"))
+    names = {stand_in.z: layer.z, stand_in.gamma: layer.gamma, stand_in.beta: layer.beta,
+             stand_in.ztilde: layer.ztilde, stand_in.mu: layer.mu, stand_in.var: layer.var,
+             index("_k"): layer.index, index("_j"): j}
+    return generic.xreplace(names)
+
+
+@lru_cache(maxsize=64)
+def _stand_in_jacobian(layer: LayerNames, j: sp.Symbol) -> sp.Expr:
+    return _named_statistics(local_derivative(forward.written_out(layer, j), layer.el(layer.z)), layer)
 
 
 def _named_statistics(expr: sp.Expr, layer: LayerNames) -> sp.Expr:

@@ -144,9 +144,19 @@ def weight_decay(names: ModelNames, dummy: bool = False) -> sp.Expr:
     return names.l2 / 2 * total
 
 
+def constants(names: ModelNames) -> list[sp.Symbol]:
+    """The model's named numbers (a norm's epsilon), each once, in layer order."""
+    found: list[sp.Symbol] = []
+    for layer in names.layers:
+        if layer.norm and layer.eps not in found:
+            found.append(layer.eps)
+    return found
+
+
 def setup(names: ModelNames) -> tuple[Equation, ...]:
     """The model set-up, layer by layer, then the loss."""
-    equations = [eq for layer in names.layers for eq in layer_equations(layer, names)]
+    equations = [Equation(eps, sp.Float(repr(eps.value))) for eps in constants(names)]
+    equations += [eq for layer in names.layers for eq in layer_equations(layer, names)]
     equations.append(Equation(names.L, loss(names)))
     return tuple(equations)
 
@@ -209,9 +219,10 @@ def _normalise(layer: LayerNames, zs: dict, explicit: dict) -> dict:
     mean = sp.Add(*zs.values()) / width
     variance = sp.Add(*((v - mean) ** 2 for v in zs.values())) / width
     explicit[layer.mu], explicit[layer.var] = mean, variance
+    eps = explicit[layer.eps] = sp.Float(layer.eps.value)  # type: ignore[attr-defined]
     out = {}
     for k in zs:
-        zt = rule.normalised(zs[k], mean, variance, layer.eps)
+        zt = rule.normalised(zs[k], mean, variance, eps)
         explicit[element(layer.ztilde, k)] = zt
         out[k] = explicit[element(layer.zhat, k)] = element(layer.gamma, k) * zt + element(layer.beta, k)
     return out

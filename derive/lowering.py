@@ -26,7 +26,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 
 from . import activations, losses
 from .errors import DeriveError
-from .naming import BATCH, batch_name, index, latex_name, python_name, split_name
+from .naming import BATCH, Constant, batch_name, index, latex_name, python_name, split_name
 
 #: The batch axis label and the batch size ``n`` (one symbol: the sum over examples runs to n).
 N = index(BATCH)
@@ -493,6 +493,8 @@ def batch(expr: sp.Expr) -> _Arr:
     """Vectorise one index-notation expression over a batch."""
     if isinstance(expr, sp.Indexed):
         return atom(expr.base.name, tuple(expr.indices))
+    if isinstance(expr, Constant):  # a named number: its value in code
+        return _Arr(expr, ())
     if isinstance(expr, sp.Symbol):
         return atom(expr.name, ())
     if expr.is_number:  # numbers and constants (pi, sqrt(2))

@@ -26,7 +26,7 @@ JACOBIAN_LETTERS = ("j", "k", "i")  # the column letter of a non-elementwise Jac
 BATCH = "n"
 
 _QUANTITY = re.compile(
-    r"^(?P<base>W|w|b|z|a|delta|x|y|L|g|dW|dw|db|mu|var|ztilde|zhat|gamma|beta|delta_hat)(?P<layer>\d*)$"
+    r"^(?P<base>W|w|b|z|a|delta|x|y|L|g|dW|dw|db|mu|var|ztilde|zhat|gamma|beta|delta_hat|epsilon)(?P<layer>\d*)$"
 )
 _INDEXED_NAME = re.compile(r"^(?P<letter>[a-z])(?P<number>\d*)$")
 _SIZE = re.compile(r"^(?P<stem>[A-Z][A-Za-z]*?)(?P<number>\d*)$")
@@ -37,10 +37,11 @@ _SIZE = re.compile(r"^(?P<stem>[A-Z][A-Za-z]*?)(?P<number>\d*)$")
 _LATEX_BASE = {"W": "w", "w": "w", "b": "b", "z": "z", "a": "a", "delta": r"\delta",
                "x": "x", "y": "y", "L": r"\mathcal{L}", "g": "g", "mu": r"\mu", "var": r"\sigma",
                "ztilde": r"\tilde{z}", "zhat": r"\hat{z}", "gamma": r"\gamma", "beta": r"\beta",
-               "delta_hat": r"\hat{\delta}"}
+               "delta_hat": r"\hat{\delta}", "epsilon": r"\epsilon"}
 _UNICODE_BASE = {"W": "w", "w": "w", "b": "b", "z": "z", "a": "a", "delta": "δ",
                  "x": "x", "y": "y", "L": "L", "g": "g", "mu": "μ", "var": "σ", "ztilde": "z\u0303",
-                 "zhat": "z\u0302", "gamma": "γ", "beta": "β", "delta_hat": "δ\u0302"}
+                 "zhat": "z\u0302", "gamma": "γ", "beta": "β", "delta_hat": "δ\u0302",
+                 "epsilon": "ε"}
 _LATEX_MATRIX = {"W": "W", "w": r"\mathbf{w}", "b": r"\mathbf{b}", "z": "Z", "a": "A",
                  "delta": r"\boldsymbol{\delta}", "x": "X", "y": "Y", "L": r"\mathcal{L}", "g": "G",
                  "mu": r"\boldsymbol{\mu}", "var": r"\boldsymbol{\sigma}", "ztilde": r"\tilde{Z}",
@@ -72,6 +73,27 @@ def size(value: int | str) -> sp.Expr:
     if isinstance(value, int):
         return sp.Integer(value)
     return sp.Symbol(value, integer=True, positive=True)
+
+
+class Constant(sp.Symbol):
+    """A named number (a norm's epsilon): typeset by its name (``\\epsilon``), written as its value
+    in generated code. Two constants are equal only if name and value are."""
+
+    value: float
+
+    def __new__(cls, name: str, value: float) -> Constant:
+        obj = sp.Symbol.__xnew__(cls, name, positive=True)  # uncached: the value is part of it
+        obj.value = float(value)
+        return obj
+
+    def __getnewargs_ex__(self):
+        return (self.name, self.value), {}
+
+    def _hashable_content(self):
+        return (*super()._hashable_content(), self.value)
+
+    def _numpycode(self, printer) -> str:
+        return repr(self.value)
 
 
 @cache
@@ -198,7 +220,7 @@ class LayerNames:
     skip: int | None = None  # a residual connection adds a^(skip) (0: x) to the output
     skipped: sp.Symbol | sp.IndexedBase | None = None  # that quantity (a^(skip), or x)
     norm: str | None = None  # the normalisation of z before the activation ("layer")
-    eps: sp.Expr = sp.Float(0)
+    eps: sp.Expr = sp.Float(0)  # a Constant (epsilon) under a norm
     mu: sp.Symbol = sp.Symbol("mu", real=True)  # the norm's statistics (per example)
     var: sp.Symbol = sp.Symbol("var", real=True)
     ztilde: sp.Symbol | sp.IndexedBase = sp.Symbol("ztilde", real=True)  # (z - mu)/sqrt(var + eps)
@@ -302,6 +324,8 @@ def names(spec: ModelSpec) -> ModelNames:
     """Symbols for every quantity of ``spec``."""
     multi = spec.depth > 1
     widths = [size(s) for s in spec.sizes()]
+    # One epsilon for the model when its norms agree on it, else one per layer (epsilon2).
+    distinct = len({layer.eps for layer in spec.layers if layer.norm}) > 1
     idx = [None if w == 1 else index(index_letter(p)) for p, w in enumerate(widths)]
     x = quantity("x", idx[0] is not None)
     prev, prev_index = x, idx[0]
@@ -310,6 +334,7 @@ def names(spec: ModelSpec) -> ModelNames:
         suffix = str(number) if multi else ""
         vector = idx[number] is not None
         w_name = ("W" if vector and prev_index is not None else "w") + suffix
+        epsilon = "epsilon" + (suffix if distinct else "")
         names_ = LayerNames(
             number=number,
             activation=layer.activation,
@@ -328,7 +353,7 @@ def names(spec: ModelSpec) -> ModelNames:
             skip=layer.skip,
             skipped=None if layer.skip is None else x if layer.skip == 0 else layers[layer.skip - 1].a,
             norm=layer.norm,
-            eps=sp.Float(repr(layer.eps)),
+            eps=Constant(epsilon, layer.eps),
             mu=scalar("mu" + suffix),
             var=scalar("var" + suffix),
             ztilde=quantity("ztilde" + suffix, vector),

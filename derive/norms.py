@@ -29,6 +29,7 @@ class Norm:
 
     name: str
     title: str  # in words, for the sheet ("layer normalisation")
+    short: str  # under a column of the network drawing ("layer norm")
     # (z element, summation letter, width) -> the mean mu of z over the units
     mean: Callable[[Element, sp.Symbol, sp.Expr], sp.Expr]
     # (z element, mu, summation letter, width) -> the (biased) variance sigma^2 over the units
@@ -61,6 +62,7 @@ NORMS: dict[str, Norm] = {
     "layer": Norm(
         name="layer",
         title="layer normalisation",
+        short="layer norm",
         mean=lambda z, c, width: sp.Sum(z(c), (c, 1, width)) / width,
         variance=lambda z, mu, c, width: sp.Sum((z(c) - mu) ** 2, (c, 1, width)) / width,
         normalised=lambda z_k, mu, var, eps: (z_k - mu) / sp.sqrt(var + eps),

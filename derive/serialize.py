@@ -11,6 +11,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .chain import Chain, Derivation, Factor
+from .naming import Constant
 from .version import __version__
 
 
@@ -25,6 +26,8 @@ def _layer(layer) -> dict:
         "activation": layer.activation,
         **dict(layer.parameters),
         **({} if layer.bias else {"bias": False}),
+        **({"skip": layer.skip} if layer.skip is not None else {}),
+        **({"norm": layer.norm, "eps": layer.eps} if layer.norm else {}),
     }
 
 
@@ -55,7 +58,9 @@ def _symbols(d: Derivation) -> dict:
     plain = [a for a in atoms if isinstance(a, sp.Symbol) and a.name not in labels]
     ints = sorted({a.name for a in plain if a.is_integer})
     reals = sorted({a.name for a in plain if not a.is_integer})
-    return {"indexed": indexed, "scalars": reals, "integers": ints}
+    table = {"indexed": indexed, "scalars": reals, "integers": ints}
+    constants = {c.name: c.value for c in atoms if isinstance(c, Constant)}
+    return {**table, "constants": dict(sorted(constants.items()))} if constants else table
 
 
 def _decay(d: Derivation) -> dict:
@@ -100,6 +105,9 @@ def to_dict(d: Derivation) -> dict:
                 "result": _s(s.result),
                 "value": _s(s.value),
                 "uses": [{"lhs": _s(u.lhs), "rhs": _s(u.rhs), "reason": u.reason} for u in s.uses],
+                # What the step is the error of, beyond a layer's z; every path, when several.
+                **({"quantity": s.quantity} if s.quantity != "z" else {}),
+                **({"paths": [_chain(c) for c in s.paths]} if len(s.paths) > 1 else {}),
             }
             for s in d.errors
         ],
@@ -112,6 +120,7 @@ def to_dict(d: Derivation) -> dict:
                 "factor": _factor(g.factor),
                 "result": _s(g.result),
                 "expanded": _s(g.expanded),
+                **({"through": g.quantity} if g.quantity != "z" else {}),
             }
             for g in d.gradients
         ],

@@ -38,7 +38,6 @@ class Concrete:
         self.sizes = sizes
         self.loss, self.explicit = forward.concrete(derivation.names, sizes)
         self.delta_cache: dict = {}
-        self.error_names = {_base_name(step.delta) for step in derivation.errors}
 
     def expand(self, expr: sp.Expr, at: dict) -> sp.Expr:
         """``expr`` (indices ``at``) with sums written out and every intermediate made explicit."""
@@ -48,10 +47,9 @@ class Concrete:
         return e.xreplace(self.explicit).xreplace(self.explicit)
 
     def _is_delta(self, q) -> bool:
-        """Whether ``q`` is an error an error step defines: delta (dL/dz), and with skips and norms
-        g (dL/da) and delta_hat (dL/dzhat)."""
+        """Whether ``q`` is an error the derivation defines (delta, delta-hat, g): expanded too."""
         name = q.base.name if isinstance(q, sp.Indexed) else getattr(q, "name", "")
-        return name in self.error_names
+        return name in {_base_name(step.delta) for step in self.d.errors}
 
     def delta_value(self, q: sp.Expr) -> sp.Expr:
         if q in self.delta_cache:

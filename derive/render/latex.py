@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from .. import activations, losses
+from .. import activations, losses, norms
 from ..chain import Chain, Derivation, ErrorStep, Factor, GradientStep, Partial
 from ..errors import ToolMissing, UsageError
 from ..latex_escape import escape, plain
@@ -115,19 +115,60 @@ def _condition(ctx: Context, condition: sp.Expr) -> str:
 
 def _boxed_delta(ctx: Context, step: ErrorStep) -> dict:
     return {"math": rf"\boxed{{{ctx.tex(step.delta)} = {ctx.tex(step.value)}}}",
-            "label": ctx.label("delta", step.layer)}
+            "label": ctx.label(*_label_key(step))}
+
+
+def _label_key(step: ErrorStep) -> tuple:
+    """The equation label of a step's boxed error: ``delta`` and the layer (``g``, ``deltahat``
+    for the other quantities of a layer)."""
+    kind = {"z": "delta", "a": "g", "zhat": "deltahat"}[step.quantity]
+    return (kind, step.layer)
+
+
+def _paths(ctx: Context, step: ErrorStep) -> str:
+    """The chain-rule factorisation: one chain, or the sum over every path the error arrives by."""
+    return " + ".join(ctx.chain(c) for c in (step.paths or (step.chain,)))
+
+
+def _wording(d: Derivation, step: ErrorStep) -> dict:
+    """Heading, reason and closing words of a hidden step that is not a plain layer's error."""
+    layer = d.names.layers[step.layer - 1]
+    closing = {"closing": f"Multiplying, the error of layer {step.layer} is"}
+    if step.quantity == "a":
+        into = [t.number for t in d.names.layers if t.skip == layer.number]
+        routes = ["the next layer" + (f" (every ${latex(step.chain.sum[0])}$)" if step.chain.sum else "")]
+        routes += [f"the skip connection into layer {n}'s output" for n in into]
+        if layer.skip is not None and not into:
+            routes = ["the next layer" + (f" (every ${latex(step.chain.sum[0])}$)" if step.chain.sum else "")]
+        return {"heading": f"Error of layer {step.layer}'s output.",
+                "reason": ("reaches the loss through " + " and through ".join(routes)
+                           + (", so by the chain rule the paths add" if len(routes) > 1 else
+                              ", so by the chain rule")),
+                "closing": f"Adding the paths, the error of layer {step.layer}'s output is"
+                if len(routes) > 1 else f"So the error of layer {step.layer}'s output is"}
+    if step.quantity == "zhat" or (step.quantity == "z" and not step.chain.sum and len(step.factors) == 1):
+        what = "normalised pre-activation" if step.quantity == "zhat" else "pre-activation"
+        return {"heading": f"Error of hidden layer {step.layer} ({what}).",
+                "reason": "reaches the loss only through the layer's output, so by the chain rule", **closing}
+    if layer.norm:
+        rule = norms.get(layer.norm)
+        return {"heading": f"Error of hidden layer {step.layer} (through its {rule.title}).",
+                "reason": f"reaches the loss through every normalised unit, since {rule.couples}; "
+                "so the chain rule sums over them", **closing}
+    return {"heading": "", "reason": "", **closing}
 
 
 def error_block(ctx: Context, d: Derivation, step: ErrorStep) -> dict:
     lhs = Partial(step.loss, step.of)
     chain_lhs = ctx.tex(lhs) if step.output else f"{ctx.tex(step.delta)} = {ctx.tex(lhs)}"
-    later = d.error(step.layer + 1) if not step.output else None
     uses = [{"math": f"{ctx.tex(u.lhs)} = {ctx.tex(u.rhs)}", "reason": escape(u.reason)}
             for u in step.uses]
     product = [ctx.tex(step.product)]
-    if step.uses:
+    if step.uses or not step.output and step.collected not in (step.product, step.result):
         # The step the identity acts on: the product with its Kronecker deltas summed out.
         product.append(ctx.tex(step.collected))
+    later = [_later(ctx, d, c.factors[0]) for c in (step.paths or (step.chain,))] if not step.output else []
+    summed_out = not step.output and step.product != step.result
     return {
         "output": step.output,
         "layer": step.layer,
@@ -136,26 +177,29 @@ def error_block(ctx: Context, d: Derivation, step: ErrorStep) -> dict:
         "of": ctx.tex(step.of),
         "summed": ctx.tex(step.chain.sum[0]) if step.chain.sum else "",
         "activation": activations.get(d.names.layers[step.layer - 1].activation).title,
-        "chain": rows(chain_lhs, ctx.chain(step.chain)),
+        "chain": rows(chain_lhs, _paths(ctx, step)),
         "factors": [_factor(ctx, f) for f in step.factors],
-        "product": rows(ctx.tex(lhs), *product, ctx.tex(step.result)) if step.output else [],
+        "product": rows(ctx.tex(lhs), *product, ctx.tex(step.result)) if step.output or summed_out else [],
         "renamed": step.result != step.value,
         "uses": uses,
-        "later": _later(ctx, step, later) if later else None,
+        "later": [entry for entry in later if entry],
         "boxed": _boxed_delta(ctx, step),
+        **_wording(d, step),
     }
 
 
-def _later(ctx: Context, step: ErrorStep, later: ErrorStep) -> dict:
-    """The earlier-found error the hidden step reuses: ``dL/dz^{(l+1)}_i = delta^{(l+1)}_i``."""
-    first = step.chain.factors[0]
-    delta = reindex(later.delta, first.den)
-    return {"math": f"{ctx.inline(first)} = {ctx.tex(delta)}", "ref": ctx.label("delta", later.layer)}
+def _later(ctx: Context, d: Derivation, first: Partial) -> dict | None:
+    """An earlier-found error a hidden step reuses: ``dL/dz^{(l+1)}_i = delta^{(l+1)}_i``."""
+    found = d.found(first)
+    if found is None:
+        return None
+    delta = reindex(found.delta, first.den)
+    return {"math": f"{ctx.inline(first)} = {ctx.tex(delta)}", "ref": ctx.label(*_label_key(found))}
 
 
 def gradient_block(ctx: Context, d: Derivation, step: GradientStep) -> dict:
     lhs = ctx.tex(Partial(d.names.L, step.element))
-    error = d.error(step.layer)
+    error = d.through(step)
     final = d.final(step)
     members = [ctx.chain(step.chain), ctx.chain(step.short), ctx.tex(step.result)]
     members = [m for m in members if m != ctx.tex(final)] + [rf"\boxed{{{ctx.tex(final)}}}"]
@@ -164,7 +208,7 @@ def gradient_block(ctx: Context, d: Derivation, step: GradientStep) -> dict:
         "rows": rows(lhs, *members),
         "hidden": not error.output,
         "delta": ctx.tex(error.delta),
-        "ref": ctx.label("delta", step.layer),
+        "ref": ctx.label(*_label_key(error)),
     }
 
 
@@ -257,7 +301,9 @@ def vectorised(d: Derivation) -> list[dict]:
 def part(d: Derivation, letter: str, heading: str | None = None) -> dict:
     """Everything one section of the sheet shows, already printed."""
     ctx = Context(letter.lower())
-    deep = d.spec.depth > DEEP
+    # The recursion of a deep network assumes every hidden layer has one shape: plain dense layers.
+    plain_layers = all(layer.skip is None and layer.norm is None for layer in d.spec.layers)
+    deep = d.spec.depth > DEEP and plain_layers
     hidden = [s for s in d.errors if not s.output]
     output_layer = d.spec.depth
     shown_gradients = [g for g in d.gradients if not deep or g.layer == output_layer]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .. import norms
 from ..naming import ModelNames, element
 from .latex_printer import latex
 
@@ -40,10 +41,17 @@ class Edge:
     source: str
     target: str
     label: str  # LaTeX math, or "" for none
+    style: str = "edge"  # "edge", or a residual connection's dashed arc over the columns
 
     @property
     def path(self) -> str:
+        if self.style != "edge":  # the label rides on the arc
+            mark = f" node[above, font=\\footnotesize] {{${self.label}$}}" if self.label else ""
+            return f"({self.source}.north) to[out=60, in=120]{mark} ({self.target}.north)"
         return f"({self.source}) -- ({self.target})"
+
+
+SKIP_STYLE = "->, >=stealth, dashed, blue!60!black, line width=0.5pt"
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,8 @@ def _columns(names: ModelNames) -> list[Column | None]:
     for layer in names.layers:
         act = layer.entry
         role = "output" if layer is names.output else f"layer {layer.number}"
-        columns.append(Column(layer.number, f"{role}, ${act.latex}$", _units(layer.width)))
+        norm = f"\\\\ {norms.get(layer.norm).short}" if layer.norm else ""  # on a second line
+        columns.append(Column(layer.number, f"{role}, ${act.latex}${norm}", _units(layer.width)))
     if len(columns) > MAX_COLUMNS:
         columns = columns[:3] + [None] + columns[-2:]
     return columns
@@ -117,6 +126,7 @@ def layout(names: ModelNames) -> Network:
         if previous is not None:
             edges += _edges(names, column.number, previous[1], drawn)
         previous = (column, drawn)
+    edges += _skips(names, columns)
     loss_x = round(len(columns) * dx - 0.6, 3)
     nodes.append(Node("loss", loss_x, 0.0, latex(names.L), "loss"))
     edges += [Edge(node_id, "loss", "") for node_id, _ in (previous[1] if previous else [])]
@@ -134,3 +144,14 @@ def _edges(names: ModelNames, number: int, sources: list, targets: list) -> list
             label = _weight(names, number, row, col) if (s, t) in labelled else ""
             out.append(Edge(source, target, label))
     return out
+
+
+def _skips(names: ModelNames, columns: list[Column | None]) -> list[Edge]:
+    """A residual connection's arc, from the top unit of the skipped column to the top unit of the
+    layer it is added to (labelled +); a connection into or out of an elided column is not drawn."""
+    position = {c.number: p for p, c in enumerate(columns) if c is not None}
+    return [
+        Edge(f"n{position[layer.skip]}u0", f"n{position[layer.number]}u0", "+", SKIP_STYLE)
+        for layer in names.layers
+        if layer.skip is not None and layer.skip in position and layer.number in position
+    ]

@@ -10,7 +10,7 @@ import sympy as sp
 
 from ..chain import Derivation, ErrorStep, Factor, GradientStep, Partial
 from .environment import render as render_template
-from .unicode_printer import chain, equation, inline
+from .unicode_printer import chain, chains, equation, inline
 
 
 def _factor(factor: Factor) -> str:
@@ -22,9 +22,9 @@ def _factor(factor: Factor) -> str:
 
 def _error(step: ErrorStep) -> dict:
     lhs = Partial(step.loss, step.of)
-    blocks = [equation(lhs, chain(step.chain))]
+    blocks = [equation(lhs, chains(step.paths or (step.chain,)))]
     blocks += [_factor(f) for f in step.factors]
-    if step.output:
+    if step.output or step.product != step.result:
         blocks.append(equation(lhs, step.product, step.result))
     notes = [{"equation": equation(u.lhs, u.rhs), "reason": u.reason} for u in step.uses]
     definition = equation(step.delta, step.value)

@@ -26,6 +26,10 @@ class UnicodePrinter(PrettyPrinter):
 
     _print_Dummy = _print_Symbol
 
+    def _print_Float(self, e):
+        """The shortest decimal that reads back as the same double (``1e-05``, ``0.001``)."""
+        return prettyForm(repr(float(e)))
+
     def _print_IndexedBase(self, e):
         return prettyForm(unicode_name(e.name))
 
@@ -142,6 +146,14 @@ def pretty(expr) -> prettyForm:
 def chain(c: Chain) -> prettyForm:
     """A chain-rule factorisation with its factors in reading order, under its sum."""
     return _ORDERED._print(c.expr)
+
+
+def chains(paths: tuple[Chain, ...]) -> prettyForm:
+    """Several chain-rule factorisations added, in order: every path an error arrives by."""
+    form = chain(paths[0])
+    for c in paths[1:]:
+        form = prettyForm(*form.right(" + ", chain(c)))
+    return form
 
 
 def equation(*parts) -> str:
