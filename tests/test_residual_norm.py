@@ -7,10 +7,6 @@ inputs (skip = 0), a skip over two layers, a layer both receiving and sending a 
 sending two, eps = 0.1, bias = false under layer norm, a symbolic l2, relu exactly on its kink
 after layer norm, init_params (gamma ones, beta zeros), and random specs over the whole catalogue
 (depth 1-5, random skip and norm placements) with hypothesis.
-
-Until the engine for skip and norm lands, derive fails on these specs or ignores the keys (its
-code then has no gamma): ENGINE_READY is False and every test here is an expected failure.
-Delete the flag and ``pytestmark`` once the engine is in.
 """
 
 from __future__ import annotations
@@ -36,18 +32,6 @@ from . import torch_model
 from .reference import Concrete, random_point
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "residual-layernorm.toml"
-
-
-def _engine_ready() -> bool:
-    """Whether derive generates the example's layer norm (gamma1 in its code)."""
-    try:
-        return "gamma1" in module_source(derive.derive(load_spec_file(EXAMPLE)))
-    except Exception:  # the engine for skip and norm has not landed
-        return False
-
-
-ENGINE_READY = _engine_ready()
-pytestmark = pytest.mark.xfail(not ENGINE_READY, reason="engine for skip/norm not landed", strict=False)
 
 _counter = itertools.count()
 
