@@ -448,6 +448,12 @@ def _product(factors: list[_Arr]) -> _Arr:
             arrays = [_Arr(outer, target)] + [f for f in arrays if f not in rows and f not in cols]
     if not arrays:
         return _Arr(sp.Mul(*constants), ())
+    # Scalars go onto a per-example vector about to be broadcast over the units (one pass over n
+    # values), not onto the (n, K) product (a pass over every element).
+    column = next((f for f in arrays if f.axes == (N,) and len(target) == 2), None)
+    if column is not None and any(not c.is_number or c != -1 for c in constants) and constants:
+        arrays = [_Arr(sp.Mul(*constants, f.expr), f.axes) if f is column else f for f in arrays]
+        constants = []
     fitted = sorted((fit(f, target) for f in arrays), key=_factor_order)
     body = fitted[0] if len(fitted) == 1 else Hadamard(*fitted)
     return _Arr(sp.Mul(*constants, body), target)
@@ -498,6 +504,11 @@ def contract(factors: list[_Arr], i: sp.Symbol, order: Axes | None = None) -> _A
     """
     inside = [f for f in factors if i in f.axes]
     outside = [f for f in factors if i not in f.axes]
+    vectors = [f for f in inside if f.axes == (i,)]
+    if len(inside) > 2 and len(vectors) == 1 and order is None:
+        # sum_j u_nj v_nj w_j: the elementwise product of the arrays, then one matrix-vector product.
+        rest = _product([f for f in inside if f is not vectors[0]])
+        inside = [rest, vectors[0]]
     if len(inside) == 2 and not set(_others(inside[0], i)) & set(_others(inside[1], i)):
         first = order[0] if order else N
         left, right = sorted(inside, key=lambda f: first not in f.axes)
