@@ -37,7 +37,7 @@ from .latex_parse import (
     WrittenEquation,
     WrittenPartial,
 )
-from .quantities import ModelTable, Quantity
+from .quantities import ERRORS, ModelTable, Quantity
 
 MAX_EDITS = 1200  # edits tried per wrong answer, at most (each stops at its first mismatch)
 KINDS = ("sign", "transpose", "wrong-index", "wrong-layer", "wrong-quantity", "sum-range", "extra-factor",
@@ -145,12 +145,17 @@ def _without(items: tuple[Node, ...], i: int, cls: type) -> Node:
     return rest[0] if len(rest) == 1 else cls(rest)
 
 
+# Not put into an answer by an edit: the loss, the error terms (names for derivatives) and the
+# constants (a norm's epsilon, the weight-decay strength) and the weight-decay term.
+UNNAMED = frozenset(("L", *ERRORS, "epsilon", "l2", "Omega"))
+
+
 def _named(table: ModelTable) -> list[tuple[Quantity, str, int | None]]:
     """Every quantity an answer may name (not L or delta), with the letter and the layer label
     it is written with (``W`` for a weight matrix; a label only where the model has layers)."""
     layered = len(table.names.layers) > 1
     return [(q, "W" if q.kind == "w" and len(q.dims) == 2 else q.kind, q.layer if layered else None)
-            for q in table.quantities.values() if q.kind not in ("L", "delta")]
+            for q in table.quantities.values() if q.kind not in UNNAMED]
 
 
 def _over_free(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[tuple[Quantity, Name]]:
