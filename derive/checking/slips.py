@@ -150,18 +150,19 @@ def _without(items: tuple[Node, ...], i: int, cls: type) -> Node:
 UNNAMED = frozenset(("L", *ERRORS, "epsilon", "l2", "Omega"))
 
 
-def _named(table: ModelTable) -> list[tuple[Quantity, str, int | None]]:
+def _named(table: ModelTable, skip: frozenset[str] = UNNAMED) -> list[tuple[Quantity, str, int | None]]:
     """Every quantity an answer may name (not L or delta), with the letter and the layer label
     it is written with (``W`` for a weight matrix; a label only where the model has layers)."""
     layered = len(table.names.layers) > 1
     return [(q, "W" if q.kind == "w" and len(q.dims) == 2 else q.kind, q.layer if layered else None)
-            for q in table.quantities.values() if q.kind not in UNNAMED]
+            for q in table.quantities.values() if q.kind not in skip]
 
 
-def _over_free(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[tuple[Quantity, Name]]:
-    """Each quantity an answer may name, written over the free indices (each dimension its own
-    free letter of that range), where it can be."""
-    for q, base, label in _named(table):
+def _over_free(table: ModelTable, free: dict[str, sp.Expr],
+               named: list[tuple[Quantity, str, int | None]] | None = None) -> Iterator[tuple[Quantity, Name]]:
+    """Each quantity an answer may name (or those of ``named``), written over the free indices
+    (each dimension its own free letter of that range), where it can be."""
+    for q, base, label in _named(table) if named is None else named:
         letters: list[str] = []
         for dim in q.dims:
             match = next((k for k, width in free.items() if width == dim and k not in letters), None)
@@ -203,6 +204,9 @@ def _terms(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[Node]:
     """Candidate missing terms: an atom, a product or a quotient of two (``\\frac{1 - y}{1 - a}``)."""
     atoms = _atoms(table, free)
     yield from atoms
+    # An error term alone: the path a residual connection adds (g^{(2)}_k in g^{(1)}_k).
+    errors = [item for item in _named(table, frozenset()) if item[0].kind in ERRORS]
+    yield from (name for _, name in _over_free(table, free, errors))
     for first in atoms:
         for second in atoms:
             if first is not second:
