@@ -175,7 +175,8 @@ def test_instance_errors_match_torch_autograd(key):
                 continue
             for n, k in enumerate(units(layer.width, layer.index, sizes)):
                 expected = kept[key_].grad[n].item()
-                assert instance.derivative(("L", ()), (key_, k)) == pytest.approx(expected, rel=1e-8, abs=1e-12)
+                got = instance.derivative(("L", ()), (key_, k))
+                assert got == pytest.approx(expected, rel=1e-8, abs=1e-12)
                 checked += 1
     assert checked >= 3 * 4 + 3
     for name, tensor in params.items():  # every parameter's gradient, and the inputs'
@@ -192,7 +193,8 @@ def test_instance_errors_match_torch_autograd(key):
 # CS231n's compact layer-norm backward, through the means of gamma delta_hat and of it times ztilde
 COMPACT = (r"\frac{1}{\sqrt{(\sigma^{(2)})^2 + \epsilon}} \left(\gamma^{(2)}_i \hat{\delta}^{(2)}_i"
            r" - \frac{1}{K}\sum_{j=1}^{K} \gamma^{(2)}_j \hat{\delta}^{(2)}_j"
-           r" - \tilde{z}^{(2)}_i \frac{1}{K}\sum_{j=1}^{K} \gamma^{(2)}_j \hat{\delta}^{(2)}_j \tilde{z}^{(2)}_j\right)")
+           r" - \tilde{z}^{(2)}_i \frac{1}{K}\sum_{j=1}^{K} \gamma^{(2)}_j \hat{\delta}^{(2)}_j"
+           r" \tilde{z}^{(2)}_j\right)")
 
 CORRECT = {
     "norm": [
@@ -208,7 +210,8 @@ CORRECT = {
         r" \tilde{z}^{(2)}_j}{K}\right)",
         r"\delta^{(1)}_k = \frac{K \gamma^{(1)}_k \hat{\delta}^{(1)}_k - \sum_j \gamma^{(1)}_j"
         r" \hat{\delta}^{(1)}_j - \frac{z^{(1)}_k - \mu^{(1)}}{\sqrt{(\sigma^{(1)})^2 + \epsilon}}"
-        r" \sum_j \gamma^{(1)}_j \hat{\delta}^{(1)}_j \tilde{z}^{(1)}_j}{K \sqrt{(\sigma^{(1)})^2 + \epsilon}}",
+        r" \sum_j \gamma^{(1)}_j \hat{\delta}^{(1)}_j \tilde{z}^{(1)}_j}"
+        r"{K \sqrt{(\sigma^{(1)})^2 + \epsilon}}",
         # g through both paths; delta_hat = g times the activation's derivative
         r"g^{(1)}_k = g^{(2)}_k + \sum_{i=1}^{K} \delta^{(2)}_i w^{(2)}_{ik}",
         r"\frac{\partial L}{\partial a^{(1)}_k} = \frac{\partial L}{\partial a^{(2)}_k} + "
@@ -238,7 +241,8 @@ CORRECT = {
         r"\sum_i \frac{\partial L}{\partial z^{(2)}_i} \frac{\partial z^{(2)}_i}{\partial a^{(1)}_k}",
         r"\delta^{(2)}_i = g^{(2)}_i (1 - (a^{(2)}_i - a^{(1)}_i)^2)",
         r"\delta^{(1)}_k = g^{(1)}_k a^{(1)}_k (1 - a^{(1)}_k)",
-        r"\frac{\partial a^{(2)}_i}{\partial a^{(1)}_k} = \delta_{ik} + (1 - \tanh^2(z^{(2)}_i)) w^{(2)}_{ik}",
+        r"\frac{\partial a^{(2)}_i}{\partial a^{(1)}_k} = "
+        r"\delta_{ik} + (1 - \tanh^2(z^{(2)}_i)) w^{(2)}_{ik}",
         r"\frac{\partial L}{\partial w^{(2)}_{ik}} = \delta^{(2)}_i a^{(1)}_k",
         r"\frac{\partial L}{\partial W^{(1)}_{kj}} = (g^{(2)}_k + \sum_i \delta^{(2)}_i w^{(2)}_{ik})"
         r" a^{(1)}_k (1 - a^{(1)}_k) x_j",
@@ -256,7 +260,8 @@ WRONG = [
     ("norm", r"\frac{\partial L}{\partial \gamma^{(1)}_k} = \delta^{(1)}_k \tilde{z}^{(1)}_k", ""),
     ("norm", r"\delta^{(2)}_i = \frac{1}{\sqrt{(\sigma^{(2)})^2 + \epsilon}} \left(\gamma^{(2)}_i "
      r"\hat{\delta}^{(2)}_i - \frac{1}{K}\sum_{j=1}^{K} \gamma^{(2)}_j \hat{\delta}^{(2)}_j\right)", ""),
-    ("norm", r"\delta^{(2)}_i = \gamma^{(2)}_i \hat{\delta}^{(2)}_i / \sqrt{(\sigma^{(2)})^2 + \epsilon}", ""),
+    ("norm", r"\delta^{(2)}_i = \gamma^{(2)}_i \hat{\delta}^{(2)}_i / "
+     r"\sqrt{(\sigma^{(2)})^2 + \epsilon}", ""),
     ("norm", r"\delta^{(2)}_i = \hat{\delta}^{(2)}_i", ""),
     ("norm", r"\hat{\delta}^{(2)}_i = g^{(2)}_i", ""),
     ("norm", r"\frac{\partial L}{\partial w^{(2)}_{ik}} = \hat{\delta}^{(2)}_i a^{(1)}_k", ""),
@@ -324,3 +329,21 @@ def test_misnamed_norm_quantities_say_why(checkers, key, text, words):
     result = checkers[key].check(text)
     assert result.verdict in ("incorrect", "error"), result.show()
     assert words in result.reason, result.show()
+
+
+def test_the_layer_norm_grading_example_grades_as_worked_out_by_hand():
+    """examples/grade/layernorm: Ada is right throughout (her g^{(1)}_k answers the question on
+    dL/da^{(1)}_k); Ben drops the residual path (partial credit), writes z-hat for z-tilde and
+    leaves out the z-tilde mean term of the backward form (partial credit)."""
+    from pathlib import Path
+
+    from derive.grading.key import load_key
+    from derive.grading.run import grade_all
+
+    root = Path(__file__).parent.parent / "examples" / "grade" / "layernorm"
+    key = load_key(root / "key.toml")
+    graded = grade_all(key, sorted(str(p) for p in (root / "submissions").iterdir()), jobs=1)
+    points = {s.name: tuple(q.points for q in s.questions) for s in graded}
+    assert points == {"ada": (2.0, 1.0, 3.0), "ben": (1.0, 0.0, 1.0)}
+    ben = {q.name: q for q in graded[1].questions}
+    assert r"should be \tilde{z}" in ben["dL/dgamma1"].message

@@ -39,7 +39,7 @@ from .latex_parse import (
     function_key,
 )
 from .problems import Undefined, Unreadable, Wrong
-from .quantities import E, ERRORS, Ref
+from .quantities import ERRORS, E, Ref
 
 MAX_SUM_TERMS = 1000
 

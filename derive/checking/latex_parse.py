@@ -326,6 +326,10 @@ GREEK = [letter for letter in (
     "pi rho sigma tau upsilon phi varphi chi psi omega ell Omega"
 ).split() if letter not in DIFFERENTIABLE]  # \sigma is the sigmoid
 
+# \sigma^2 not followed by a function's argument: the variance (\sigma^2(z) is the sigmoid squared).
+VARIANCE_PATTERN = (r"\\sigma\s*\^\s*(2|\{\s*2\s*\})(?=\s*($|[-+)}\]=,&*\/|]|"
+                    r"\\(cdot|times|right|[bB]igg?[lr]?|[,;:!]|q?quad|epsilon|varepsilon)(?![a-zA-Z])))")
+
 GRAMMAR = r"""
 start: expr ("=" expr)*
 
@@ -435,7 +439,7 @@ GREEK: /\\(GREEK_NAMES)(?![a-zA-Z])/
 MATHCAL: /\\mathcal\s*(\{\s*[A-Za-z]\s*\}|[A-Za-z])/
 HAT: /\\(hat|widehat|tilde|widetilde)\s*(\{\s*([yz]|\\delta)\s*\}|[yz](?![A-Za-z])|\\delta(?![A-Za-z]))/
 SQRT: /\\sqrt(?![a-zA-Z])/
-VARSQ.4: /\\sigma\s*\^\s*(2|\{\s*2\s*\})(?=\s*($|[-+)}\]=,&*\/|]|\\(cdot|times|right|[bB]igg?[lr]?|[,;:!]|q?quad|epsilon|varepsilon)(?![a-zA-Z])))/
+VARSQ.4: /VARIANCE_PATTERN/
 SIGMALABEL.4: /\\sigma\s*\^\s*\{\s*[(\[]\s*([0-9]+|[A-Za-z])\s*[)\]]\s*\}/
 BOLD: /\\(BOLD_NAMES)\s*(\{\s*([A-Za-z]|\\(GREEK_NAMES))\s*\}|[A-Za-z]|\\(GREEK_NAMES)(?![a-zA-Z]))/
 TEXT: /\\(text|textrm|mathrm|textnormal|mbox|textit|mathit)\s*\{[^{}]*\}/
@@ -462,7 +466,8 @@ _TEXT_RELATION = re.compile(
     r"(?:if|for|when)?\s*\$?\s*([A-Za-z])\s*(=|\\neq?|\\not\s*=)\s*([A-Za-z])\s*\$?"
 )
 _KNOWN_COMMAND = re.compile(
-    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|hat|widehat|tilde|widetilde|sqrt|max|mathbb|mathds|geq?|leq?|gt|lt"
+    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|hat|widehat|tilde|widetilde|sqrt|max"
+    r"|mathbb|mathds|geq?|leq?|gt|lt"
     r"|mathbf|boldsymbol|bm|vec|nabla|top"
     r"|intercal|mathsf|odot|circ|oslash|otimes|diag|operatorname\s*\{\s*diag\s*\}"
     r"|text|textrm|mathrm|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
@@ -835,7 +840,8 @@ def _name_column(node: Node) -> int | None:
 
 def grammar() -> str:
     """``GRAMMAR`` with the Greek letters and the registry's function names filled in."""
-    return (GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK)).replace("FUNCTION_NAMES", FUNCTION_PATTERN)
+    return (GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK))
+            .replace("VARIANCE_PATTERN", VARIANCE_PATTERN).replace("FUNCTION_NAMES", FUNCTION_PATTERN)
             .replace("BOLD_NAMES", "mathbf|boldsymbol|bm|vec"))
 
 

@@ -158,8 +158,11 @@ def _named(table: ModelTable, skip: frozenset[str] = UNNAMED) -> list[tuple[Quan
             for q in table.quantities.values() if q.kind not in skip]
 
 
+Named = list[tuple[Quantity, str, int | None]]
+
+
 def _over_free(table: ModelTable, free: dict[str, sp.Expr],
-               named: list[tuple[Quantity, str, int | None]] | None = None) -> Iterator[tuple[Quantity, Name]]:
+               named: Named | None = None) -> Iterator[tuple[Quantity, Name]]:
     """Each quantity an answer may name (or those of ``named``), written over the free indices
     (each dimension its own free letter of that range), where it can be."""
     for q, base, label in _named(table) if named is None else named:
