@@ -347,3 +347,10 @@ def test_the_layer_norm_grading_example_grades_as_worked_out_by_hand():
     assert points == {"ada": (2.0, 1.0, 3.0), "ben": (1.0, 0.0, 1.0)}
     ben = {q.name: q for q in graded[1].questions}
     assert r"should be \tilde{z}" in ben["dL/dgamma1"].message
+
+
+@pytest.mark.parametrize("text", [r"g^{(1)}_k = 0", r"\frac{\partial L}{\partial a^{(1)}_k} = 0"])
+def test_the_left_side_itself_is_never_the_missing_term(checkers, text):
+    result = checkers["norm"].check(text)
+    assert result.verdict == "incorrect", result.show()
+    assert "missing the term g" not in result.reason, result.show()

@@ -37,6 +37,7 @@ from .latex_parse import (
     WrittenEquation,
     WrittenPartial,
 )
+from .problems import Wrong
 from .quantities import ERRORS, ModelTable, Quantity
 
 MAX_EDITS = 1200  # edits tried per wrong answer, at most (each stops at its first mismatch)
@@ -176,6 +177,25 @@ def _over_free(table: ModelTable, free: dict[str, sp.Expr],
             yield q, Name(base, tuple(letters), label)
 
 
+def _derivative_of(table: ModelTable, node: Node) -> tuple[str, tuple] | None:
+    """The quantity element whose dL/d an error term or a partial of L is (``g^{(1)}_k`` and
+    ``dL/da^{(1)}_k``: a1 at k); None for anything else."""
+    try:
+        if isinstance(node, Name):
+            ref = table.resolve(node)
+            if ref.quantity is None or ref.quantity.kind not in ERRORS:
+                return None
+            of = table.quantities[(ERRORS[ref.quantity.kind], ref.quantity.layer)]
+            return of.key, ref.indices
+        loss = table.quantities[("L", None)]
+        if isinstance(node, WrittenPartial) and table.resolve(node.num).quantity == loss:
+            ref = table.resolve(node.den)
+            return (ref.quantity.key, ref.indices) if ref.quantity is not None else None
+    except Wrong:
+        return None
+    return None
+
+
 def _one_minus(name: Name) -> Node:
     return Group(Add((Num(1.0), Neg(name))), "(")
 
@@ -293,7 +313,10 @@ def edits(equation: WrittenEquation, table: ModelTable,
     for factor in _candidates(table, free):
         slip = Slip("missing-factor", f"missing the factor {written(factor)}")
         yield from attempt(slip, Mul((answer, factor)))
+    itself = _derivative_of(table, rest[0]) if rest else None
     for term in _terms(table, free):
+        if itself is not None and _derivative_of(table, term) == itself:
+            continue  # g^{(1)}_k = 0 is not "missing the term g^{(1)}_k"
         slip = Slip("missing-term", f"missing the term {written(term)}")
         yield from attempt(slip, Add((answer, term)))
         slip = Slip("missing-term", f"missing the term -{written(term)}")
