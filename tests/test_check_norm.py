@@ -354,3 +354,25 @@ def test_the_left_side_itself_is_never_the_missing_term(checkers, text):
     result = checkers["norm"].check(text)
     assert result.verdict == "incorrect", result.show()
     assert "missing the term g" not in result.reason, result.show()
+
+
+@pytest.mark.parametrize("key, text, words", WRONG)
+def test_the_prover_alone_never_proves_a_wrong_equation(checkers, key, text, words):
+    """The symbolic model (with a norm's statistics and a skip's sum) is sound on its own."""
+    from derive.checking.binding import Binder
+    from derive.checking.latex_parse import parse_equation
+
+    checker = checkers[key]
+    equation = parse_equation(text)
+    binder = Binder(checker.table)
+    free = binder.bind(equation)
+    assert checker.prover.prove(equation, binder, free, 5.0) is None
+
+
+def test_course_answers_through_the_norm_are_proved_symbolically():
+    """The prover defines mu, sigma^2, z-tilde and z-hat from forward's definitions: the compact
+    backward form and dL/dgamma are proved, not only checked numerically."""
+    checker = Checker(spec_of("norm"), time_limit=60.0, proof_time_limit=30.0)  # no flake under load
+    for text in (r"\delta^{(2)}_i = " + COMPACT, CORRECT["norm"][0], CORRECT["norm"][7]):
+        result = checker.check(text)
+        assert result.verdict == "correct" and result.proof is not None, result.show()
