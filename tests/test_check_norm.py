@@ -376,3 +376,18 @@ def test_course_answers_through_the_norm_are_proved_symbolically():
     for text in (r"\delta^{(2)}_i = " + COMPACT, CORRECT["norm"][0], CORRECT["norm"][7]):
         result = checker.check(text)
         assert result.verdict == "correct" and result.proof is not None, result.show()
+
+
+@pytest.mark.parametrize("text, correct", [
+    (r"\frac{\partial L}{\partial \boldsymbol{\gamma}^{(1)}} = "
+     r"\hat{\boldsymbol{\delta}}^{(1)} \odot \tilde{\mathbf{z}}^{(1)}", True),
+    (r"\frac{\partial L}{\partial \boldsymbol{\gamma}^{(1)}} = "
+     r"\hat{\boldsymbol{\delta}}^{(1)} \odot \hat{\mathbf{z}}^{(1)}", False),
+    (r"\mathbf{g}^{(1)} = \mathbf{g}^{(2)} + W^{(2)\top} \boldsymbol{\delta}^{(2)}", True),
+    (r"\mathbf{g}^{(1)} = W^{(2)\top} \boldsymbol{\delta}^{(2)}", False),
+    (r"\hat{\mathbf{z}}^{(1)} = \boldsymbol{\gamma}^{(1)} \odot \tilde{\mathbf{z}}^{(1)}"
+     r" + \boldsymbol\beta^{(1)}", True),
+])
+def test_vector_notation_reads_the_norm_quantities(checkers, text, correct):
+    result = checkers["norm"].check(text)
+    assert result.verdict == ("correct" if correct else "incorrect"), result.show()

@@ -330,6 +330,11 @@ GREEK = [letter for letter in (
 VARIANCE_PATTERN = (r"\\sigma\s*\^\s*(2|\{\s*2\s*\})(?=\s*($|[-+)}\]=,&*\/|]|"
                     r"\\(cdot|times|right|[bB]igg?[lr]?|[,;:!]|q?quad|epsilon|varepsilon)(?![a-zA-Z])))")
 
+# \hat{y}, \hat{z}, \hat{\delta}, \tilde{z} (also \hat\delta, \widehat, and a bold letter inside).
+ACCENT_PATTERN = (r"\\(hat|widehat|tilde|widetilde)\s*"
+                  r"(\{\s*([yz]|\\delta|\\(BOLD_NAMES)\s*\{\s*(z|\\delta)\s*\})\s*\}"
+                  r"|[yz](?![A-Za-z])|\\delta(?![A-Za-z]))")
+
 GRAMMAR = r"""
 start: expr ("=" expr)*
 
@@ -437,7 +442,7 @@ PARTIAL: /\\partial(?![a-zA-Z])/
 FUNC: /FUNCTION_NAMES/
 GREEK: /\\(GREEK_NAMES)(?![a-zA-Z])/
 MATHCAL: /\\mathcal\s*(\{\s*[A-Za-z]\s*\}|[A-Za-z])/
-HAT: /\\(hat|widehat|tilde|widetilde)\s*(\{\s*([yz]|\\delta)\s*\}|[yz](?![A-Za-z])|\\delta(?![A-Za-z]))/
+HAT: /ACCENT_PATTERN/
 SQRT: /\\sqrt(?![a-zA-Z])/
 VARSQ.4: /VARIANCE_PATTERN/
 SIGMALABEL.4: /\\sigma\s*\^\s*\{\s*[(\[]\s*([0-9]+|[A-Za-z])\s*[)\]]\s*\}/
@@ -579,13 +584,17 @@ class _Build:
 
     def hat(self, c):
         """``\\hat{y}`` (the prediction), ``\\hat{z}``, ``\\hat{\\delta}``, ``\\tilde{z}``: their bases."""
-        match = re.fullmatch(r"\\(?:wide)?(hat|tilde)\s*\{?\s*\\?([a-z]+)\s*\}?", str(c[0]))
+        text = str(c[0])
+        bold = re.search(r"\\(mathbf|boldsymbol|bm|vec)", text) is not None  # \hat{\mathbf{z}}: a vector
+        if bold:
+            text = re.sub(r"\\(mathbf|boldsymbol|bm|vec)\s*\{\s*(\\?[a-z]+)\s*\}", r"\2", text)
+        match = re.fullmatch(r"\\(?:wide)?(hat|tilde)\s*\{?\s*\\?([a-z]+)\s*\}?", text)
         assert match is not None  # the HAT terminal matched it
         accent, letter = match.groups()
         if (accent, letter) not in ACCENTED:
             known = ", ".join(SHOWN[base] for base in ACCENTED.values())
             raise LatexError(f"\\{accent}{{{letter}}} is no quantity (known: {known})", _column(c[0]))
-        return Name(ACCENTED[(accent, letter)], column=_column(c[0]))
+        return Name(ACCENTED[(accent, letter)], column=_column(c[0]), bold=bold)
 
     def variance(self, c):
         return Name(VARIANCE, column=_column(c[0]))
@@ -841,7 +850,8 @@ def _name_column(node: Node) -> int | None:
 def grammar() -> str:
     """``GRAMMAR`` with the Greek letters and the registry's function names filled in."""
     return (GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK))
-            .replace("VARIANCE_PATTERN", VARIANCE_PATTERN).replace("FUNCTION_NAMES", FUNCTION_PATTERN)
+            .replace("VARIANCE_PATTERN", VARIANCE_PATTERN).replace("ACCENT_PATTERN", ACCENT_PATTERN)
+            .replace("FUNCTION_NAMES", FUNCTION_PATTERN)
             .replace("BOLD_NAMES", "mathbf|boldsymbol|bm|vec"))
 
 
