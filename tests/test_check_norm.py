@@ -391,3 +391,27 @@ def test_course_answers_through_the_norm_are_proved_symbolically():
 def test_vector_notation_reads_the_norm_quantities(checkers, text, correct):
     result = checkers["norm"].check(text)
     assert result.verdict == ("correct" if correct else "incorrect"), result.show()
+
+
+def test_every_relu_argument_behind_a_norm_takes_both_signs_for_every_seed():
+    """Under a norm the activation reads z-hat: the draw places z-hat (by shifting beta, which moves
+    that unit alone) on both sides of relu's kink across the instances, whatever the seed."""
+    from derive.checking import instances as sampling
+
+    table = ModelTable(model_names(spec_of("norm")))
+    relu = table.names.layers[1]
+    for seed in range(60):
+        signs: dict = {}
+        for instance in sampling.draw(table, random.Random(seed)):
+            for (key, idx), value in instance.values.items():
+                if key == relu.zhat.name:
+                    assert abs(value) >= sampling.KINK_MARGIN / 2
+                    signs.setdefault(idx, set()).add(value > 0)
+        assert signs and all(s == {True, False} for s in signs.values()), (seed, signs)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_an_answer_right_where_zhat_is_positive_only_is_rejected(seed):
+    checker = Checker(spec_of("norm"), seed=seed)
+    result = checker.check(r"\hat{\delta}^{(2)}_i = g^{(2)}_i")
+    assert result.verdict == "incorrect", result.show()
