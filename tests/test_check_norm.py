@@ -415,3 +415,31 @@ def test_an_answer_right_where_zhat_is_positive_only_is_rejected(seed):
     checker = Checker(spec_of("norm"), seed=seed)
     result = checker.check(r"\hat{\delta}^{(2)}_i = g^{(2)}_i")
     assert result.verdict == "incorrect", result.show()
+
+
+SKIP_TO_INPUTS = """
+name = "skip0"
+inputs = "M"
+loss = "mse"
+[[layers]]
+units = "M"
+activation = "relu"
+norm = "layer"
+skip = 0
+[[layers]]
+units = 1
+activation = "identity"
+"""
+
+
+@pytest.mark.parametrize("text, correct", [
+    (r"a^{(1)}_j = \operatorname{relu}(\hat z^{(1)}_j) + x_j", True),
+    (r"\frac{\partial L}{\partial x_j} = g^{(1)}_j + \sum_k \delta^{(1)}_k w^{(1)}_{kj}", True),
+    (r"\frac{\partial L}{\partial x_j} = \sum_k \delta^{(1)}_k w^{(1)}_{kj}", False),
+    (r"a^{(1)}_j = \operatorname{relu}(\hat z^{(1)}_j)", False),
+])
+def test_a_skip_from_the_inputs(text, correct):
+    """skip = 0: the inputs x are added to the layer's output, and dL/dx gets both paths."""
+    checker = Checker(parse_spec(textwrap.dedent(SKIP_TO_INPUTS), "skip0.toml"))
+    result = checker.check(text)
+    assert result.verdict == ("correct" if correct else "incorrect"), result.show()
