@@ -6,6 +6,8 @@ sum_k y_k = 1 holds), and runs the forward pass, so every intermediate is the mo
 ``draw`` makes the instances a check uses, together, so that every branch of the model occurs
 across them whatever the seed (both labels, every one-hot position, both sides of relu's kink;
 see ``Cover``). ``derivative(num, den)`` is forward-mode differentiation through that pass.
+A layer norm (mean, biased variance, z-tilde, z-hat) and a residual sum are written out here from
+their textbook definitions, and the weight-decay term Omega beside the loss.
 Every formula comes from the registries (``activations``, ``losses``), compiled with
 ``lambdify``; derivatives of them are SymPy's ``diff``, never the chain-rule engine's results,
 so the grader is independent of what it grades.

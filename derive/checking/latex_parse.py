@@ -6,7 +6,10 @@ letter with its subscripts (indices) and an optional layer label from ``^{(1)}``
 ``WrittenPartial`` is ``\\frac{\\partial A}{\\partial B}``; ``\\delta_{kj}`` becomes ``Kronecker``. What
 the names mean is decided by ``derive.checking``. Bold names (``\\mathbf{w}``) are the plain
 name marked ``bold``; ``\\sum_{k \\neq j}`` is a ``Sum`` with ``exclude``; ``\\tanh^2 z`` is a power.
-Functions are exp, log and the activations under their registry LaTeX (``\\operatorname{relu}``).
+Functions are exp, log and the activations under their registry LaTeX (``\\operatorname{relu}``);
+``\\sqrt{x}`` is ``x^{0.5}``. Accented names get bases of their own (``\\hat{z}`` -> ``zhat``,
+``\\tilde{z}``, ``\\hat{\\delta}``; ``ACCENTED``), and a norm's variance ``\\sigma^2`` /
+``(\\sigma^{(1)})^2`` is the name ``var`` (``\\sigma`` before an argument stays the sigmoid).
 Vector and matrix notation gets nodes of its own (``Transpose``, ``Elementwise`` for ``\\odot`` and
 ``\\oslash``, ``Diag``, ``Ones``; ``WrittenPartial.nabla``; ``Mul.dots`` where ``\\cdot`` was typed), which
 ``checking.vector`` lowers to index notation.

@@ -11,7 +11,9 @@ backslash command is plain text, and also gets:
   ``x1`` stays x times 1, as an input has no layer);
 - multi-letter subscripts ``w_kj`` -> ``w_{kj}`` (plain text means both indices) and ``_(k=1)``;
 - words: ``sigma(z)``, ``sigma'(z)``, ``sigmoid``, ``exp``, ``log``/``ln``, ``tanh``, the
-  activations' names, ``sum_k``, and Greek letters (``delta_kj``, ``lambda``) as their commands.
+  activations' names, ``sum_k``, and Greek letters (``delta_kj``, ``lambda``) as their commands;
+  a norm's ``zhat``, ``ztilde``, ``delta_hat``, ``gamma1_k``, ``mu1``, ``sigma1^2``, ``g1_k`` (layered
+  as ``a1_k`` is), ``sqrt(...)`` and ``eps``.
 
 LaTeX text is left as written but for its Unicode symbols and two forms the grammar reads another
 way (the indicator ``\\mathbb{1}[k=j]`` as ``\\delta_{kj}``; a ``\\dots`` side of a chain left out):

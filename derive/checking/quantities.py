@@ -1,8 +1,10 @@
 """Written names -> the model's quantities: ``ModelTable.resolve(name)`` gives a ``Ref``.
 
-A quantity keeps its Python name from ``derive.naming`` (``W1``, ``a2``, ``delta1``), its kind
+A quantity keeps its Python name from ``derive.naming`` (``W1``, ``a2``, ``delta1``, ``gamma1``), its kind
 and layer, and its dimensions (size expressions); its typeset form is ``naming.latex_name``. A
 name that is no quantity, has the wrong number of indices or an ambiguous layer raises ``Wrong``.
+Error terms (``ERRORS``: ``delta``, ``delta_hat``, ``g``) stand for dL/d of another quantity; a
+norm's epsilon and the weight decay's strength (lambda) are named numbers, Omega its term.
 """
 
 from __future__ import annotations
