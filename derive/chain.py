@@ -9,14 +9,15 @@ registry states for it. The engine names no activation or loss: it reads the reg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import sympy as sp
 from sympy.concrete.delta import deltasummation
 
 from . import forward, losses, norms
 from .forward import Equation
-from .naming import LayerNames, ModelNames, element, index, reindex
+from .naming import EXAMPLE, LayerNames, ModelNames, element, index, reindex, scalar
 from .naming import names as model_names
 from .spec import ModelSpec
 
@@ -272,7 +273,10 @@ def _activation_factor(layer: LayerNames) -> Factor:
     """``da_k/dz_k`` of an elementwise layer (``da_k/dzhat_k`` under a norm)."""
     act = layer.entry
     z, a = layer.el(layer.act_input), layer.el(layer.a)
-    return Factor(a, z, sp.diff(act.unit(z), z), act.unit_derivative(z, a))
+    # A textbook form through the output (a(1 - a)) holds only if the output is the activation's
+    # value: under a residual connection a = sigma(z) + a^(N), so write it through sigma(z).
+    value = act.function()(z) if layer.skipped is not None else a
+    return Factor(a, z, sp.diff(act.unit(z), z), act.unit_derivative(z, value))
 
 
 def _output_error(names: ModelNames, identities: tuple[UsedIdentity, ...]) -> ErrorStep:
@@ -320,7 +324,8 @@ def _dense_path(layer: LayerNames, nxt: LayerNames, names: ModelNames) -> tuple[
     link = Factor(z_next, a_k, raw, raw)
     bounds = (i, 1, nxt.width) if i is not None else None
     back = nxt.el(nxt.delta) * link.textbook
-    return Chain((Partial(names.L, z_next), link.partial), bounds), link, sp.Sum(back, bounds) if bounds else back
+    value = sp.Sum(back, bounds) if bounds else back
+    return Chain((Partial(names.L, z_next), link.partial), bounds), link, value
 
 
 def _skip_path(layer: LayerNames, target: LayerNames, names: ModelNames) -> tuple[Chain, Factor, sp.Expr]:
@@ -364,44 +369,90 @@ def _activation_error(layer: LayerNames, names: ModelNames, named_output: bool) 
 
 
 def _norm_error(layer: LayerNames, names: ModelNames) -> ErrorStep:
-    """``delta_k = sum_j delta-hat_j dzhat_j/dz_k``: the norm's Jacobian (its registry rule) beside
-    SymPy's derivative of the written-out definition, then the sum over units collapsed."""
+    """``delta_k = sum_j delta-hat_j dzhat_j/dz_k`` over the norm's positions (the units, or the
+    batch's examples ``p`` with ``z_{nk}`` this example's): the rule's Jacobian beside SymPy's
+    derivative of the written-out definition, then the sum collapsed."""
     rule = norms.get(layer.norm or "")
-    k, width = layer.index, layer.width
-    j = names.jacobian_letter(layer)
-    z_k, zhat_j = layer.el(layer.z), layer.el(layer.zhat, j)
-    raw = _named_statistics(local_derivative(forward.written_out(layer, j), z_k), layer)
-    textbook = rule.jacobian(layer.el(layer.gamma, j), layer.el(layer.ztilde, j), layer.el(layer.ztilde),
-                             layer.var, layer.eps, j, k, width)
-    jacobian = Factor(zhat_j, z_k, raw, textbook, _cases(textbook, j, k))
+    over_examples = rule.over == "examples"
+    j = names.other_example() if over_examples else names.jacobian_letter(layer)
+    this_index = EXAMPLE if over_examples else layer.index
+    width = forward.norm_width(layer)
+    z_this = forward.this(layer, layer.z)
+    zhat_j = forward.at(layer, layer.zhat, j)
+    var = forward.stat(layer, layer.var)
+    raw = _raw_jacobian(layer, j)
+    textbook = rule.jacobian(forward.gamma_at(layer, j), forward.at(layer, layer.ztilde, j),
+                             forward.this(layer, layer.ztilde), var, layer.eps, j, this_index, width)
+    jacobian = Factor(zhat_j, z_this, raw, textbook, _cases(textbook, j, this_index))
     bounds = (j, 1, width)
     chain = Chain((Partial(names.L, zhat_j), jacobian.partial), bounds)
-    product = sp.Sum(layer.el(layer.delta_hat, j) * textbook, bounds)
+    product = sp.Sum(forward.at(layer, layer.delta_hat, j) * textbook, bounds)
     collected = collapse(product)
-    # The rule's compact form (through means over the units) where it equals the collected sum.
-    compact = rule.backward(lambda u: layer.el(layer.gamma, u) * layer.el(layer.delta_hat, u),
-                            lambda u: layer.el(layer.ztilde, u), k, j, layer.var, layer.eps, width)
-    result = compact if sp.expand(collected - compact) == 0 else _simplest(collected)
-    return ErrorStep(layer.number, layer.el(layer.delta), z_k, chain, (jacobian,), product, collected,
-                     result, result)
+    # The rule's compact form (through means) where it equals the collected sum.
+    compact = rule.backward(lambda u: forward.gamma_at(layer, u),
+                            lambda u: forward.at(layer, layer.delta_hat, u),
+                            lambda u: forward.at(layer, layer.ztilde, u),
+                            this_index, j, var, layer.eps, width)
+    result = compact if sp.expand(collected - collapse(compact)) == 0 else _simplest(collected)
+    # This example's own quantities drop the example index, as everywhere else in the derivation.
+    value = _this_example(result) if over_examples else result
+    return ErrorStep(layer.number, layer.el(layer.delta), z_this, chain, (jacobian,), product, collected,
+                     result, value)
+
+
+def _this_example(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every element of example ``n`` written without it (``z_{nk}`` -> ``z_k``)."""
+    def own(e: sp.Indexed) -> sp.Expr:
+        rest = e.indices[1:]
+        return element(e.base, *rest) if rest else scalar(e.base.name)
+
+    return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.indices[0] == EXAMPLE, own)
+
+
+def _raw_jacobian(layer: LayerNames, j: sp.Symbol) -> sp.Expr:
+    """SymPy's ``d zhat_j / d z_k`` of the written-out definition, statistics named back.
+
+    Every normalised layer of one width has the same Jacobian up to its names, so it is
+    differentiated once (for a stand-in layer) and renamed for the others: deep networks stay
+    linear in depth at a fraction of the cost.
+    """
+    if layer.index is None:  # a one-unit layer: differentiated as it is (no names to share)
+        return _stand_in_jacobian(layer, j)
+    # Only the norm, the width, the unit index and epsilon remain the layer's own.
+    base = lambda name: sp.IndexedBase(name, real=True)  # noqa: E731
+    statistic = lambda q, name: type(q)(name, real=True)  # noqa: E731  (a number, or one per unit)
+    stand_in = replace(layer, number=0, z=base("_z"), a=base("_a"), w=base("_w"),
+                       b=base("_b"), delta=base("_delta"), prev=base("_prev"), prev_index=None,
+                       prev_width=sp.Integer(1), parameters=(), bias=True, skip=None, skipped=None,
+                       mu=statistic(layer.mu, "_mu"), var=statistic(layer.var, "_var"),
+                       ztilde=base("_ztilde"), zhat=base("_zhat"), gamma=base("_gamma"), beta=base("_beta"),
+                       delta_hat=base("_delta_hat"), g=base("_g"),
+                       index=index("_k") if layer.index is not None else None)
+    generic = _stand_in_jacobian(stand_in, type(j)("_j", integer=True, positive=True))
+    names = {stand_in.z: layer.z, stand_in.gamma: layer.gamma, stand_in.beta: layer.beta,
+             stand_in.ztilde: layer.ztilde, stand_in.mu: layer.mu, stand_in.var: layer.var,
+             index("_k"): layer.index, type(j)("_j", integer=True, positive=True): j}
+    return generic.xreplace({old: new for old, new in names.items() if new is not None})
+
+
+@lru_cache(maxsize=64)
+def _stand_in_jacobian(layer: LayerNames, j: sp.Symbol) -> sp.Expr:
+    raw = local_derivative(forward.written_out(layer, j), forward.this(layer, layer.z))
+    return _named_statistics(raw, layer)
 
 
 def _named_statistics(expr: sp.Expr, layer: LayerNames) -> sp.Expr:
     """``expr`` with the written-out mean and variance of ``z`` (any summation letter) named."""
+    width = forward.norm_width(layer)
+    mu, var = forward.stat(layer, layer.mu), forward.stat(layer, layer.var)
 
-    def mean_of(e: sp.Expr) -> bool:
-        return (isinstance(e, sp.Sum) and len(e.limits) == 1
-                and e.function == layer.z[e.limits[0][0]] and e.limits[0][1:] == (1, layer.width))
-
-    named = expr.replace(mean_of, lambda e: layer.width * layer.mu)
-
-    def variance_of(e: sp.Expr) -> bool:
-        if not isinstance(e, sp.Sum) or len(e.limits) != 1:
+    def summed(e: sp.Expr, term) -> bool:
+        if not isinstance(e, sp.Sum) or len(e.limits) != 1 or e.limits[0][1:] != (1, width):
             return False
-        c = e.limits[0][0]
-        return e.function == (layer.z[c] - layer.mu) ** 2 and e.limits[0][1:] == (1, layer.width)
+        return e.function == term(forward.at(layer, layer.z, e.limits[0][0]))
 
-    return named.replace(variance_of, lambda e: layer.width * layer.var)
+    named = expr.replace(lambda e: summed(e, lambda z: z), lambda e: width * mu)
+    return named.replace(lambda e: summed(e, lambda z: (z - mu) ** 2), lambda e: width * var)
 
 
 def _hidden_errors(layer: LayerNames, names: ModelNames) -> list[ErrorStep]:
@@ -416,10 +467,10 @@ def _hidden_errors(layer: LayerNames, names: ModelNames) -> list[ErrorStep]:
     return steps
 
 
-def _gradients(layer: LayerNames, names: ModelNames, derivation_errors: list[ErrorStep]) -> tuple[GradientStep, ...]:
+def _gradients(layer: LayerNames, names: ModelNames, errors: list[ErrorStep]) -> tuple[GradientStep, ...]:
     steps = []
     for quantity, of, definition in _definitions(layer):
-        error = next(s for s in derivation_errors if s.layer == layer.number and s.quantity == quantity)
+        error = next(s for s in errors if s.layer == layer.number and s.quantity == quantity)
         elements = {layer.w: layer.weight(), layer.b: layer.el(layer.b), layer.gamma: layer.el(layer.gamma),
                     layer.beta: layer.el(layer.beta)}
         for parameter in (q for q in layer.params if definition.has(q)):

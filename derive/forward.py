@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import losses, norms
-from .naming import LayerNames, ModelNames, element
+from .errors import DeriveError
+from .naming import BATCH_SIZE, EXAMPLE, LayerNames, ModelNames, element
 
 
 @dataclass(frozen=True)
@@ -58,18 +59,61 @@ def activation(layer: LayerNames, names: ModelNames, dummy: bool = False) -> tup
     return explicit + added, explicit + added
 
 
+# --- a norm's positions: over the units of one example, or over the examples of a batch ----------
+
+
+def _over_examples(layer: LayerNames) -> bool:
+    return norms.get(layer.norm or "").over == "examples"
+
+
+def norm_width(layer: LayerNames) -> sp.Expr:
+    """How many values a norm's statistics average: the layer's units, or the batch's N examples."""
+    return BATCH_SIZE if _over_examples(layer) else layer.width
+
+
+def at(layer: LayerNames, q: sp.Symbol | sp.IndexedBase, position: sp.Expr) -> sp.Expr:
+    """A per-example quantity of ``layer`` at a position of its norm's sums: unit ``position`` of
+    this example (layer norm), or this unit of example ``position`` (batch norm: ``z_{pk}``)."""
+    if not _over_examples(layer):
+        return layer.el(q, position)
+    if isinstance(q, sp.Symbol):  # a one-unit layer's number per example, indexed by example
+        q = sp.IndexedBase(q.name, real=True)
+    return element(q, position, layer.index)
+
+
+def this(layer: LayerNames, q: sp.Symbol | sp.IndexedBase) -> sp.Expr:
+    """The element a norm's error is taken of: ``z_k``, or ``z_{nk}`` (example n) over a batch."""
+    return at(layer, q, EXAMPLE) if _over_examples(layer) else layer.el(q)
+
+
+def gamma_at(layer: LayerNames, position: sp.Expr) -> sp.Expr:
+    """The scale applied at a position: ``gamma_j`` over units, the unit's own ``gamma_k`` over a batch."""
+    return layer.el(layer.gamma) if _over_examples(layer) else layer.el(layer.gamma, position)
+
+
+def beta_at(layer: LayerNames, position: sp.Expr) -> sp.Expr:
+    return layer.el(layer.beta) if _over_examples(layer) else layer.el(layer.beta, position)
+
+
+def stat(layer: LayerNames, q: sp.Symbol | sp.IndexedBase) -> sp.Expr:
+    """A statistic as it enters: per example (a number) over units, per unit (``mu_k``) over a batch."""
+    return element(q, layer.index) if isinstance(q, sp.IndexedBase) else q
+
+
 def statistics(layer: LayerNames, dummy: bool = False) -> tuple[sp.Expr, sp.Expr]:
-    """A normalised layer's (mean, variance) of its pre-activation over its units."""
+    """A normalised layer's (mean, variance) of its pre-activation, over its norm's positions."""
     rule = norms.get(layer.norm or "")
-    c = _bound(layer.index, dummy)
-    z = lambda i: element(layer.z, i)  # noqa: E731
-    return rule.mean(z, c, layer.width), rule.variance(z, layer.mu, c, layer.width)
+    letter = EXAMPLE if _over_examples(layer) else layer.index
+    c = _bound(letter, dummy)
+    z = lambda i: at(layer, layer.z, i)  # noqa: E731
+    width = norm_width(layer)
+    return rule.mean(z, c, width), rule.variance(z, stat(layer, layer.mu), c, width)
 
 
 def normalised(layer: LayerNames, unit: sp.Expr | None = None) -> sp.Expr:
     """``(z_k - mu) / sqrt(sigma^2 + eps)`` of a normalised layer, in its named statistics."""
     rule = norms.get(layer.norm or "")
-    return rule.normalised(layer.el(layer.z, unit), layer.mu, layer.var, layer.eps)
+    return rule.normalised(layer.el(layer.z, unit), stat(layer, layer.mu), stat(layer, layer.var), layer.eps)
 
 
 def scaled(layer: LayerNames, unit: sp.Expr | None = None) -> sp.Expr:
@@ -77,14 +121,15 @@ def scaled(layer: LayerNames, unit: sp.Expr | None = None) -> sp.Expr:
     return layer.el(layer.gamma, unit) * layer.el(layer.ztilde, unit) + layer.el(layer.beta, unit)
 
 
-def written_out(layer: LayerNames, unit: sp.Expr) -> sp.Expr:
-    """``zhat`` of a normalised layer at ``unit`` with its statistics written out as sums (dummy
-    summation letters): the definition SymPy differentiates by an element of ``z``."""
+def written_out(layer: LayerNames, position: sp.Expr) -> sp.Expr:
+    """``zhat`` of a normalised layer at a position of its norm (a unit, or an example) with its
+    statistics written out as sums (dummy summation letters): the definition SymPy differentiates
+    by ``this(layer, z)``."""
+    rule = norms.get(layer.norm or "")
     mean, variance = statistics(layer, dummy=True)
-    var = variance.xreplace({layer.mu: mean})
-    return scaled(layer, unit).xreplace(
-        {layer.el(layer.ztilde, unit): normalised(layer, unit).xreplace({layer.mu: mean, layer.var: var})}
-    )
+    variance = variance.xreplace({stat(layer, layer.mu): mean})
+    normal = rule.normalised(at(layer, layer.z, position), mean, variance, layer.eps)
+    return gamma_at(layer, position) * normal + beta_at(layer, position)
 
 
 def layer_equations(layer: LayerNames, names: ModelNames) -> tuple[Equation, ...]:
@@ -93,8 +138,8 @@ def layer_equations(layer: LayerNames, names: ModelNames) -> tuple[Equation, ...
     if layer.norm:
         mean, variance = statistics(layer)
         equations += [
-            Equation(layer.mu, mean),
-            Equation(layer.var, variance),
+            Equation(stat(layer, layer.mu), mean),
+            Equation(stat(layer, layer.var), variance),
             Equation(layer.el(layer.ztilde), normalised(layer)),
             Equation(layer.el(layer.zhat), scaled(layer)),
         ]
@@ -174,6 +219,8 @@ def concrete(names: ModelNames, sizes: dict[sp.Symbol, int]) -> tuple[sp.Expr, d
 
     Elements keep their symbolic names (``W1[2, 1]``, ``x[3]``); sums are written out.
     """
+    if any(layer.norm and _over_examples(layer) for layer in names.layers):
+        raise DeriveError("a batch norm couples the examples of a batch: there is no loss of one example")
     explicit: dict[sp.Expr, sp.Expr] = {}
     prev_values = {j: element(names.x, j) for j in _range(names.input_width, sizes)}
     outputs = {0: prev_values}
@@ -219,9 +266,10 @@ def _normalise(layer: LayerNames, zs: dict, explicit: dict) -> dict:
     mean = sp.Add(*zs.values()) / width
     variance = sp.Add(*((v - mean) ** 2 for v in zs.values())) / width
     explicit[layer.mu], explicit[layer.var] = mean, variance
+    eps = explicit[layer.eps] = sp.Float(layer.eps.value)
     out = {}
     for k in zs:
-        zt = rule.normalised(zs[k], mean, variance, layer.eps)
+        zt = rule.normalised(zs[k], mean, variance, eps)
         explicit[element(layer.ztilde, k)] = zt
         out[k] = explicit[element(layer.zhat, k)] = element(layer.gamma, k) * zt + element(layer.beta, k)
     return out

@@ -26,7 +26,19 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 
 from . import activations, losses
 from .errors import DeriveError
-from .naming import BATCH, Constant, batch_name, index, latex_name, python_name, split_name
+from .naming import (
+    BATCH,
+    BATCH_SIZE,
+    BatchNumber,
+    Constant,
+    ExampleIndex,
+    Statistic,
+    batch_name,
+    index,
+    latex_name,
+    python_name,
+    split_name,
+)
 
 #: The batch axis label and the batch size ``n`` (one symbol: the sum over examples runs to n).
 N = index(BATCH)
@@ -86,6 +98,7 @@ def _wrap(printer, arg: sp.Expr, level: int) -> str:
     return f"({text})" if prec < level else text
 
 
+_ACCENT = re.compile(r"\\(hat|tilde|bar)\b")
 _HELPER_CALL = re.compile(r"(?<![\w.])(_[a-z][a-z0-9_]*)\(")
 
 
@@ -137,7 +150,10 @@ class BatchTranspose(_ArrayNode):
 
     def _latex(self, printer) -> str:
         (arg,) = self.args
-        return f"{{{_wrap(printer, arg, ATOM)}}}^\\top"
+        text = _wrap(printer, arg, ATOM)
+        if _ACCENT.search(text):  # amsmath's accents read a following ^ as theirs: {\hat{x}^{(1)}}^T fails
+            return f"\\left({text}\\right)^\\top"
+        return f"{{{text}}}^\\top"
 
     def _numpycode(self, printer) -> str:
         (arg,) = self.args
@@ -386,6 +402,8 @@ def _is_per_example(name: str) -> bool:
 
 
 def atom(name: str, indices: Axes) -> _Arr:
+    if indices and isinstance(indices[0], ExampleIndex):
+        indices = indices[1:]  # an example of the batch: its row of the per-example array
     if _is_per_example(name):
         return _Arr(ArraySymbol(batch_name(name, bool(indices)), real=True), (N, *indices))
     if not indices:
@@ -492,9 +510,15 @@ def contract(factors: list[_Arr], i: sp.Symbol, order: Axes | None = None) -> _A
 def batch(expr: sp.Expr) -> _Arr:
     """Vectorise one index-notation expression over a batch."""
     if isinstance(expr, sp.Indexed):
+        if isinstance(expr.base, Statistic):  # one value per unit for the batch: no batch axis
+            return _Arr(ArraySymbol(expr.base.name, real=True), tuple(expr.indices))
         return atom(expr.base.name, tuple(expr.indices))
     if isinstance(expr, Constant):  # a named number: its value in code
         return _Arr(expr, ())
+    if expr == BATCH_SIZE:
+        return _Arr(N, ())
+    if isinstance(expr, BatchNumber):  # one number for the batch: no batch axis
+        return _Arr(ScalarSymbol(expr.name, real=True), ())
     if isinstance(expr, sp.Symbol):
         return atom(expr.name, ())
     if expr.is_number:  # numbers and constants (pi, sqrt(2))
@@ -527,7 +551,8 @@ def _sum_over(expr: sp.Sum) -> _Arr:
     if rest:
         return _sum_over(sp.Sum(sp.Sum(expr.function, *rest), (i, 1, 1)))
     factors = [batch(arg) for arg in sp.Mul.make_args(expr.function)]
-    return contract(factors, i)
+    # A sum over the batch's examples runs along the batch axis.
+    return contract(factors, N if isinstance(i, ExampleIndex) else i)
 
 
 def _where(expr: sp.Piecewise) -> _Arr:

@@ -96,6 +96,27 @@ class Constant(sp.Symbol):
         return repr(self.value)
 
 
+class Statistic(sp.IndexedBase):
+    """A per-unit statistic over a batch (batch norm's mean and variance): one value per unit
+    for the whole batch, so it has no example axis once vectorised."""
+
+
+class BatchNumber(sp.Symbol):
+    """A statistic over a batch of a one-unit layer: one number for the whole batch."""
+
+
+class ExampleIndex(sp.Symbol):
+    """The index of an example in the batch (``z_{nk}``): written only where examples are coupled
+    (batch norm); vectorised, it is the batch axis."""
+
+
+#: The example an error step is about (n) and the batch size (N).
+EXAMPLE = ExampleIndex("n", integer=True, positive=True)
+BATCH_SIZE = sp.Symbol("N", integer=True, positive=True)
+#: Letters for another example of the batch, summed over (the first not naming a unit index).
+OTHER_EXAMPLE_LETTERS = ("p", "q", "r", "s", "t", "u", "v")
+
+
 @cache
 def scalar(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
@@ -308,6 +329,12 @@ class ModelNames:
         """Parameters in the course's order: output layer first, weights before biases."""
         return tuple(q for layer in reversed(self.layers) for q in layer.params)
 
+    def other_example(self) -> ExampleIndex:
+        """The letter of another example of the batch: one no unit index of the model uses."""
+        taken = {i.name for i in self.index_widths()}
+        letter = next(ch for ch in OTHER_EXAMPLE_LETTERS if ch not in taken)
+        return ExampleIndex(letter, integer=True, positive=True)
+
     def jacobian_letter(self, layer: LayerNames) -> sp.Symbol:
         letter = next(ch for ch in JACOBIAN_LETTERS if index(ch) != layer.index)
         return index(letter)
@@ -329,7 +356,7 @@ def names(spec: ModelSpec) -> ModelNames:
     idx = [None if w == 1 else index(index_letter(p)) for p, w in enumerate(widths)]
     x = quantity("x", idx[0] is not None)
     prev, prev_index = x, idx[0]
-    layers = []
+    layers: list[LayerNames] = []
     for number, layer in enumerate(spec.layers, start=1):
         suffix = str(number) if multi else ""
         vector = idx[number] is not None
@@ -354,8 +381,8 @@ def names(spec: ModelSpec) -> ModelNames:
             skipped=None if layer.skip is None else x if layer.skip == 0 else layers[layer.skip - 1].a,
             norm=layer.norm,
             eps=Constant(epsilon, layer.eps),
-            mu=scalar("mu" + suffix),
-            var=scalar("var" + suffix),
+            mu=statistic("mu" + suffix, layer.norm, vector),
+            var=statistic("var" + suffix, layer.norm, vector),
             ztilde=quantity("ztilde" + suffix, vector),
             zhat=quantity("zhat" + suffix, vector),
             gamma=quantity("gamma" + suffix, vector),
@@ -369,6 +396,16 @@ def names(spec: ModelSpec) -> ModelNames:
     return ModelNames(
         spec, x, y, scalar("L"), idx[0], widths[0], tuple(layers), index(SOFTMAX_DUMMY), _l2(spec.l2)
     )
+
+
+def statistic(name: str, norm: str | None, vector: bool) -> sp.Symbol | sp.IndexedBase:
+    """A norm's statistic: one number per example (over the units: layer norm), or one per unit
+    over the batch (over the examples: batch norm)."""
+    from .norms import NORMS
+
+    if norm is not None and NORMS[norm].over == "examples":
+        return Statistic(name, real=True) if vector else BatchNumber(name, real=True)
+    return scalar(name)
 
 
 def _l2(value: float | str | None) -> sp.Expr | None:

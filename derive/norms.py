@@ -28,6 +28,7 @@ class Norm:
     """One normalisation over a layer's units."""
 
     name: str
+    over: str  # what the statistics run over: "units" (of one example) or "examples" (per unit)
     title: str  # in words, for the sheet ("layer normalisation")
     short: str  # under a column of the network drawing ("layer norm")
     # (z element, summation letter, width) -> the mean mu of z over the units
@@ -38,29 +39,40 @@ class Norm:
     normalised: Callable[[sp.Expr, sp.Expr, sp.Expr, sp.Expr], sp.Expr]
     # (gamma_j, ztilde_j, ztilde_k, sigma^2, eps, j, k, width) -> d zhat_j / d z_k
     jacobian: Callable[..., sp.Expr]
-    # (gamma delta-hat element, ztilde element, k, j, sigma^2, eps, width) -> the error
-    # delta_k in its compact textbook form (through means over the units)
+    # (gamma element, delta-hat element, ztilde element, k, j, sigma^2, eps, width) -> the error
+    # delta_k in its compact textbook form (through means over the norm's positions)
     backward: Callable[..., sp.Expr]
     # A sentence on what the statistics couple, for the sheet.
     couples: str
 
 
 def _layer_jacobian(gamma_j, zt_j, zt_k, var, eps, j, k, width) -> sp.Expr:
-    """``gamma_j / sqrt(sigma^2 + eps) (delta_jk - (1 + ztilde_j ztilde_k) / K)``."""
+    """``gamma_j / sqrt(sigma^2 + eps) (delta_jk - (1 + ztilde_j ztilde_k) / K)``; over a batch the
+    same with examples for units (``j``, ``k`` examples, ``K`` the batch size N, gamma the unit's)."""
     return gamma_j / sp.sqrt(var + eps) * (sp.KroneckerDelta(j, k) - (1 + zt_j * zt_k) / width)
 
 
-def _layer_backward(scaled: Element, zt: Element, k, j, var, eps, width) -> sp.Expr:
+def _layer_backward(gamma: Element, dhat: Element, zt: Element, k, j, var, eps, width) -> sp.Expr:
     """``(gamma_k dhat_k - mean_j(gamma_j dhat_j) - ztilde_k mean_j(gamma_j dhat_j ztilde_j))
-    / sqrt(sigma^2 + eps)``: CS231n's compact layer-norm backward, ``scaled(u) = gamma_u dhat_u``."""
+    / sqrt(sigma^2 + eps)``: the compact layer-norm backward, each unit with its own gamma."""
     mean = lambda e: sp.Sum(e, (j, 1, width)) / width  # noqa: E731
+    scaled = lambda u: gamma(u) * dhat(u)  # noqa: E731
     inside = sp.Add(scaled(k), -mean(scaled(j)), -zt(k) * mean(scaled(j) * zt(j)), evaluate=False)
     return sp.Mul(1 / sp.sqrt(var + eps), inside, evaluate=False)
+
+
+def _batch_backward(gamma: Element, dhat: Element, zt: Element, n, p, var, eps, width) -> sp.Expr:
+    """``gamma_k / sqrt(sigma_k^2 + eps) (dhat_n - mean_p dhat_p - ztilde_n mean_p(dhat_p ztilde_p))``:
+    CS231n's ``batchnorm_backward_alt``, one gamma for the unit, outside."""
+    mean = lambda e: sp.Sum(e, (p, 1, width)) / width  # noqa: E731
+    inside = sp.Add(dhat(n), -mean(dhat(p)), -zt(n) * mean(dhat(p) * zt(p)), evaluate=False)
+    return sp.Mul(gamma(n) / sp.sqrt(var + eps), inside, evaluate=False)
 
 
 NORMS: dict[str, Norm] = {
     "layer": Norm(
         name="layer",
+        over="units",
         title="layer normalisation",
         short="layer norm",
         mean=lambda z, c, width: sp.Sum(z(c), (c, 1, width)) / width,
@@ -70,6 +82,22 @@ NORMS: dict[str, Norm] = {
         backward=_layer_backward,
         couples="the mean and variance are taken over the layer's units, so every unit's "
         "normalised value depends on every unit's pre-activation",
+    ),
+    # The same rule over the batch: one mean and variance per unit, over the N examples (training
+    # mode, the biased variance, as PyTorch's BatchNorm1d). Its Jacobian couples the examples.
+    "batch": Norm(
+        name="batch",
+        over="examples",
+        title="batch normalisation",
+        short="batch norm",
+        mean=lambda z, c, width: sp.Sum(z(c), (c, 1, width)) / width,
+        variance=lambda z, mu, c, width: sp.Sum((z(c) - mu) ** 2, (c, 1, width)) / width,
+        normalised=lambda z_k, mu, var, eps: (z_k - mu) / sp.sqrt(var + eps),
+        jacobian=_layer_jacobian,
+        backward=_batch_backward,
+        couples="the mean and variance of each unit are taken over the batch's examples, so every "
+        "example's normalised value depends on this example's pre-activation (the error is of the "
+        "batch's mean loss, times N: for one example alone it is the usual one)",
     ),
 }
 

@@ -352,7 +352,8 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
     if skip is not None:
         if isinstance(skip, bool) or not isinstance(skip, int) or not 0 <= skip <= index:
             at("skip")(
-                f"skip must be an earlier layer's number (0 for the inputs, at most {index}), got {_show(skip)}"
+                f"skip must be an earlier layer's number (0 for the inputs, at most {index}), "
+                f"got {_show(skip)}"
             )
         if last:
             at("skip")("skip is not allowed on the output layer (the loss reads its activation); "
@@ -365,14 +366,15 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
             at("norm")(f"unknown norm {_show(norm)}; known norms: {', '.join(sorted(NORMS))}")
         if last:
             at("norm")(f"norm {_show(norm)} is not allowed on the output layer; put it on a hidden layer")
-        if units == 1:
+        if units == 1 and NORMS[norm].over == "units":
             at("norm")(f"norm {_show(norm)} needs more than one unit (one unit normalises to beta)")
     eps = DEFAULT_EPS
     if "eps" in raw:
         if norm is None:
             at("eps")("eps is the epsilon of a norm; this layer has no norm")
         value = raw["eps"]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value <= 0:
             at("eps")(f"eps must be a positive number, got {_show(value)}")
         eps = float(value)
     return Layer(units, activation, parameters, bias, skip, norm, eps)

@@ -47,8 +47,9 @@ class Concrete:
         return e.xreplace(self.explicit).xreplace(self.explicit)
 
     def _is_delta(self, q) -> bool:
+        """Whether ``q`` is an error the derivation defines (delta, delta-hat, g): expanded too."""
         name = q.base.name if isinstance(q, sp.Indexed) else getattr(q, "name", "")
-        return name.startswith("delta")
+        return name in {_base_name(step.delta) for step in self.d.errors}
 
     def delta_value(self, q: sp.Expr) -> sp.Expr:
         if q in self.delta_cache:

@@ -53,12 +53,23 @@ def random_specs(draw) -> tuple[ModelSpec, dict[str, int]]:
     widths = (*range(1, top + 1), *SYMBOLS)
     loss = draw(st.sampled_from(sorted(LOSSES)))
     width = st.sampled_from(widths)
-    layers = [
-        {"units": draw(width), "activation": draw(st.sampled_from(ELEMENTWISE))} for _ in range(depth - 1)
-    ]
+    inputs = draw(width)
+    layers: list[dict] = []
+    for _ in range(1, depth):
+        layer = {"units": draw(width), "activation": draw(st.sampled_from(ELEMENTWISE))}
+        # Hidden layers may normalise (not a numeric width of 1) and add an earlier output of the
+        # same width (a residual connection), as the spec allows.
+        if layer["units"] != 1 and draw(st.booleans()):
+            layer["norm"] = "layer"
+            layer["eps"] = draw(st.sampled_from((1e-5, 0.1)))
+        widths_so_far = [inputs, *(lay["units"] for lay in layers)]
+        sources = [n for n, w in enumerate(widths_so_far) if w == layer["units"]]
+        if sources and draw(st.booleans()):
+            layer["skip"] = draw(st.sampled_from(sources))
+        layers.append(layer)
     units, activation = draw(st.sampled_from(_outputs(loss, widths)))
     layers.append({"units": units, "activation": activation})
-    data = {"name": "random", "inputs": draw(width), "loss": loss, "layers": layers}
+    data = {"name": "random", "inputs": inputs, "loss": loss, "layers": layers}
     spec = spec_from_dict(data, "<random>")  # the generator only makes specs the parser accepts
     used = sorted({s for s in spec.sizes() if isinstance(s, str)})
     values = {s: draw(st.integers(1, top)) for s in used}
@@ -85,6 +96,9 @@ def _random_point(d: Derivation, sizes: dict, rng: random.Random) -> dict:
         for k in _units(layer.width, sizes):
             point[element(layer.b, k)] = number()
             point.update({element(layer.w, k, j): number() for j in _units(layer.prev_width, sizes)})
+            if layer.norm:
+                point[element(layer.gamma, k)] = number()
+                point[element(layer.beta, k)] = number()
     outputs = _units(names.output.width, sizes)
     hot = rng.randrange(len(outputs))
     for i, k in enumerate(outputs):
@@ -104,7 +118,8 @@ def _forward(d: Derivation, sizes: dict, value_of) -> tuple[sp.Expr, dict]:
     names = d.names
     values: dict = {}
     prev = {j: value_of(element(names.x, j)) for j in _units(names.input_width, sizes)}
-    for layer in names.layers:
+    outputs = {0: prev}
+    for layer, spec_layer in zip(names.layers, d.spec.layers, strict=True):
         act = ACTIVATIONS[layer.activation]
         units = _units(layer.width, sizes)
         z = {
@@ -112,12 +127,26 @@ def _forward(d: Derivation, sizes: dict, value_of) -> tuple[sp.Expr, dict]:
             + value_of(element(layer.b, k))
             for k in units
         }
+        inputs = z
+        if spec_layer.norm == "layer":  # written out here, from the definition, not from the engine
+            mean = sp.Add(*z.values()) / len(units)
+            var = sp.Add(*((v - mean) ** 2 for v in z.values())) / len(units)
+            eps = sp.Float(spec_layer.eps, 30)
+            tilde = {k: (z[k] - mean) / sp.sqrt(var + eps) for k in units}
+            inputs = {k: value_of(element(layer.gamma, k)) * tilde[k] + value_of(element(layer.beta, k))
+                      for k in units}
+            values.update({layer.mu: mean, layer.var: var, layer.eps: eps})
+            values.update({element(layer.ztilde, k): tilde[k] for k in units})
+            values.update({element(layer.zhat, k): inputs[k] for k in units})
         if act.elementwise:
-            prev = {k: act.forward(z[k]) for k in units}
+            prev = {k: act.forward(inputs[k]) for k in units}
         else:
             zeta, c = sp.IndexedBase("zeta"), sp.Dummy("c", integer=True, positive=True)
             whole = {zeta[k]: z[k] for k in units}
             prev = {k: act.vector_forward(zeta, k, c, len(units)).doit().xreplace(whole) for k in units}
+        if spec_layer.skip is not None:
+            prev = {k: prev[k] + outputs[spec_layer.skip][k] for k in units}
+        outputs[layer.number] = prev
         values.update({element(layer.z, k): z[k] for k in units})
         values.update({element(layer.a, k): prev[k] for k in units})
     out = names.output
@@ -179,9 +208,11 @@ def _count(size: object, values: dict[str, int]) -> int:
 
 
 def _parameter_count(spec: ModelSpec, values: dict[str, int]) -> int:
-    """Weights and biases of every layer: each gradient element must have been compared."""
+    """Weights and biases of every layer (and a norm's gamma and beta): each gradient element
+    must have been compared."""
     sizes = [_count(s, values) for s in spec.sizes()]
-    return sum(n_out * n_in + n_out for n_in, n_out in zip(sizes, sizes[1:], strict=False))
+    dense = sum(n_out * n_in + n_out for n_in, n_out in zip(sizes, sizes[1:], strict=False))
+    return dense + sum(2 * n_out for n_out, layer in zip(sizes[1:], spec.layers, strict=True) if layer.norm)
 
 
 # --- generated code against finite differences ------------------------------------------------------

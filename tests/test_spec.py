@@ -73,7 +73,9 @@ BAD_SPECS = {
     "unknown-table": (5, f"unknown key 'training'; {TOP}"),
     "unknown-dotted-key": (4, f"unknown key 'optimizer'; {TOP}"),
     "unknown-quoted-key": (4, f"unknown key 'batch size'; {TOP}"),
-    "unknown-layer-key": (8, "layer 1: unknown key 'dropout'; allowed keys: units, activation, bias, skip, norm, eps, alpha"),
+    "unknown-layer-key": (
+        8, "layer 1: unknown key 'dropout'; allowed keys: units, activation, bias, skip, norm, eps, alpha"
+    ),
     "unknown-activation": (7, f"layer 1: unknown activation 'mish'; {ACTS}"),
     "unknown-loss": (3, "unknown loss 'triplet'; known losses: bce, ce, hinge, huber, mse, svm"),
     "units-zero": (6, "layer 1: units must be a positive integer, got 0"),
@@ -112,6 +114,26 @@ BAD_SPECS = {
     "layers-empty": (4, "layers is empty; a model needs at least one [[layers]] table"),
     "layers-not-tables": (4, "layers must be an array of tables, each starting with [[layers]]"),
     "layers-inline-bad": (4, f"layer 2: unknown activation 'swish'; {ACTS}"),
+    "skip-width-mismatch": (
+        8, "layer 1: skip = 0 adds the inputs (width 'M') to an output of width 'K'; the widths must match"
+    ),
+    "skip-on-output": (
+        12, "layer 2: skip is not allowed on the output layer (the loss reads its activation); "
+        "put it on a hidden layer",
+    ),
+    "skip-not-earlier": (
+        8, "layer 1: skip must be an earlier layer's number (0 for the inputs, at most 0), got 2"
+    ),
+    "norm-unknown": (8, "layer 1: unknown norm 'group'; known norms: batch, layer"),
+    "norm-on-output": (
+        8, "layer 1: norm 'layer' is not allowed on the output layer; put it on a hidden layer"
+    ),
+    "norm-one-unit": (8, "layer 1: norm 'layer' needs more than one unit (one unit normalises to beta)"),
+    "eps-without-norm": (8, "layer 1: eps is the epsilon of a norm; this layer has no norm"),
+    "eps-negative": (9, "layer 1: eps must be a positive number, got -1"),
+    "l2-names-norm-symbol": (
+        4, "l2 'gamma' names a normalisation quantity of this model; use another symbol, such as \"lambda\""
+    ),
 }
 
 

@@ -145,17 +145,21 @@ def _wording(d: Derivation, step: ErrorStep) -> dict:
                            + (", so by the chain rule the paths add" if len(routes) > 1 else
                               ", so by the chain rule")),
                 "closing": f"Adding the paths, the error of layer {step.layer}'s output is"
-                if len(routes) > 1 else f"So the error of layer {step.layer}'s output is"}
+                if len(routes) > 1 else f"So the error of layer {step.layer}'s output is", "means": ""}
     if step.quantity == "zhat" or (step.quantity == "z" and not step.chain.sum and len(step.factors) == 1):
         what = "normalised pre-activation" if step.quantity == "zhat" else "pre-activation"
         return {"heading": f"Error of hidden layer {step.layer} ({what}).",
-                "reason": "reaches the loss only through the layer's output, so by the chain rule", **closing}
+                "reason": "reaches the loss only through the layer's output, so by the chain rule",
+                "means": "", **closing}
     if layer.norm:
         rule = norms.get(layer.norm)
+        position = latex(step.chain.sum[0]) if step.chain.sum else ""
         return {"heading": f"Error of hidden layer {step.layer} (through its {rule.title}).",
-                "reason": f"reaches the loss through every normalised unit, since {rule.couples}; "
-                "so the chain rule sums over them", **closing}
-    return {"heading": "", "reason": "", **closing}
+                "reason": "reaches the loss through every normalised value "
+                f"${latex(step.chain.factors[0].den)}$, since {rule.couples}; "
+                f"so the chain rule sums over ${position}$", **closing,
+                "means": "the units" if rule.over == "units" else "the batch"}
+    return {"heading": "", "reason": "", "means": "", **closing}
 
 
 def error_block(ctx: Context, d: Derivation, step: ErrorStep) -> dict:
@@ -292,7 +296,24 @@ def vectorised(d: Derivation) -> list[dict]:
             return latex(Partial(lhs.num, batch(lhs.den).expr))
         return latex(batch(lhs).expr)
 
-    return [{"rows": rows(target(s.index_form[0]), latex(s.expr)), "role": s.role} for s in vectorise(d)]
+    return [{"rows": _long_product(target(s.index_form[0]), s.expr), "role": s.role} for s in vectorise(d)]
+
+
+def _long_product(lhs: str, expr: sp.Expr) -> list[str]:
+    """``lhs &= expr``; an elementwise product too wide for one row continues on the next,
+    one factor a row (a layer norm's error: the bracket, then the scaling)."""
+    from ..lowering import Hadamard
+    from .latex_printer import ROW_WIDTH, visual_width
+
+    one = rows(lhs, latex(expr))
+    if visual_width(one[0]) <= ROW_WIDTH or not isinstance(expr, Hadamard):
+        return one
+
+    def factor(arg: sp.Expr) -> str:
+        return f"({latex(arg)})" if isinstance(arg, sp.Add) else latex(arg)
+
+    first, *rest = expr.args
+    return [f"{lhs} &= {factor(first)}", *(rf"&\qquad \odot {factor(arg)}" for arg in rest)]
 
 
 # --- parts, fragments, sheets ------------------------------------------------------------------

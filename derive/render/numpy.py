@@ -296,10 +296,28 @@ def _parameters(names: ModelNames) -> list[Parameter]:
     return result
 
 
+def _batch_check(names: ModelNames, inputs: str) -> list[str]:
+    """A model with batch statistics (batch norm) needs two examples at least, as PyTorch's
+    BatchNorm1d in training mode: one example would normalise every unit to beta, silently."""
+    from .. import norms
+
+    if not any(layer.norm and norms.get(layer.norm).over == "examples" for layer in names.layers):
+        return []
+    message = f"{inputs} must hold at least 2 examples (batch norm takes its statistics over the batch)"
+    return [f"if {inputs}.shape[0] < 2:", f'    raise ValueError(f"{message}, got {{{inputs}.shape[0]}}")']
+
+
+def _batch_size_line(statements: tuple[ArrayStatement, ...], inputs: str) -> list[str]:
+    """``n = X.shape[0]`` when the statements compute with the batch size."""
+    used = any(s == N for st in statements for s in st.expr.free_symbols)
+    return [f"n = {inputs}.shape[0]"] if used else []
+
+
 def _size_lines(statements: tuple[ArrayStatement, ...], names: ModelNames) -> list[str]:
     """``K = W1.shape[0]`` for each size symbol the statements compute with (a mean over units),
     read from the first argument that has it."""
-    used = {s.name for st in statements for s in st.expr.free_symbols} & {s.name for s in names.size_symbols()}
+    sizes = {s.name for s in names.size_symbols()}
+    used = {s.name for st in statements for s in st.expr.free_symbols} & sizes
     lines = []
     for size in sorted(used):
         name, dims = next((name, dims) for name, dims in shapes(names) if size in dims)
@@ -406,7 +424,9 @@ def context(derivation: Derivation) -> dict:
         loss=_lines((loss,), printer, output_error_name, taken),
         backward=_lines(tuple(backward), printer, output_error_name, taken),
         output=out.a.name,
-        forward_sizes=_size_lines(tuple(forward), names),
+        # loss_and_grad always has n; forward needs it only for a mean over the batch (batch norm).
+        forward_sizes=_size_lines(tuple(forward), names) + _batch_size_line(tuple(forward), inputs),
+        batch_check=_batch_check(names, inputs),
         sizes_used=_size_lines(statements, names),
         # A 0-d gradient is a NumPy scalar after the batch sum; return arrays, as params are.
         gradients=[
