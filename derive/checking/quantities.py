@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
+from .. import norms
+from ..errors import UsageError
 from ..naming import ModelNames, latex_name
 from .latex_parse import HAT_Y, SIGMA, Index, Name
 from .problems import Wrong
@@ -61,6 +63,7 @@ class ModelTable:
 
     def __init__(self, names: ModelNames):
         self.names = names
+        _per_example(names)
         out = names.output
         self.quantities: dict[tuple[str, int | None], Quantity] = {}
         self._add(Quantity(names.x.name, "x", None, _dims((names.input_width, names.input_index))))
@@ -192,6 +195,16 @@ class ModelTable:
                         f"{'index' if len(name.indices) == 1 else 'indices'}, "
                         f"but {q.latex} has {len(q.dims)}{over}{whole}")
         return Ref(q, name.indices)
+
+
+def _per_example(names: ModelNames) -> None:
+    """``UsageError`` for a model whose answers cannot be checked one example at a time: a norm
+    whose statistics run over the batch's examples (batch norm) couples them."""
+    for layer in names.layers:
+        if layer.norm and norms.get(layer.norm).over != "units":
+            raise UsageError(f"model {names.spec.name}: layer {layer.number}'s {norms.get(layer.norm).title} "
+                             "couples the examples of a batch, and answers are checked one example at a "
+                             "time; the checker grades layer normalisation (norm = \"layer\") only")
 
 
 def _whole(name: Name, q: Quantity) -> str:
