@@ -6,6 +6,10 @@ costs at most 3x the step from 8 to 16 (linear growth gives 2x). Runs are interl
 command at every depth, repeated) and the median is taken, so machine noise hits all alike. The
 printed sizes (bytes of code, JSON and terminal text) show the output growing linearly too.
 
+The residual family (issue 9) puts layer norm on every hidden layer and a skip every 2 layers
+(layer 3 adds layer 1's output, layer 5 layer 3's, ...). It is skipped, with the reason printed,
+while ``derive code`` fails on it or ignores those keys (the engine for them has not landed).
+
 Usage: python bench/bench_depth.py [--repeat N]
 """
 
@@ -24,15 +28,26 @@ DEPTHS = (8, 16, 32)
 FAMILIES = {
     "softmax+ce": ("C", "softmax", "ce"),
     "sigmoid+bce": (1, "sigmoid", "bce"),
+    "residual+layernorm": ("C", "softmax", "ce"),
 }
+RESIDUAL = "residual+layernorm"  # hidden layers normalised, a skip every 2 layers
 MAX_SECONDS = 3.0
 MAX_STEP_RATIO = 3.0
 
 
+def hidden_layer(number: int, family: str) -> str:
+    """A tanh layer of width K; in the residual family, layer-normalised, and from layer 3 on
+    every second layer adds the output of the layer two before it."""
+    text = '[[layers]]\nunits = "K"\nactivation = "tanh"\n'
+    if family == RESIDUAL:
+        text += 'norm = "layer"\n' + (f"skip = {number - 2}\n" if number >= 3 and number % 2 else "")
+    return text + "\n"
+
+
 def spec_text(depth: int, family: str) -> str:
-    """``depth - 1`` tanh hidden layers of width K, then the family's output layer and loss."""
+    """``depth - 1`` hidden layers of width K, then the family's output layer and loss."""
     units, activation, loss = FAMILIES[family]
-    hidden = '[[layers]]\nunits = "K"\nactivation = "tanh"\n\n' * (depth - 1)
+    hidden = "".join(hidden_layer(number, family) for number in range(1, depth))
     output = f'[[layers]]\nunits = {units!r}\nactivation = "{activation}"\n'.replace("'", '"')
     return f'name = "deep{depth}"\ninputs = "M"\nloss = "{loss}"\n\n{hidden}{output}'
 
@@ -77,6 +92,20 @@ def report(family: str, medians: dict, sizes: dict) -> bool:
     return ok
 
 
+def unsupported(spec: Path, family: str) -> str | None:
+    """Why ``derive code`` cannot be timed on ``spec`` yet (None: it can): the residual family
+    needs the engine for skip and norm, which fails on them or, before it lands, ignores them."""
+    if family != RESIDUAL:
+        return None
+    done = subprocess.run([sys.executable, "-m", "derive", "code", str(spec)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), check=False)
+    if done.returncode != 0:
+        return f"`derive code` exits {done.returncode}: {done.stderr.strip()[-300:]}"
+    if "gamma1" not in done.stdout:
+        return "the generated code has no gamma1: derive ignores norm (and skip) until the engine lands"
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
@@ -90,6 +119,10 @@ def main() -> int:
                 spec.write_text(spec_text(depth, family), encoding="utf-8")
                 for name, cmd in commands(spec, Path(tmp) / "out.py").items():
                     runs[name, depth] = cmd
+            reason = unsupported(Path(tmp) / f"deep{DEPTHS[-1]}-{family.replace('+', '-')}.toml", family)
+            if reason:
+                print(f"\n### {family}\n\nSKIPPED: {reason}")
+                continue
             medians = interleaved(runs, args.repeat)
             sizes = {d: output_sizes(Path(tmp) / f"deep{d}-{family.replace('+', '-')}.toml") for d in DEPTHS}
             ok &= report(family, medians, sizes)

@@ -1,10 +1,14 @@
 """The chain-rule engine: model names -> ``Derivation`` (data: set-up and steps, SymPy throughout).
 
-Backpropagation form: walking from the loss towards the inputs, each layer's error term
-``delta = dL/dz`` is defined once, from the next layer's, and every parameter's gradient is that
-error times the local derivative of ``z``. Each factor is SymPy's ``diff`` of the quantity's
-defining equation (Kronecker deltas summed out) beside the textbook form the activation or loss
-registry states for it. The engine names no activation or loss: it reads the registries.
+Backpropagation form: walking from the loss towards the inputs in reverse topological order (a
+residual connection only reaches back), each quantity's error is defined once, as the sum over
+its consumers of their errors times the local derivatives: a layer's ``delta = dL/dz`` from the
+next layer's, ``g = dL/da`` where a skip gives the output a second consumer (both paths shown and
+added), ``delta-hat = dL/dzhat`` and a norm's Jacobian where a norm couples the units (or the
+batch's examples). Every parameter's gradient is an error times the local derivative of what the
+parameter enters. Each factor is SymPy's ``diff`` of the quantity's defining equation (Kronecker
+deltas summed out) beside the textbook form the activation, loss or norm registry states for it.
+The engine names no activation, loss or norm: it reads the registries.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Forward pass as equations: spec -> set-up equations (z, a, L per layer), in index notation.
 
-``setup(names)`` gives what a course writes under "Model set-up", with symbolic sizes.
+``setup(names)`` gives what a course writes under "Model set-up", with symbolic sizes: per layer
+``z``, a norm's statistics (``mu``, ``sigma^2``), ``ztilde`` and ``zhat``, then ``a`` (plus the
+skipped output under a residual connection). A batch norm's statistics run over the examples:
+``at``/``this`` write an element with its example index where examples couple.
 ``definitions(names)`` gives each quantity's defining expression with *dummy* summation indices,
 ready to differentiate with respect to an element carrying a free index of the same letter.
 ``concrete(names, sizes)`` expands everything at concrete sizes into explicit expressions of the

@@ -11,7 +11,9 @@ print themselves (``_latex`` and ``_numpycode``), so SymPy's LaTeX printer and
 ``derive.render.numpy_printer`` need no other help; an expression with no batch form raises
 ``VectoriseError``. Nothing here names a model: the rewriting follows the indices of the
 expressions, and an activation is known by the registry entry its applied function carries
-(``activations.Applied``), never by its formula. Statements are assembled in ``derive.vectorise``.
+(``activations.Applied``), never by its formula. An explicit example index (``naming.ExampleIndex``,
+batch norm's ``z_{nk}``) is the batch axis, a sum over it a column sum; a per-unit statistic of
+the batch (``naming.Statistic``) has no batch axis. Statements are assembled in ``derive.vectorise``.
 """
 
 from __future__ import annotations

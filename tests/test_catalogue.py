@@ -4,7 +4,8 @@ local registry rules, checked against independent references.
 - Registering an activation changes no other activation's derivation or code: an activation is
   known by the entry its applied function carries, never by matching its formula.
 - The generated code's loss and gradients equal PyTorch float64 autograd of a forward pass written
-  here from the spec with ``torch.nn.functional`` (never from the derivation), on random inputs and
+  from the spec with ``torch.nn.functional`` in ``tests.torch_model`` (never from the derivation), on
+  random inputs and
   at points exactly on each kink (z = 0), where the code must take PyTorch's subgradient.
 - The engine's gradients equal SymPy's ``diff`` of the fully composed loss (``tests.reference``).
 """
@@ -22,23 +23,19 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-import torch
-import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import derive
 import derive.render.terminal
 from derive import activations
-from derive.naming import names as model_names
 from derive.render.latex import fragment
 from derive.render.numpy import module_source
 from derive.spec import ModelSpec, builtin_names, parse_spec, resolve
 from derive.verify import load_module, random_instance
 
+from . import torch_model
 from .reference import Concrete, random_point
-
-torch.set_default_dtype(torch.float64)
 
 RELU_SPEC = """
 name = "relu-net"
@@ -76,65 +73,6 @@ def test_registering_an_activation_changes_no_other_derivation(monkeypatch):
 # --- an independent reference: the spec's forward pass in PyTorch -----------------------------
 
 
-def _torch_activation(name: str, parameters: dict[str, float]):
-    alpha = parameters.get("alpha")
-    table = {
-        "identity": lambda z: z,
-        "sigmoid": torch.sigmoid,
-        "tanh": torch.tanh,
-        "relu": F.relu,
-        "softplus": F.softplus,
-        "softmax": lambda z: F.softmax(z, dim=1),
-        "leaky_relu": lambda z: F.leaky_relu(z, 0.01 if alpha is None else alpha),
-        "elu": lambda z: F.elu(z, 1.0 if alpha is None else alpha),
-        "silu": F.silu,
-        "gelu": F.gelu,  # approximate="none": the erf form
-        "softsign": F.softsign,
-    }
-    return table[name]
-
-
-def _torch_loss(loss: str, z, a, y, labels):
-    """Per-example loss from PyTorch's own loss functions where it has them."""
-    if loss == "mse":
-        return 0.5 * ((a - y) ** 2).reshape(len(a), -1).sum(dim=1)
-    if loss == "bce":
-        return F.binary_cross_entropy(a, y, reduction="none")
-    if loss == "ce":
-        return F.nll_loss(torch.log(a), labels, reduction="none")
-    if loss == "svm":  # PyTorch's multi-class margin loss averages over the classes; ours sums
-        return F.multi_margin_loss(z, labels, margin=1.0, reduction="none") * z.shape[1]
-    if loss == "hinge":  # max(0, .) as PyTorch's relu, whose derivative at 0 is 0
-        return F.relu(1 - (2 * y - 1) * z)
-    if loss == "huber":
-        return F.huber_loss(a, y, delta=1.0, reduction="none").reshape(len(a), -1).sum(dim=1)
-    raise KeyError(loss)
-
-
-def torch_reference(spec: ModelSpec, params: dict, X: np.ndarray, y: np.ndarray, l2: float | None = None):
-    """(mean loss, gradients) of ``spec`` by PyTorch float64 autograd, shaped like ``params``;
-    with ``l2``, plus (l2 / 2) times every weight squared (biases excluded), once per batch."""
-    layers = model_names(spec).layers
-    tensors = {name: torch.tensor(np.asarray(value), requires_grad=True) for name, value in params.items()}
-    h = torch.tensor(X)
-    for layer, names in zip(spec.layers, layers, strict=True):
-        w = tensors[names.w.name].reshape(-1, h.shape[1])
-        z = h @ w.T
-        if tensors.get(names.b.name) is not None:
-            z = z + tensors[names.b.name].reshape(-1)
-        h = _torch_activation(layer.activation, dict(layer.parameters))(z)
-    out = layers[-1]
-    a = h if out.index is not None else h[:, 0]
-    z = z if out.index is not None else z[:, 0]
-    target = torch.tensor(y)
-    labels = target.argmax(dim=1) if target.ndim == 2 else None
-    total = _torch_loss(spec.loss, z, a, target, labels).mean()
-    if l2 is not None:
-        total = total + l2 / 2 * sum((tensors[layer.w.name] ** 2).sum() for layer in layers)
-    total.backward()
-    return total.item(), {name: t.grad.numpy() for name, t in tensors.items()}
-
-
 def generated(spec: ModelSpec):
     derivation = derive.derive(spec)
     module = load_module(module_source(derivation), f"test_catalogue_{spec.name.replace('-', '_')}")
@@ -142,12 +80,13 @@ def generated(spec: ModelSpec):
 
 
 def assert_matches_torch(
-    spec: ModelSpec, params: dict, X: np.ndarray, y: np.ndarray, rtol: float = 1e-11, **keywords: float
+    spec: ModelSpec, sizes: dict, params: dict, X: np.ndarray, y: np.ndarray, rtol: float = 1e-11,
+    **keywords: float,
 ):
     _, module = generated(spec)
     loss, grads = module.loss_and_grad(params, X, y, **keywords)
-    l2 = spec.l2 if isinstance(spec.l2, float) else next(iter(keywords.values()), None)
-    expected_loss, expected = torch_reference(spec, params, X, y, l2)
+    l2 = None if isinstance(spec.l2, float) else next(iter(keywords.values()), None)
+    expected_loss, expected = torch_model.loss_and_grad(spec, sizes, params, X, y, l2)
     assert loss == pytest.approx(expected_loss, rel=rtol, abs=1e-13)
     for name in params:
         scale = max(1.0, float(np.max(np.abs(expected[name]))))
@@ -195,7 +134,7 @@ def test_new_activation_gradients_equal_pytorch(activation, extra):
     derivation, module = generated(spec)
     rng = np.random.default_rng(7)
     params, X, y = random_instance(module, derivation, {"M": 3, "K": 4}, 9, rng)
-    assert_matches_torch(spec, params, X, y)
+    assert_matches_torch(spec, {"M": 3, "K": 4}, params, X, y)
 
 
 @pytest.mark.parametrize(("activation", "extra"), ON_KINK)
@@ -207,7 +146,7 @@ def test_subgradient_at_zero_is_pytorchs(activation, extra):
     params, X, y = random_instance(module, derivation, {"M": 3, "K": 4}, 6, rng)
     X[:3] = 0.0
     params["b1"][:] = 0.0
-    assert_matches_torch(spec, params, X, y)
+    assert_matches_torch(spec, {"M": 3, "K": 4}, params, X, y)
     # The kink matters: at z = 0 the code's gradient for W2 and b1 is not the other side's.
     _, grads = module.loss_and_grad(params, X, y)
     assert np.all(np.isfinite(grads["b1"]))
@@ -287,7 +226,7 @@ def test_new_loss_gradients_equal_pytorch(loss, output):
     params, X, y = random_instance(module, derivation, {"M": 3, "K": 4, "C": 4}, 12, rng)
     if loss == "huber":
         y = y * 3.0  # residuals on both sides of delta = 1
-    assert_matches_torch(spec, params, X, y)
+    assert_matches_torch(spec, {"M": 3, "K": 4, "C": 4}, params, X, y)
 
 
 @pytest.mark.parametrize(("loss", "output"), LOSS_CASES)
@@ -327,7 +266,7 @@ def _on_margin(loss: str):
 @pytest.mark.parametrize("loss", ["svm", "hinge", "huber"])
 def test_margin_kink_takes_pytorchs_subgradient(loss):
     spec, params, X, y = _on_margin(loss)
-    assert_matches_torch(spec, params, X, y)
+    assert_matches_torch(spec, {"M": 3, "K": 2}, params, X, y)
 
 
 # --- layers without bias -----------------------------------------------------------------------------
@@ -357,7 +296,7 @@ def test_layers_without_bias_have_no_b_and_match_pytorch():
     sizes = {"M": 3, "K": 4, "H": 2, "C": 3}
     params, X, y = random_instance(module, derivation, sizes, 7, np.random.default_rng(5))
     assert set(params) == {"W1", "W2", "b2", "W3"}
-    assert_matches_torch(spec, params, X, y)
+    assert_matches_torch(spec, sizes, params, X, y)
     # the set-up states it: z = sum_j w_kj x_j, with no b
     assert derivation.setup[0].rhs.free_symbols.isdisjoint({derivation.names.layers[0].b})
 
@@ -392,7 +331,7 @@ def test_numeric_weight_decay_is_written_into_the_code_and_matches_pytorch(n):
     derivation, module = generated(spec)
     assert not hasattr(module, "HYPERPARAMETERS")
     params, X, y = random_instance(module, derivation, {"M": 3, "K": 4, "C": 3}, n, np.random.default_rng(n))
-    assert_matches_torch(spec, params, X, y)
+    assert_matches_torch(spec, {"M": 3, "K": 4, "C": 3}, params, X, y)
 
 
 @pytest.mark.parametrize("n", [1, 6])
@@ -404,7 +343,7 @@ def test_symbolic_weight_decay_is_a_keyword_of_loss_and_grad(n):
     with pytest.raises(TypeError):
         module.loss_and_grad(params, X, y)  # the strength must be given
     for strength in (0.0, 0.3, 2.0):
-        assert_matches_torch(spec, params, X, y, lambda_=strength)
+        assert_matches_torch(spec, {"M": 3, "K": 2, "C": 3}, params, X, y, lambda_=strength)
 
 
 def test_weight_decay_derivation_equals_sympy_diff_of_the_objective():
@@ -518,7 +457,7 @@ def test_every_model_equals_pytorch(model):
     sizes = {name: 3 + i for i, name in enumerate(module.SIZES)}
     params, X, y = random_instance(module, derivation, sizes, 6, np.random.default_rng(13))
     keywords = {name: 0.25 for name in getattr(module, "HYPERPARAMETERS", ())}
-    assert_matches_torch(spec, params, X, y, **keywords)
+    assert_matches_torch(spec, sizes, params, X, y, **keywords)
 
 
 # SymPy's diff of the composed loss grows as width**depth: models with literal widths of 16 units
@@ -579,7 +518,7 @@ def test_random_catalogue_specs_equal_pytorch(case):
     rng = np.random.default_rng(seed)
     params, X, y = random_instance(module, derivation, {}, 5, rng)
     keywords = {name: 0.4 for name in getattr(module, "HYPERPARAMETERS", ())}
-    assert_matches_torch(spec, params, X, y, rtol=1e-10, **keywords)
+    assert_matches_torch(spec, {}, params, X, y, rtol=1e-10, **keywords)
 
 
 def test_every_l2_symbol_has_a_typeset_name():

@@ -231,8 +231,11 @@ def test_builtins_are_specs():
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")) + sorted(GOOD.glob("*.toml")), ids=str)
 def test_examples_derive(path):
     d = derive.derive(str(path))
-    assert [step.layer for step in d.errors] == list(range(d.spec.depth, 0, -1))
-    assert len(d.gradients) == sum(2 if layer.bias else 1 for layer in d.spec.layers)
+    # Every layer's errors, output first (a skip or a norm gives a layer more than one).
+    layers = [step.layer for step in d.errors]
+    assert layers == sorted(layers, reverse=True) and set(layers) == set(range(1, d.spec.depth + 1))
+    per_layer = [(2 if layer.bias else 1) + (2 if layer.norm else 0) for layer in d.spec.layers]
+    assert len(d.gradients) == sum(per_layer)
 
 
 def test_show_works_on_the_examples(capsys):

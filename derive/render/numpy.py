@@ -303,8 +303,14 @@ def _batch_check(names: ModelNames, inputs: str) -> list[str]:
 
     if not any(layer.norm and norms.get(layer.norm).over == "examples" for layer in names.layers):
         return []
-    message = f"{inputs} must hold at least 2 examples (batch norm takes its statistics over the batch)"
-    return [f"if {inputs}.shape[0] < 2:", f'    raise ValueError(f"{message}, got {{{inputs}.shape[0]}}")']
+    message = f"{inputs} must hold at least 2 examples (batch norm takes its statistics over the batch), "
+    return [
+        f"if {inputs}.shape[0] < 2:",
+        "    raise ValueError(",
+        f'        "{message}"',
+        f'        f"got {{{inputs}.shape[0]}}"',
+        "    )",
+    ]
 
 
 def _batch_size_line(statements: tuple[ArrayStatement, ...], inputs: str) -> list[str]:
