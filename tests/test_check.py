@@ -74,7 +74,7 @@ def test_partials_kronecker_sums_and_cases_parse():
 @pytest.mark.parametrize("text, column", [
     (r"\frac{\partial L}{\partial a} = (a - y", 39),
     (r"a = b + } c", 9),
-    (r"a = \sqrt{z}", 5),
+    (r"a = \int{z}", 5),
 ])
 def test_parse_errors_name_the_column(text, column):
     with pytest.raises(LatexError) as err:

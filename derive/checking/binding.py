@@ -27,7 +27,7 @@ from .latex_parse import (
     WrittenPartial,
 )
 from .problems import Unreadable, Wrong
-from .quantities import ModelTable, Ref
+from .quantities import ERRORS, ModelTable, Ref
 
 MAX_EXPONENT = 100  # |literal exponent|; larger ones only overflow
 
@@ -73,7 +73,7 @@ class Binder:
         found = _merge(self._occ_Name(node.num), self._occ_Name(node.den))
         for part in (node.num, node.den):
             quantity = self.refs[id(part)].quantity
-            if quantity is None or quantity.kind == "delta":
+            if quantity is None or quantity.kind in ERRORS:
                 raise Wrong(f"{part.show()} in a partial derivative is not a quantity of the forward pass")
         return found
 

@@ -39,7 +39,7 @@ from .latex_parse import (
     function_key,
 )
 from .problems import Undefined, Unreadable, Wrong
-from .quantities import E, Ref
+from .quantities import ERRORS, E, Ref
 
 MAX_SUM_TERMS = 1000
 
@@ -200,9 +200,9 @@ class Evaluator:
         if ref.quantity is None:
             return self.euler
         element = self.element(ref, env)
-        if ref.quantity.kind == "delta":  # the error term delta = dL/dz of its layer
-            z = self.model.table.quantities[("z", ref.quantity.layer)]
-            return self.model.derivative((self.model.names.L.name, ()), (z.key, element[1]))
+        if ref.quantity.kind in ERRORS:  # an error term: delta = dL/dz, delta_hat = dL/dzhat, g = dL/da
+            of = self.model.table.quantities[(ERRORS[ref.quantity.kind], ref.quantity.layer)]
+            return self.model.derivative((self.model.names.L.name, ()), (of.key, element[1]))
         return self.model.value(element)
 
     def _WrittenPartial(self, node: WrittenPartial, env):

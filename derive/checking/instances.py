@@ -6,6 +6,8 @@ sum_k y_k = 1 holds), and runs the forward pass, so every intermediate is the mo
 ``draw`` makes the instances a check uses, together, so that every branch of the model occurs
 across them whatever the seed (both labels, every one-hot position, both sides of relu's kink;
 see ``Cover``). ``derivative(num, den)`` is forward-mode differentiation through that pass.
+A layer norm (mean, biased variance, z-tilde, z-hat) and a residual sum are written out here from
+their textbook definitions, and the weight-decay term Omega beside the loss.
 Every formula comes from the registries (``activations``, ``losses``), compiled with
 ``lambdify``; derivatives of them are SymPy's ``diff``, never the chain-rule engine's results,
 so the grader is independent of what it grades.
@@ -273,6 +275,9 @@ class ModelInstance:
         cover = cover or Cover()
         self.values = self._sample(rng, cover.targets)
         drawn = set(self.values)
+        for layer in self.names.layers:  # a norm's epsilon: the model's number, not drawn
+            if layer.norm:
+                self.values[(layer.eps.name, ())] = layer.eps.value
         self._place(cover.sides, rng)
         self._place_loss(loss_side, rng)
         self._drawn = {e: v for e, v in self.values.items() if e in drawn}  # drawn, not computed
@@ -288,14 +293,16 @@ class ModelInstance:
 
     def _place(self, sides: dict[int, dict[tuple[int, ...], int]], rng: random.Random) -> None:
         """Shift biases so that each unit's pre-activation lies on the side of its activation's
-        kinks that ``sides`` asks for (layer by layer: a shift changes the layers after it)."""
+        kinks that ``sides`` asks for (layer by layer: a shift changes the layers after it).
+        Under a norm the activation reads z-hat, and its shift beta moves that unit alone."""
         for position, layer in enumerate(self.names.layers):
-            if position not in sides:
+            if position not in sides or not (layer.bias or layer.norm):
                 continue
             kinks = layer.entry.kinks
+            shift = layer.beta if layer.norm else layer.b
             self._run(self.values, None)
             for k, side in sides[position].items():
-                z = self.values[(layer.z.name, k)]
+                z = self.values[(layer.act_input.name, k)]
                 low = kinks[side - 1] if side > 0 else -math.inf
                 high = kinks[side] if side < len(kinks) else math.inf
                 if low + KINK_MARGIN <= z <= high - KINK_MARGIN:
@@ -306,7 +313,7 @@ class ModelInstance:
                     target = low + rng.uniform(2, 10) * KINK_MARGIN
                 else:
                     target = rng.uniform(low + KINK_MARGIN, high - KINK_MARGIN)
-                self.values[(layer.b.name, k)] += target - z
+                self.values[(shift.name, k)] += target - z
 
     def _place_loss(self, side: int, rng: random.Random) -> None:
         """Shift the output biases so that every output's loss margin (``Loss.margins``) is
@@ -344,11 +351,17 @@ class ModelInstance:
                     base[(layer.b.name, k)] = rng.uniform(-1.0, 1.0)
                 for j in self.units(layer.prev_width, layer.prev_index):
                     base[(layer.w.name, k + j)] = rng.uniform(-1.5, 1.5)
+                if layer.norm:  # gamma away from 0, so that no unit's normalised value is lost
+                    base[(layer.gamma.name, k)] = rng.uniform(0.5, 1.5)
+                    base[(layer.beta.name, k)] = rng.uniform(-1.0, 1.0)
         outputs = self.units(names.output.width, names.output.index)
         if targets is None:
             targets = _targets(names.spec.loss, len(outputs), rng)
         for k, value in zip(outputs, targets, strict=True):
             base[(names.y.name, k)] = value
+        if names.l2 is not None:  # the weight-decay strength: its value, or drawn for a symbol
+            l2 = rng.uniform(0.1, 1.0) if isinstance(names.l2, sp.Symbol) else float(names.l2)
+            base[(self.table.l2_key, ())] = l2
         return base
 
     def units(self, width: sp.Expr, idx) -> list[tuple[int, ...]]:
@@ -362,7 +375,8 @@ class ModelInstance:
         """Inputs, targets and parameters by the model's Python names, as nested lists (row-major,
         from index 1): what a reader needs to recompute a counterexample."""
         names = self.names
-        order = [names.x.name, names.y.name, *(q.name for layer in names.layers for q in layer.params)]
+        order = [names.x.name, names.y.name, *(q.name for layer in names.layers for q in layer.params),
+                 self.table.l2_key]
         shaped: dict[str, Any] = {}
         for (key, idx), value in sorted(self._drawn.items(), key=lambda item: order.index(item[0][0])):
             if not idx:
@@ -399,9 +413,15 @@ class ModelInstance:
                 tangent = sum(tan.get((w, k + j), 0.0) * values[(a_prev, j)]
                               + values[(w, k + j)] * tan.get((a_prev, j), 0.0) for j in prev_units)
                 put((layer.z.name, k), value + values.get((b, k), 0.0), tangent + tan.get((b, k), 0.0))
-            zs = [values[(layer.z.name, k)] for k in layer_units]
-            dz = [tan.get((layer.z.name, k), 0.0) for k in layer_units]
+            if layer.norm:
+                self._normalise(layer, layer_units, values, tan, put)
+            source = layer.act_input.name  # z, or zhat under a norm
+            zs = [values[(source, k)] for k in layer_units]
+            dz = [tan.get((source, k), 0.0) for k in layer_units]
             for k, value, tangent in self._activate(layer, layer_units, zs, dz):
+                if layer.skipped is not None:  # a residual connection: + a^(N)_k (or x_k)
+                    value += values[(layer.skipped.name, k)]
+                    tangent += tan.get((layer.skipped.name, k), 0.0)
                 put((layer.a.name, k), value, tangent)
             prev, prev_units = layer.a.name, layer_units
         a_s = [values[(prev, k)] for k in prev_units]
@@ -411,7 +431,45 @@ class ModelInstance:
         tangent = sum(g * tan.get((prev, k), 0.0) + h * tan.get((names.y.name, k), 0.0)
                       for g, h, k in zip(d_a, d_y, prev_units, strict=True))
         put((names.L.name, ()), loss, tangent)
+        if names.l2 is not None:
+            self._decay(values, tan, put)
         return tan
+
+    def _normalise(self, layer, layer_units, values, tan, put) -> None:
+        """A layer norm's forward pass and tangents, written out here from its definition:
+        mu, sigma^2 (biased), z-tilde = (z - mu) / sqrt(sigma^2 + eps), z-hat = gamma z-tilde + beta.
+        Each value is read back with its tangent after ``put`` (the seed keeps its own)."""
+
+        def stored(element: Element, value: float, tangent: float) -> tuple[float, float]:
+            put(element, value, tangent)
+            return values[element], tan.get(element, 0.0)
+
+        n = len(layer_units)
+        zs = [values[(layer.z.name, k)] for k in layer_units]
+        dz = [tan.get((layer.z.name, k), 0.0) for k in layer_units]
+        mu, dmu = stored((layer.mu.name, ()), math.fsum(zs) / n, sum(dz) / n)
+        var, dvar = stored((layer.var.name, ()), math.fsum((z - mu) ** 2 for z in zs) / n,
+                           sum(2 * (z - mu) * (d - dmu) for z, d in zip(zs, dz, strict=True)) / n)
+        eps_element = (layer.eps.name, ())
+        root = math.sqrt(var + values[eps_element])
+        droot = (dvar + tan.get(eps_element, 0.0)) / (2 * root)
+        for k, z, d in zip(layer_units, zs, dz, strict=True):
+            zt, dzt = stored((layer.ztilde.name, k), (z - mu) / root,
+                             ((d - dmu) * root - (z - mu) * droot) / root ** 2)
+            gamma, beta = (layer.gamma.name, k), (layer.beta.name, k)
+            put((layer.zhat.name, k), values[gamma] * zt + values[beta],
+                tan.get(gamma, 0.0) * zt + values[gamma] * dzt + tan.get(beta, 0.0))
+
+    def _decay(self, values, tan, put) -> None:
+        """The weight-decay term Omega = (lambda / 2) sum of every weight squared (not in L: it is
+        added once per batch), and its tangent."""
+        weights = [(key, value) for key, value in values.items()
+                   if any(key[0] == layer.w.name for layer in self.names.layers)]
+        l2 = (self.table.l2_key, ())
+        squares = math.fsum(value ** 2 for _, value in weights)
+        tangent = (values[l2] * sum(value * tan.get(key, 0.0) for key, value in weights)
+                   + tan.get(l2, 0.0) * squares / 2)
+        put((self.names.decay.name, ()), values[l2] / 2 * squares, tangent)
 
     def _activate(self, layer, layer_units, zs: list[float], dz: list[float]):
         if layer.entry.elementwise:

@@ -6,7 +6,10 @@ letter with its subscripts (indices) and an optional layer label from ``^{(1)}``
 ``WrittenPartial`` is ``\\frac{\\partial A}{\\partial B}``; ``\\delta_{kj}`` becomes ``Kronecker``. What
 the names mean is decided by ``derive.checking``. Bold names (``\\mathbf{w}``) are the plain
 name marked ``bold``; ``\\sum_{k \\neq j}`` is a ``Sum`` with ``exclude``; ``\\tanh^2 z`` is a power.
-Functions are exp, log and the activations under their registry LaTeX (``\\operatorname{relu}``).
+Functions are exp, log and the activations under their registry LaTeX (``\\operatorname{relu}``);
+``\\sqrt{x}`` is ``x^{0.5}``. Accented names get bases of their own (``\\hat{z}`` -> ``zhat``,
+``\\tilde{z}``, ``\\hat{\\delta}``; ``ACCENTED``), and a norm's variance ``\\sigma^2`` /
+``(\\sigma^{(1)})^2`` is the name ``var`` (``\\sigma`` before an argument stays the sigmoid).
 Vector and matrix notation gets nodes of its own (``Transpose``, ``Elementwise`` for ``\\odot`` and
 ``\\oslash``, ``Diag``, ``Ones``; ``WrittenPartial.nabla``; ``Mul.dots`` where ``\\cdot`` was typed), which
 ``checking.vector`` lowers to index notation.
@@ -34,6 +37,13 @@ MAX_NESTING = 30  # brackets and braces inside each other
 MAX_DEPTH = 120  # depth of the resulting tree
 
 HAT_Y = "yhat"  # the base of \hat{y}, the prediction (the output activation)
+SIGMA = "sigma"  # \sigma^{(1)} with a layer label: a norm's standard deviation, read only squared
+VARIANCE = "var"  # \sigma^2 and (\sigma^{(1)})^2: a normalised layer's variance
+# Accented letters: the written accent and letter -> the quantity's base (``naming``'s names).
+ACCENTED = {("hat", "y"): HAT_Y, ("hat", "z"): "zhat", ("hat", "delta"): "delta_hat",
+            ("tilde", "z"): "ztilde"}
+# How a base that is not a letter or a Greek command is written back, for messages.
+SHOWN = {HAT_Y: r"\hat{y}", "zhat": r"\hat{z}", "ztilde": r"\tilde{z}", "delta_hat": r"\hat{\delta}"}
 Index = str | int  # an index letter (``k``, ``\\alpha``) or a concrete position (``1``)
 
 
@@ -83,7 +93,10 @@ class Name(Node):
 
     def show(self) -> str:
         text = ("\\" + self.base) if len(self.base) > 1 else self.base
-        text = r"\hat{y}" if self.base == HAT_Y else text
+        text = SHOWN.get(self.base, text)
+        if self.base == VARIANCE:
+            label = f"^{{({self.label})}}" if self.label is not None else ""
+            return rf"(\sigma{label})^2" if label else r"\sigma^2"
         text = f"\\mathbf{{{text}}}" if self.bold else text
         if self.indices:
             text += "_{" + "".join(str(i) for i in self.indices) + "}"
@@ -313,8 +326,17 @@ FUNCTION_PATTERN = "|".join(_command_pattern(latex)
 
 GREEK = [letter for letter in (
     "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi "
-    "pi rho sigma tau upsilon phi varphi chi psi omega ell"
+    "pi rho sigma tau upsilon phi varphi chi psi omega ell Omega"
 ).split() if letter not in DIFFERENTIABLE]  # \sigma is the sigmoid
+
+# \sigma^2 not followed by a function's argument: the variance (\sigma^2(z) is the sigmoid squared).
+VARIANCE_PATTERN = (r"\\sigma\s*\^\s*(2|\{\s*2\s*\})(?=\s*($|[-+)}\]=,&*\/|]|"
+                    r"\\(cdot|times|right|[bB]igg?[lr]?|[,;:!]|q?quad|epsilon|varepsilon)(?![a-zA-Z])))")
+
+# \hat{y}, \hat{z}, \hat{\delta}, \tilde{z} (also \hat\delta, \widehat, and a bold letter inside).
+ACCENT_PATTERN = (r"\\(hat|widehat|tilde|widetilde)\s*"
+                  r"(\{\s*([yz]|\\delta|\\(BOLD_NAMES)\s*\{\s*(z|\\delta)\s*\})\s*\}"
+                  r"|[yz](?![A-Za-z])|\\delta(?![A-Za-z]))")
 
 GRAMMAR = r"""
 start: expr ("=" expr)*
@@ -366,6 +388,8 @@ index: LETTER | GREEK
              | GREEK          -> letter
              | MATHCAL        -> mathcal
              | HAT            -> hat
+             | VARSQ          -> variance
+             | SIGMALABEL     -> sigma_label
              | BOLD           -> bold
              | ONES           -> ones
              | NUMBER         -> number
@@ -386,6 +410,8 @@ index: LETTER | GREEK
         | PARTIAL bare "/" PARTIAL bare -> partial
         | NABLA "_" nabla_sub bare   -> nabla
         | DIAG "(" expr ")"          -> diag
+        | SQRT "{" expr "}"          -> sqrt
+        | SQRT "(" expr ")"          -> sqrt
 nabla_sub: bare_primary | "{" bare "}"
 
 frac: FRAC "{" PARTIAL bare "}" "{" PARTIAL bare "}" -> partial
@@ -419,7 +445,10 @@ PARTIAL: /\\partial(?![a-zA-Z])/
 FUNC: /FUNCTION_NAMES/
 GREEK: /\\(GREEK_NAMES)(?![a-zA-Z])/
 MATHCAL: /\\mathcal\s*(\{\s*[A-Za-z]\s*\}|[A-Za-z])/
-HAT: /\\hat\s*(\{\s*y\s*\}|y(?![A-Za-z]))/
+HAT: /ACCENT_PATTERN/
+SQRT: /\\sqrt(?![a-zA-Z])/
+VARSQ.4: /VARIANCE_PATTERN/
+SIGMALABEL.4: /\\sigma\s*\^\s*\{\s*[(\[]\s*([0-9]+|[A-Za-z])\s*[)\]]\s*\}/
 BOLD: /\\(BOLD_NAMES)\s*(\{\s*([A-Za-z]|\\(GREEK_NAMES))\s*\}|[A-Za-z]|\\(GREEK_NAMES)(?![a-zA-Z]))/
 TEXT: /\\(text|textrm|mathrm|textnormal|mbox|textit|mathit)\s*\{[^{}]*\}/
 NEQ: /\\neq?(?![a-zA-Z])|\\not\s*=/
@@ -445,7 +474,8 @@ _TEXT_RELATION = re.compile(
     r"(?:if|for|when)?\s*\$?\s*([A-Za-z])\s*(=|\\neq?|\\not\s*=)\s*([A-Za-z])\s*\$?"
 )
 _KNOWN_COMMAND = re.compile(
-    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|hat|max|mathbb|mathds|geq?|leq?|gt|lt"
+    r"\\[,;:! \\]|\\(?:cdot|times|sum|d?frac|tfrac|partial|mathcal|hat|widehat|tilde|widetilde|sqrt|max"
+    r"|mathbb|mathds|geq?|leq?|gt|lt"
     r"|mathbf|boldsymbol|bm|vec|nabla|top"
     r"|intercal|mathsf|odot|circ|oslash|otimes|diag|operatorname\s*\{\s*diag\s*\}"
     r"|text|textrm|mathrm|textnormal|mbox|textit|mathit|neq?|not|begin|end|q?quad|left|right|[bB]igg?[lr]?|displaystyle"
@@ -556,7 +586,28 @@ class _Build:
         return Indicator(c[1], relation.get(str(c[2]), str(c[2])), c[3])
 
     def hat(self, c):
-        return Name(HAT_Y, column=_column(c[0]))  # the prediction: the output activation
+        """``\\hat{y}`` (the prediction), ``\\hat{z}``, ``\\hat{\\delta}``, ``\\tilde{z}``: their bases."""
+        text = str(c[0])
+        bold = re.search(r"\\(mathbf|boldsymbol|bm|vec)", text) is not None  # \hat{\mathbf{z}}: a vector
+        if bold:
+            text = re.sub(r"\\(mathbf|boldsymbol|bm|vec)\s*\{\s*(\\?[a-z]+)\s*\}", r"\2", text)
+        match = re.fullmatch(r"\\(?:wide)?(hat|tilde)\s*\{?\s*\\?([a-z]+)\s*\}?", text)
+        assert match is not None  # the HAT terminal matched it
+        accent, letter = match.groups()
+        if (accent, letter) not in ACCENTED:
+            known = ", ".join(SHOWN[base] for base in ACCENTED.values())
+            raise LatexError(f"\\{accent}{{{letter}}} is no quantity (known: {known})", _column(c[0]))
+        return Name(ACCENTED[(accent, letter)], column=_column(c[0]), bold=bold)
+
+    def variance(self, c):
+        return Name(VARIANCE, column=_column(c[0]))
+
+    def sigma_label(self, c):
+        label = re.sub(r"[^0-9A-Za-z]", "", str(c[0])[len("\\sigma"):])
+        return Name(SIGMA, label=int(label) if label.isdigit() else label, column=_column(c[0]))
+
+    def sqrt(self, c):
+        return Pow(Group(c[1], "{"), Num(0.5))
 
     def bold(self, c):
         inner = re.sub(r"^\\(mathbf|boldsymbol|bm|vec)\s*\{?\s*|\s*\}$", "", str(c[0]))
@@ -628,7 +679,9 @@ class _Build:
         return ("sup", c[0])
 
     def postfix(self, c):
-        node, scripts = c[0], c[1:]
+        node, scripts = _variance(c[0], list(c[1:])), c[1:]
+        if isinstance(node, Name) and node.base == VARIANCE and node is not c[0]:
+            scripts = scripts[1:]  # the square was read into the name
         after: list[tuple[str, Node | None]] = []  # powers and transposes, in the order typed
         for kind, arg in _transposes(scripts):
             if kind == "sub" and isinstance(node, Ones) and node.size is None and len(arg) == 1:
@@ -743,6 +796,15 @@ class _Build:
         return Cases(tuple(x for x in c if isinstance(x, tuple)))
 
 
+def _variance(node: Node, scripts: list) -> Node:
+    """``(\\sigma^{(1)})^2`` and ``\\sigma^{(1)}`` squared are the variance ``var`` of layer 1."""
+    inner = node.inner if isinstance(node, Group) and node.bracket in "({" else node
+    if (isinstance(inner, Name) and inner.base == SIGMA and not inner.indices and scripts
+            and scripts[0] == ("sup", Num(2.0))):
+        return Name(VARIANCE, label=inner.label, column=inner.column)
+    return node
+
+
 def _labels(node: Node, arg: Node) -> bool:
     """Whether superscript ``arg`` is the layer label of ``node``: a name with none yet."""
     return isinstance(node, Name) and node.label is None and _is_label(arg)
@@ -790,7 +852,9 @@ def _name_column(node: Node) -> int | None:
 
 def grammar() -> str:
     """``GRAMMAR`` with the Greek letters and the registry's function names filled in."""
-    return (GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK)).replace("FUNCTION_NAMES", FUNCTION_PATTERN)
+    return (GRAMMAR.replace("GREEK_NAMES", "|".join(GREEK))
+            .replace("VARIANCE_PATTERN", VARIANCE_PATTERN).replace("ACCENT_PATTERN", ACCENT_PATTERN)
+            .replace("FUNCTION_NAMES", FUNCTION_PATTERN)
             .replace("BOLD_NAMES", "mathbf|boldsymbol|bm|vec"))
 
 

@@ -11,7 +11,9 @@ backslash command is plain text, and also gets:
   ``x1`` stays x times 1, as an input has no layer);
 - multi-letter subscripts ``w_kj`` -> ``w_{kj}`` (plain text means both indices) and ``_(k=1)``;
 - words: ``sigma(z)``, ``sigma'(z)``, ``sigmoid``, ``exp``, ``log``/``ln``, ``tanh``, the
-  activations' names, ``sum_k``, and Greek letters (``delta_kj``, ``lambda``) as their commands.
+  activations' names, ``sum_k``, and Greek letters (``delta_kj``, ``lambda``) as their commands;
+  a norm's ``zhat``, ``ztilde``, ``delta_hat``, ``gamma1_k``, ``mu1``, ``sigma1^2``, ``g1_k`` (layered
+  as ``a1_k`` is), ``sqrt(...)`` and ``eps``.
 
 LaTeX text is left as written but for its Unicode symbols and two forms the grammar reads another
 way (the indicator ``\\mathbb{1}[k=j]`` as ``\\delta_{kj}``; a ``\\dots`` side of a chain left out):
@@ -40,11 +42,17 @@ SYMBOLS = {
 
 GREEK_WORDS = frozenset((
     "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho tau upsilon "
-    "phi chi psi omega ell"
+    "phi chi psi omega ell Omega"
 ).split())
 
+# A normalised layer's quantities as typed in plain text, and the LaTeX the grammar reads for
+# them (``delta_hat`` is first written ``deltahat``, so that its underscore is not a subscript).
+ACCENTS = {"zhat": r"\hat{z}", "ztilde": r"\tilde{z}", "deltahat": r"\hat{\delta}"}
+_DELTA_HAT = re.compile(r"(?<![A-Za-z0-9\\])delta_?hat(?![A-Za-z])")
+
 # Letters that name a per-layer quantity, so that a number right after them is a layer label.
-LAYERED = ("delta", "a", "z", "w", "W", "b")
+LAYERED = ("delta", "a", "z", "w", "W", "b", "deltahat", "zhat", "ztilde", "mu", "sigma", "gamma", "beta",
+           "g")
 
 _SCRIPT = r"(?:_(?:\{[^{}]*\}|\([^()]*\)|[A-Za-z0-9]+)|\^(?:\{[^{}]*\}|\([^()]*\)|\[[^\]]*\]|[A-Za-z0-9]))"
 _NAME = rf"(?:\\mathcal\{{[A-Za-z]\}}|[A-Za-z]+[0-9]*){_SCRIPT}*"
@@ -58,7 +66,7 @@ _COMMAND = re.compile(r"\\[A-Za-z]+")
 def _functions() -> dict[str, str]:
     """Words that name a function, and the LaTeX the grammar reads for it."""
     words = {"exp": r"\exp", "log": r"\log", "ln": r"\log", "sum": r"\sum", "sigmoid": r"\sigma",
-             "max": r"\max"}
+             "max": r"\max", "sqrt": r"\sqrt", "eps": r"\epsilon", **ACCENTS}
     for name, entry in activations.ACTIVATIONS.items():
         if entry.elementwise:
             words[name] = entry.latex
@@ -90,6 +98,7 @@ def is_plain(text: str) -> bool:
 
 def _plain(text: str) -> str:
     """The plain-text rewrites, in an order where each sees the braces the previous wrote."""
+    text = _DELTA_HAT.sub("deltahat", text)
     text = _DERIVATIVE.sub(lambda m: rf"\frac{{\partial {m[1]}}}{{\partial {m[2]}}}", text)
     text = re.sub(r"\^\s*\(([^()]*)\)", r"^{(\1)}", text)
     text = re.sub(r"\^\s*\[([^\[\]]*)\]", r"^{[\1]}", text)

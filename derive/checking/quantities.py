@@ -1,8 +1,10 @@
 """Written names -> the model's quantities: ``ModelTable.resolve(name)`` gives a ``Ref``.
 
-A quantity keeps its Python name from ``derive.naming`` (``W1``, ``a2``, ``delta1``), its kind
+A quantity keeps its Python name from ``derive.naming`` (``W1``, ``a2``, ``delta1``, ``gamma1``), its kind
 and layer, and its dimensions (size expressions); its typeset form is ``naming.latex_name``. A
 name that is no quantity, has the wrong number of indices or an ambiguous layer raises ``Wrong``.
+Error terms (``ERRORS``: ``delta``, ``delta_hat``, ``g``) stand for dL/d of another quantity; a
+norm's epsilon and the weight decay's strength (lambda) are named numbers, Omega its term.
 """
 
 from __future__ import annotations
@@ -11,11 +13,19 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
+from .. import norms
+from ..errors import UsageError
 from ..naming import ModelNames, latex_name
-from .latex_parse import HAT_Y, Index, Name
+from .latex_parse import HAT_Y, SIGMA, Index, Name
 from .problems import Wrong
 
-LAYER_KINDS = ("z", "a", "w", "b", "delta")
+# Per-layer kinds: the dense layer's, a norm's (statistics mu and var, normalised ztilde, scaled
+# zhat, parameters gamma and beta, error delta_hat) and g = dL/da, the error of a layer's output.
+NORM_KINDS = ("mu", "var", "ztilde", "zhat", "gamma", "beta", "delta_hat")
+LAYER_KINDS = ("z", "a", "w", "b", "delta", *NORM_KINDS, "g")
+# Error terms: the kind -> the kind of the quantity it is dL/d of.
+ERRORS = {"delta": "z", "delta_hat": "zhat", "g": "a"}
+EPSILON = ("epsilon", "varepsilon")  # how a norm's epsilon is written
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,7 @@ class Quantity:
     """A model quantity: its Python name (``W1``), dimensions (sizes) and typeset name."""
 
     key: str
-    kind: str  # x, y, L, z, a, w, b, delta
+    kind: str  # x, y, L, z, a, w, b, delta, a LAYER_KINDS one, epsilon, l2 or Omega
     layer: int | None
     dims: tuple[sp.Expr, ...]
 
@@ -53,6 +63,7 @@ class ModelTable:
 
     def __init__(self, names: ModelNames):
         self.names = names
+        _per_example(names)
         out = names.output
         self.quantities: dict[tuple[str, int | None], Quantity] = {}
         self._add(Quantity(names.x.name, "x", None, _dims((names.input_width, names.input_index))))
@@ -65,7 +76,22 @@ class ModelTable:
                 if q in (layer.w, layer.b) and q not in layer.params:
                     continue  # a layer without bias has no b
                 self._add(Quantity(q.name, kind, layer.number, dims))
+            self._add(Quantity(layer.g.name, "g", layer.number, unit))
+            if layer.norm:
+                for kind in NORM_KINDS:
+                    self._add(Quantity(getattr(layer, kind).name, kind, layer.number,
+                                       () if kind in ("mu", "var") else unit))
+                self._add(Quantity(layer.eps.name, "epsilon", layer.number, ()))
+        if names.l2 is not None:  # the weight-decay strength (lambda) and the term Omega
+            self._add(Quantity(self.l2_key, "l2", None, ()))
+            self._add(Quantity(names.decay.name, "Omega", None, ()))
         self.sizes = {str(w): w for w in self.size_symbols()}
+
+    @property
+    def l2_key(self) -> str:
+        """The weight-decay strength's name: its symbol's (``l2 = "lambda"``), else ``lambda``."""
+        l2 = self.names.l2
+        return l2.name if isinstance(l2, sp.Symbol) else "lambda"
 
     def _add(self, q: Quantity) -> None:
         self.quantities[(q.kind, q.layer)] = q
@@ -86,7 +112,7 @@ class ModelTable:
                 f"\\frac{{\\partial {latex_name(self.names.L.name)}}}{{\\partial {weight}}}")
 
     def known(self) -> str:
-        return ", ".join(q.latex for q in self.quantities.values() if q.kind != "delta")
+        return ", ".join(q.latex for q in self.quantities.values() if q.kind not in ERRORS)
 
     def resolve(self, name: Name) -> Ref:
         """The model quantity (or size, or e) a written name stands for; ``Wrong`` if none."""
@@ -102,6 +128,15 @@ class ModelTable:
             base, label = "x", None
         else:
             label = name.label
+        if base in EPSILON:
+            return self._element(self._epsilon(name), name)
+        if base == SIGMA:
+            raise Wrong(f"{name.show()}: write a layer's variance as (\\sigma^{{(l)}})^2 "
+                        "and its square root as \\sqrt{...}")
+        if (base == self.l2_key or base == self.names.decay.name) and ("l2", None) in self.quantities:
+            if label is not None:
+                raise Wrong(f"{name.show()}: {base} has no layer superscript")
+            return self._element(self.quantities[("l2" if base == self.l2_key else "Omega", None)], name)
         if base in ("x", "y", "L"):
             if label is not None:
                 raise Wrong(f"{name.show()}: {base} has no layer superscript")
@@ -111,17 +146,35 @@ class ModelTable:
                         f"(its quantities: {self.known()})")
         return self._element(self._layer_quantity(base, label, name), name)
 
+    def _epsilon(self, name: Name) -> Quantity:
+        """A norm's epsilon: the model's one, or that of the labelled layer."""
+        found = {n: q for (kind, n), q in self.quantities.items() if kind == "epsilon"}
+        if not found:
+            raise Wrong(f"{name.show()}: model {self.names.spec.name} has no normalised layer")
+        if name.label is not None:
+            if name.label not in found:
+                raise Wrong(f"{name.show()}: layer {name.label} of model {self.names.spec.name} "
+                            "is not normalised")
+            return found[name.label]
+        if len({q.key for q in found.values()}) > 1:
+            raise Wrong(f"{name.show()} is ambiguous: the layers of model {self.names.spec.name} have "
+                        "different epsilons; write \\epsilon^{(l)}")
+        return next(iter(found.values()))
+
     def _layer_quantity(self, kind: str, label, name: Name) -> Quantity:
         layers = self.names.layers
         if isinstance(label, str):
             raise Wrong(f"{name.show()}: the layer superscript must be a number such as (1)")
         numbers = [n for n in range(1, len(layers) + 1) if (kind, n) in self.quantities]
-        if not numbers:  # b of a model whose layers have no bias
+        if not numbers:  # b of a model whose layers have no bias, gamma of one without a norm
+            if kind in NORM_KINDS:
+                raise Wrong(f"{name.show()}: model {self.names.spec.name} has no normalised layer")
             raise Wrong(f"{name.show()}: no layer of model {self.names.spec.name} has a bias")
         if label is not None:
             if (kind, label) not in self.quantities:
                 if label in range(1, len(layers) + 1):
-                    raise Wrong(f"{name.show()}: layer {label} of model {self.names.spec.name} has no bias")
+                    lacks = "is not normalised" if kind in NORM_KINDS else "has no bias"
+                    raise Wrong(f"{name.show()}: layer {label} of model {self.names.spec.name} {lacks}")
                 raise Wrong(f"{name.show()}: model {self.names.spec.name} has layers 1 to {len(layers)}")
             return self.quantities[(kind, label)]
         if len(layers) == 1:
@@ -130,7 +183,7 @@ class ModelTable:
         fits = [self.quantities[(kind, n)] for n in numbers
                 if len(self.quantities[(kind, n)].dims) == len(name.indices)]
         if len(fits) != 1:
-            options = " or ".join(f"{kind}^{{({n})}}" for n in range(1, len(layers) + 1))
+            options = " or ".join(Name(kind, label=n).show() for n in numbers)
             raise Wrong(f"{name.show()} is ambiguous in model {self.names.spec.name}: write {options}")
         return fits[0]
 
@@ -142,6 +195,16 @@ class ModelTable:
                         f"{'index' if len(name.indices) == 1 else 'indices'}, "
                         f"but {q.latex} has {len(q.dims)}{over}{whole}")
         return Ref(q, name.indices)
+
+
+def _per_example(names: ModelNames) -> None:
+    """``UsageError`` for a model whose answers cannot be checked one example at a time: a norm
+    whose statistics run over the batch's examples (batch norm) couples them."""
+    for layer in names.layers:
+        if layer.norm and norms.get(layer.norm).over != "units":
+            raise UsageError(f"model {names.spec.name}: layer {layer.number}'s {norms.get(layer.norm).title} "
+                             "couples the examples of a batch, and answers are checked one example at a "
+                             "time; the checker grades layer normalisation (norm = \"layer\") only")
 
 
 def _whole(name: Name, q: Quantity) -> str:

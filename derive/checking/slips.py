@@ -37,7 +37,8 @@ from .latex_parse import (
     WrittenEquation,
     WrittenPartial,
 )
-from .quantities import ModelTable, Quantity
+from .problems import Wrong
+from .quantities import ERRORS, ModelTable, Quantity
 
 MAX_EDITS = 1200  # edits tried per wrong answer, at most (each stops at its first mismatch)
 KINDS = ("sign", "transpose", "wrong-index", "wrong-layer", "wrong-quantity", "sum-range", "extra-factor",
@@ -145,18 +146,27 @@ def _without(items: tuple[Node, ...], i: int, cls: type) -> Node:
     return rest[0] if len(rest) == 1 else cls(rest)
 
 
-def _named(table: ModelTable) -> list[tuple[Quantity, str, int | None]]:
+# Not put into an answer by an edit: the loss, the error terms (names for derivatives) and the
+# constants (a norm's epsilon, the weight-decay strength) and the weight-decay term.
+UNNAMED = frozenset(("L", *ERRORS, "epsilon", "l2", "Omega"))
+
+
+def _named(table: ModelTable, skip: frozenset[str] = UNNAMED) -> list[tuple[Quantity, str, int | None]]:
     """Every quantity an answer may name (not L or delta), with the letter and the layer label
     it is written with (``W`` for a weight matrix; a label only where the model has layers)."""
     layered = len(table.names.layers) > 1
     return [(q, "W" if q.kind == "w" and len(q.dims) == 2 else q.kind, q.layer if layered else None)
-            for q in table.quantities.values() if q.kind not in ("L", "delta")]
+            for q in table.quantities.values() if q.kind not in skip]
 
 
-def _over_free(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[tuple[Quantity, Name]]:
-    """Each quantity an answer may name, written over the free indices (each dimension its own
-    free letter of that range), where it can be."""
-    for q, base, label in _named(table):
+Named = list[tuple[Quantity, str, int | None]]
+
+
+def _over_free(table: ModelTable, free: dict[str, sp.Expr],
+               named: Named | None = None) -> Iterator[tuple[Quantity, Name]]:
+    """Each quantity an answer may name (or those of ``named``), written over the free indices
+    (each dimension its own free letter of that range), where it can be."""
+    for q, base, label in _named(table) if named is None else named:
         letters: list[str] = []
         for dim in q.dims:
             match = next((k for k, width in free.items() if width == dim and k not in letters), None)
@@ -165,6 +175,25 @@ def _over_free(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[tuple[Qu
             letters.append(match)
         if len(letters) == len(q.dims):
             yield q, Name(base, tuple(letters), label)
+
+
+def _derivative_of(table: ModelTable, node: Node) -> tuple[str, tuple] | None:
+    """The quantity element whose dL/d an error term or a partial of L is (``g^{(1)}_k`` and
+    ``dL/da^{(1)}_k``: a1 at k); None for anything else."""
+    try:
+        if isinstance(node, Name):
+            ref = table.resolve(node)
+            if ref.quantity is None or ref.quantity.kind not in ERRORS:
+                return None
+            of = table.quantities[(ERRORS[ref.quantity.kind], ref.quantity.layer)]
+            return of.key, ref.indices
+        loss = table.quantities[("L", None)]
+        if isinstance(node, WrittenPartial) and table.resolve(node.num).quantity == loss:
+            ref = table.resolve(node.den)
+            return (ref.quantity.key, ref.indices) if ref.quantity is not None else None
+    except Wrong:
+        return None
+    return None
 
 
 def _one_minus(name: Name) -> Node:
@@ -198,6 +227,9 @@ def _terms(table: ModelTable, free: dict[str, sp.Expr]) -> Iterator[Node]:
     """Candidate missing terms: an atom, a product or a quotient of two (``\\frac{1 - y}{1 - a}``)."""
     atoms = _atoms(table, free)
     yield from atoms
+    # An error term alone: the path a residual connection adds (g^{(2)}_k in g^{(1)}_k).
+    errors = [item for item in _named(table, frozenset()) if item[0].kind in ERRORS]
+    yield from (name for _, name in _over_free(table, free, errors))
     for first in atoms:
         for second in atoms:
             if first is not second:
@@ -281,7 +313,10 @@ def edits(equation: WrittenEquation, table: ModelTable,
     for factor in _candidates(table, free):
         slip = Slip("missing-factor", f"missing the factor {written(factor)}")
         yield from attempt(slip, Mul((answer, factor)))
+    itself = _derivative_of(table, rest[0]) if rest else None
     for term in _terms(table, free):
+        if itself is not None and _derivative_of(table, term) == itself:
+            continue  # g^{(1)}_k = 0 is not "missing the term g^{(1)}_k"
         slip = Slip("missing-term", f"missing the term {written(term)}")
         yield from attempt(slip, Add((answer, term)))
         slip = Slip("missing-term", f"missing the term -{written(term)}")

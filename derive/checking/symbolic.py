@@ -34,8 +34,16 @@ class SymbolicModel:
         self.order: list[sp.Expr] = []  # defined elements, inputs before outputs
         for layer in names.layers:
             self.symbols.update({q.name: q for q in (layer.z, layer.a, layer.w, layer.b)})
+            if layer.norm:
+                self.symbols.update({q.name: q for q in (layer.mu, layer.var, layer.ztilde, layer.zhat,
+                                                         layer.gamma, layer.beta, layer.eps)})
             self._define_layer(layer)
         self._define(names.L, forward.loss(names).xreplace(sizes).doit(), self.shallow)
+        if names.l2 is not None:  # Omega = (lambda / 2) sum w^2, with lambda a symbol here
+            l2 = sp.Symbol(table.l2_key, positive=True)
+            self.symbols.update({table.l2_key: l2, names.decay.name: names.decay})
+            decay = forward.weight_decay(names).xreplace({names.l2: l2, **sizes}).doit()
+            self._define(names.decay, decay, self.shallow)
         self.known = frozenset(self.symbol((key, idx)) for key, idx in self._elements())
         self.definitions = {**self.shallow, **self.deep}
         self._local: dict[sp.Expr, list[tuple[sp.Expr, sp.Expr]]] = {}  # target -> (use, d target/d use)
@@ -66,6 +74,14 @@ class SymbolicModel:
         for k in unit_numbers:
             pre = forward.pre_activation(layer, k)
             self._define(element(layer.z, k), pre.xreplace(self.sizes).doit(), self.deep)
+        if layer.norm:  # mu, sigma^2, z-tilde and z-hat, from forward's definitions
+            mean, variance = forward.statistics(layer)
+            self._define(layer.mu, mean.xreplace(self.sizes).doit(), self.shallow)
+            self._define(layer.var, variance.xreplace(self.sizes).doit(), self.shallow)
+            for k in unit_numbers:
+                self._define(element(layer.ztilde, k), forward.normalised(layer, k), self.shallow)
+            for k in unit_numbers:
+                self._define(element(layer.zhat, k), forward.scaled(layer, k), self.shallow)
         for k in unit_numbers:
             at = {layer.index: k} if k is not None else {}
             self._define(element(layer.a, k), explicit.xreplace({**at, **self.sizes}).doit(), self.shallow)

@@ -59,7 +59,7 @@ from .quantities import LAYER_KINDS, ModelTable, Quantity
 Dim: TypeAlias = sp.Expr | None  # None: the length of a \mathbf{1}, fixed by what it meets
 ONE = sp.Integer(1)
 LETTERS = (*INDEX_LETTERS, "n", "o", "g", "h", "f", "d", "w")  # for sums and free dimensions
-VECTOR_KINDS = ("x", "y", "z", "a", "w", "b", "delta")
+VECTOR_KINDS = ("x", "y", "z", "a", "w", "b", "delta", "zhat", "ztilde", "gamma", "beta", "delta_hat", "g")
 MAX_READINGS = 64  # other groupings of \odot and products tried per equation
 # Whole-layer activations (softmax), by the key their LaTeX is read as; their registry formula
 # (``vector_forward``) gives each element.

@@ -28,7 +28,7 @@ from ..checking.latex_parse import (
     parse_equation,
 )
 from ..checking.problems import Unreadable, Wrong
-from ..checking.quantities import ModelTable
+from ..checking.quantities import ERRORS, ModelTable
 from ..checking.slips import KINDS
 from ..checking.vector import lower
 from ..errors import DeriveError, UsageError
@@ -90,7 +90,8 @@ class Key:
 
 def signature(table: ModelTable, node: Node) -> Signature:
     """What a left side names: (quantity key, index pattern) of the name, or of a partial's
-    numerator and denominator; ``Unreadable`` if it names no quantity, ``Wrong`` if it misnames one."""
+    numerator and denominator (an error term, ``\\delta``, ``\\hat{\\delta}`` or ``g``, names the
+    partial of L it stands for); ``Unreadable`` if it names no quantity, ``Wrong`` if it misnames one."""
     lowered = lower(WrittenEquation((node, node), ""), table)
     if lowered is not None:
         node = lowered.equation.sides[0]
@@ -101,13 +102,18 @@ def signature(table: ModelTable, node: Node) -> Signature:
     if not parts:
         raise Unreadable("the left side must name a quantity of the model")
     letters: dict[object, int] = {}
-    out = []
+    out: list[tuple[str, tuple[object, ...]]] = []
     for part in parts:
         ref = table.resolve(part)
         if ref.quantity is None:
             raise Unreadable(f"{part.show()} is not a quantity of the model")
         pattern = tuple(letters.setdefault(i, len(letters)) if isinstance(i, str) else ("at", i)
                         for i in ref.indices)
+        if ref.quantity.kind in ERRORS and len(parts) == 1:  # delta, delta-hat, g: a dL/d(...)
+            of = table.quantities[(ERRORS[ref.quantity.kind], ref.quantity.layer)]
+            out.append((table.names.L.name, ()))
+            out.append((of.key, pattern))
+            continue
         out.append((ref.quantity.key, pattern))
     return tuple(out)
 
