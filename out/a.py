@@ -207,15 +207,18 @@ def loss_and_grad(
     a = _sigmoid(z)
     # L = -y log(a) - (1 - y) log(1 - a)
     loss = np.logaddexp(0.0, (1.0 - 2.0 * y) * z).sum() / n
+    del z
 
     # Backward pass. Each delta array holds its error term divided by n (the weight of
     # one example in the mean), so each gradient is a plain sum over the batch.
     # δ = a - y
     delta = (a - y) / n
+    del a
     # ∂L/∂wⱼ = δ xⱼ
     dw = X.T @ delta
     # ∂L/∂b = δ
     db = delta.sum(axis=0)
+    del delta
     return float(loss), {
         "w": dw,
         "b": np.asarray(db),

@@ -216,27 +216,32 @@ def loss_and_grad(
     z1 = X @ W1.T + b1
     # a⁽¹⁾ₖ = σ(z⁽¹⁾ₖ)
     a1 = _sigmoid(z1)
+    del z1
     # z⁽²⁾ = b⁽²⁾ + Σₖ w⁽²⁾ₖ a⁽¹⁾ₖ
     z2 = a1 @ w2 + b2
     # a⁽²⁾ = σ(z⁽²⁾)
     a2 = _sigmoid(z2)
     # L = -y log(a⁽²⁾) - (1 - y) log(1 - a⁽²⁾)
     loss = np.logaddexp(0.0, (1.0 - 2.0 * y) * z2).sum() / n
+    del z2
 
     # Backward pass. Each delta array holds its error term divided by n (the weight of
     # one example in the mean), so each gradient is a plain sum over the batch.
     # δ⁽²⁾ = a⁽²⁾ - y
     delta2 = (a2 - y) / n
+    del a2
     # ∂L/∂w⁽²⁾ₖ = δ⁽²⁾ a⁽¹⁾ₖ
     dw2 = a1.T @ delta2
     # ∂L/∂b⁽²⁾ = δ⁽²⁾
     db2 = delta2.sum(axis=0)
     # δ⁽¹⁾ₖ = δ⁽²⁾ w⁽²⁾ₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)
     delta1 = (delta2[:, None] * w2) * a1 * (1 - a1)
+    del a1, delta2
     # ∂L/∂w⁽¹⁾ₖⱼ = δ⁽¹⁾ₖ xⱼ
     dW1 = delta1.T @ X
     # ∂L/∂b⁽¹⁾ₖ = δ⁽¹⁾ₖ
     db1 = delta1.sum(axis=0)
+    del delta1
     return float(loss), {
         "W1": dW1,
         "b1": db1,

@@ -227,15 +227,18 @@ def loss_and_grad(
     a, lse = _softmax_log_sum_exp(z)
     # L = -Σ_c y_c log(a_c)
     loss = (lse - (y * z).sum(axis=1)).sum() / n
+    del lse, z
 
     # Backward pass. Each delta array holds its error term divided by n (the weight of
     # one example in the mean), so each gradient is a plain sum over the batch.
     # δₖ = aₖ - yₖ
     delta = (a - y) / n
+    del a
     # ∂L/∂wₖⱼ = δₖ xⱼ
     dW = delta.T @ X
     # ∂L/∂bₖ = δₖ
     db = delta.sum(axis=0)
+    del delta
     return float(loss), {
         "W": dW,
         "b": db,

@@ -249,6 +249,7 @@ def loss_and_grad(
     z1 = X @ W1.T + b1
     # a⁽¹⁾ₖ = σ(z⁽¹⁾ₖ)
     a1 = _sigmoid(z1)
+    del z1
     # z⁽²⁾ᵢ = b⁽²⁾ᵢ + Σₖ w⁽²⁾ᵢₖ a⁽¹⁾ₖ
     z2 = a1 @ W2.T + b2
     # a⁽²⁾ᵢ = exp(z⁽²⁾ᵢ)/Σ_c exp(z⁽²⁾_c)
@@ -256,21 +257,25 @@ def loss_and_grad(
     a2, lse2 = _softmax_log_sum_exp(z2)
     # L = -Σ_c y_c log(a⁽²⁾_c)
     loss = (lse2 - (y * z2).sum(axis=1)).sum() / n
+    del lse2, z2
 
     # Backward pass. Each delta array holds its error term divided by n (the weight of
     # one example in the mean), so each gradient is a plain sum over the batch.
     # δ⁽²⁾ᵢ = a⁽²⁾ᵢ - yᵢ
     delta2 = (a2 - y) / n
+    del a2
     # ∂L/∂w⁽²⁾ᵢₖ = δ⁽²⁾ᵢ a⁽¹⁾ₖ
     dW2 = delta2.T @ a1
     # ∂L/∂b⁽²⁾ᵢ = δ⁽²⁾ᵢ
     db2 = delta2.sum(axis=0)
     # δ⁽¹⁾ₖ = Σᵢ δ⁽²⁾ᵢ w⁽²⁾ᵢₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)
     delta1 = (delta2 @ W2) * a1 * (1 - a1)
+    del a1, delta2
     # ∂L/∂w⁽¹⁾ₖⱼ = δ⁽¹⁾ₖ xⱼ
     dW1 = delta1.T @ X
     # ∂L/∂b⁽¹⁾ₖ = δ⁽¹⁾ₖ
     db1 = delta1.sum(axis=0)
+    del delta1
     return float(loss), {
         "W1": dW1,
         "b1": db1,

@@ -23,8 +23,9 @@ computes named parts first (``decay``, ``hinges``, ``steps``), each a statement 
 
 from __future__ import annotations
 
+import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -61,6 +62,37 @@ class Line:
     comments: tuple[str, ...]
     target: str
     code: str
+    after: str = ""  # ``del`` of the arrays this line reads for the last time
+
+
+_NAME = re.compile(r"\b[A-Za-z_]\w*\b")
+
+
+def _free_after_last_use(blocks: list[list[Line]], keep: set[str]) -> list[list[Line]]:
+    """``blocks`` with each array the function computed deleted after the line that reads it last.
+
+    Freed as soon as it is dead, an intermediate's memory is reused by the next one, as in
+    hand-written code; kept to the end, every array is fresh memory (at n = 2048 the page faults
+    cost a residual layer-norm model a fifth of its time). ``keep``: names the function returns.
+    """
+    flat = [line for block in blocks for line in block]
+    defined = {name for line in flat for name in line.target.split(", ")} - keep
+    last: dict[str, int] = {}
+    for position, line in enumerate(flat):
+        for name in set(_NAME.findall(line.code)) & defined:
+            last[name] = position
+    dead: dict[int, list[str]] = {}
+    for name, position in last.items():
+        dead.setdefault(position, []).append(name)
+    out: list[list[Line]] = []
+    position = 0
+    for block in blocks:
+        out.append([])
+        for line in block:
+            names = sorted(dead.get(position, []))
+            out[-1].append(replace(line, after=f"del {', '.join(names)}" if names else ""))
+            position += 1
+    return out
 
 
 @dataclass(frozen=True)
@@ -372,6 +404,19 @@ def _targets_line(derivation: Derivation, printer: NumPyCodePrinter) -> str:
     return call(f"{BODY}y = {target.numpy_accept}", ["y", shape, f'"{names}"', dtype]).removeprefix(BODY)
 
 
+def _training_lines(training, loss, backward, printer, output_error, taken) -> dict[str, list[Line]]:
+    """``loss_and_grad``'s forward, loss and backward lines, each array freed after its last use
+    (the gradients it returns are kept)."""
+    blocks = [
+        _lines(tuple(st for st in training if st.role == "forward"), printer, output_error, taken),
+        _lines((loss,), printer, output_error, taken),
+        _lines(tuple(backward), printer, output_error, taken),
+    ]
+    returned = {"loss"} | {st.target for st in backward if st.role == "gradient"}
+    forward, loss_lines, backward_lines = _free_after_last_use(blocks, returned)
+    return {"forward": forward, "loss": loss_lines, "backward": backward_lines}
+
+
 def context(derivation: Derivation) -> dict:
     """Everything the module template lays out, already printed."""
     names = derivation.names
@@ -423,11 +468,7 @@ def context(derivation: Derivation) -> dict:
         unpack_forward=unpack(BODY, [inputs, *parameter_names], door, "_").removeprefix(BODY),
         dtype_doc=_paragraph(DTYPE_DOC, BODY),
         predict=_lines(tuple(forward), printer, output_error_name, _taken(statements, inputs)),
-        forward=_lines(
-            tuple(st for st in training if st.role == "forward"), printer, output_error_name, taken
-        ),
-        loss=_lines((loss,), printer, output_error_name, taken),
-        backward=_lines(tuple(backward), printer, output_error_name, taken),
+        **_training_lines(training, loss, backward, printer, output_error_name, taken),
         output=out.a.name,
         # loss_and_grad always has n; forward needs it only for a mean over the batch (batch norm).
         forward_sizes=_size_lines(tuple(forward), names) + _batch_size_line(tuple(forward), inputs),
