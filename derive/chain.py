@@ -377,7 +377,7 @@ def _norm_error(layer: LayerNames, names: ModelNames) -> ErrorStep:
     batch's examples ``p`` with ``z_{nk}`` this example's): the rule's Jacobian beside SymPy's
     derivative of the written-out definition, then the sum collapsed."""
     rule = norms.get(layer.norm or "")
-    over_examples = rule.over == "examples"
+    over_examples = forward.over_examples(layer)
     j = names.other_example() if over_examples else names.jacobian_letter(layer)
     this_index = EXAMPLE if over_examples else layer.index
     width = forward.norm_width(layer)
@@ -430,13 +430,12 @@ def _raw_jacobian(layer: LayerNames, j: sp.Symbol) -> sp.Expr:
                        prev_width=sp.Integer(1), parameters=(), bias=True, skip=None, skipped=None,
                        mu=statistic(layer.mu, "_mu"), var=statistic(layer.var, "_var"),
                        ztilde=base("_ztilde"), zhat=base("_zhat"), gamma=base("_gamma"), beta=base("_beta"),
-                       delta_hat=base("_delta_hat"), g=base("_g"),
-                       index=index("_k") if layer.index is not None else None)
-    generic = _stand_in_jacobian(stand_in, type(j)("_j", integer=True, positive=True))
-    names = {stand_in.z: layer.z, stand_in.gamma: layer.gamma, stand_in.beta: layer.beta,
-             stand_in.ztilde: layer.ztilde, stand_in.mu: layer.mu, stand_in.var: layer.var,
-             index("_k"): layer.index, type(j)("_j", integer=True, positive=True): j}
-    return generic.xreplace({old: new for old, new in names.items() if new is not None})
+                       delta_hat=base("_delta_hat"), g=base("_g"), index=index("_k"))
+    stand_in_j = type(j)("_j", integer=True, positive=True)  # an example letter stays one
+    generic = _stand_in_jacobian(stand_in, stand_in_j)
+    return generic.xreplace({stand_in.z: layer.z, stand_in.gamma: layer.gamma, stand_in.beta: layer.beta,
+                             stand_in.ztilde: layer.ztilde, stand_in.mu: layer.mu, stand_in.var: layer.var,
+                             index("_k"): layer.index, stand_in_j: j})
 
 
 @lru_cache(maxsize=64)
@@ -473,10 +472,10 @@ def _hidden_errors(layer: LayerNames, names: ModelNames) -> list[ErrorStep]:
 
 def _gradients(layer: LayerNames, names: ModelNames, errors: list[ErrorStep]) -> tuple[GradientStep, ...]:
     steps = []
+    elements = {layer.w: layer.weight(), layer.b: layer.el(layer.b), layer.gamma: layer.el(layer.gamma),
+                layer.beta: layer.el(layer.beta)}
     for quantity, of, definition in _definitions(layer):
         error = next(s for s in errors if s.layer == layer.number and s.quantity == quantity)
-        elements = {layer.w: layer.weight(), layer.b: layer.el(layer.b), layer.gamma: layer.el(layer.gamma),
-                    layer.beta: layer.el(layer.beta)}
         for parameter in (q for q in layer.params if definition.has(q)):
             elem = elements[parameter]
             raw = local_derivative(definition, elem)

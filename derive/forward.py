@@ -65,19 +65,25 @@ def activation(layer: LayerNames, names: ModelNames, dummy: bool = False) -> tup
 # --- a norm's positions: over the units of one example, or over the examples of a batch ----------
 
 
-def _over_examples(layer: LayerNames) -> bool:
-    return norms.get(layer.norm or "").over == "examples"
+def over_examples(layer: LayerNames) -> bool:
+    """Whether the layer's norm takes its statistics over the batch's examples (batch norm)."""
+    return layer.norm is not None and norms.get(layer.norm).over == "examples"
+
+
+def couples_examples(names: ModelNames) -> bool:
+    """Whether any layer's statistics couple the examples of a batch: no loss of one example."""
+    return any(over_examples(layer) for layer in names.layers)
 
 
 def norm_width(layer: LayerNames) -> sp.Expr:
     """How many values a norm's statistics average: the layer's units, or the batch's N examples."""
-    return BATCH_SIZE if _over_examples(layer) else layer.width
+    return BATCH_SIZE if over_examples(layer) else layer.width
 
 
 def at(layer: LayerNames, q: sp.Symbol | sp.IndexedBase, position: sp.Expr) -> sp.Expr:
     """A per-example quantity of ``layer`` at a position of its norm's sums: unit ``position`` of
     this example (layer norm), or this unit of example ``position`` (batch norm: ``z_{pk}``)."""
-    if not _over_examples(layer):
+    if not over_examples(layer):
         return layer.el(q, position)
     if isinstance(q, sp.Symbol):  # a one-unit layer's number per example, indexed by example
         q = sp.IndexedBase(q.name, real=True)
@@ -86,16 +92,16 @@ def at(layer: LayerNames, q: sp.Symbol | sp.IndexedBase, position: sp.Expr) -> s
 
 def this(layer: LayerNames, q: sp.Symbol | sp.IndexedBase) -> sp.Expr:
     """The element a norm's error is taken of: ``z_k``, or ``z_{nk}`` (example n) over a batch."""
-    return at(layer, q, EXAMPLE) if _over_examples(layer) else layer.el(q)
+    return at(layer, q, EXAMPLE) if over_examples(layer) else layer.el(q)
 
 
-def gamma_at(layer: LayerNames, position: sp.Expr) -> sp.Expr:
+def gamma_at(layer: LayerNames, position: sp.Expr | None) -> sp.Expr:
     """The scale applied at a position: ``gamma_j`` over units, the unit's own ``gamma_k`` over a batch."""
-    return layer.el(layer.gamma) if _over_examples(layer) else layer.el(layer.gamma, position)
+    return layer.el(layer.gamma) if over_examples(layer) else layer.el(layer.gamma, position)
 
 
-def beta_at(layer: LayerNames, position: sp.Expr) -> sp.Expr:
-    return layer.el(layer.beta) if _over_examples(layer) else layer.el(layer.beta, position)
+def beta_at(layer: LayerNames, position: sp.Expr | None) -> sp.Expr:
+    return layer.el(layer.beta) if over_examples(layer) else layer.el(layer.beta, position)
 
 
 def stat(layer: LayerNames, q: sp.Symbol | sp.IndexedBase) -> sp.Expr:
@@ -106,7 +112,7 @@ def stat(layer: LayerNames, q: sp.Symbol | sp.IndexedBase) -> sp.Expr:
 def statistics(layer: LayerNames, dummy: bool = False) -> tuple[sp.Expr, sp.Expr]:
     """A normalised layer's (mean, variance) of its pre-activation, over its norm's positions."""
     rule = norms.get(layer.norm or "")
-    letter = EXAMPLE if _over_examples(layer) else layer.index
+    letter = EXAMPLE if over_examples(layer) else layer.index
     c = _bound(letter, dummy)
     z = lambda i: at(layer, layer.z, i)  # noqa: E731
     width = norm_width(layer)
@@ -121,7 +127,12 @@ def normalised(layer: LayerNames, unit: sp.Expr | None = None) -> sp.Expr:
 
 def scaled(layer: LayerNames, unit: sp.Expr | None = None) -> sp.Expr:
     """``gamma_k ztilde_k + beta_k``: the normalised value scaled and shifted."""
-    return layer.el(layer.gamma, unit) * layer.el(layer.ztilde, unit) + layer.el(layer.beta, unit)
+    return _affine(layer, unit, layer.el(layer.ztilde, unit))
+
+
+def _affine(layer: LayerNames, position: sp.Expr | None, value: sp.Expr) -> sp.Expr:
+    """``gamma value + beta`` with the scale and shift of ``position`` (``gamma_at``)."""
+    return gamma_at(layer, position) * value + beta_at(layer, position)
 
 
 def written_out(layer: LayerNames, position: sp.Expr) -> sp.Expr:
@@ -131,8 +142,7 @@ def written_out(layer: LayerNames, position: sp.Expr) -> sp.Expr:
     rule = norms.get(layer.norm or "")
     mean, variance = statistics(layer, dummy=True)
     variance = variance.xreplace({stat(layer, layer.mu): mean})
-    normal = rule.normalised(at(layer, layer.z, position), mean, variance, layer.eps)
-    return gamma_at(layer, position) * normal + beta_at(layer, position)
+    return _affine(layer, position, rule.normalised(at(layer, layer.z, position), mean, variance, layer.eps))
 
 
 def layer_equations(layer: LayerNames, names: ModelNames) -> tuple[Equation, ...]:
@@ -222,7 +232,7 @@ def concrete(names: ModelNames, sizes: dict[sp.Symbol, int]) -> tuple[sp.Expr, d
 
     Elements keep their symbolic names (``W1[2, 1]``, ``x[3]``); sums are written out.
     """
-    if any(layer.norm and _over_examples(layer) for layer in names.layers):
+    if couples_examples(names):
         raise DeriveError("a batch norm couples the examples of a batch: there is no loss of one example")
     explicit: dict[sp.Expr, sp.Expr] = {}
     prev_values = {j: element(names.x, j) for j in _range(names.input_width, sizes)}

@@ -451,7 +451,7 @@ def _product(factors: list[_Arr]) -> _Arr:
     # Scalars go onto a per-example vector about to be broadcast over the units (one pass over n
     # values), not onto the (n, K) product (a pass over every element).
     column = next((f for f in arrays if f.axes == (N,) and len(target) == 2), None)
-    if column is not None and any(not c.is_number or c != -1 for c in constants) and constants:
+    if column is not None and any(c != -1 for c in constants):  # a lone sign stays outside
         arrays = [_Arr(sp.Mul(*constants, f.expr), f.axes) if f is column else f for f in arrays]
         constants = []
     fitted = sorted((fit(f, target) for f in arrays), key=_factor_order)

@@ -5,10 +5,11 @@ notation, and its Jacobian in textbook form (written through the normalised valu
 writes it). The chain-rule engine reads these and never names a normalisation; SymPy's ``diff``
 of the written-out definitions is the reference the textbook Jacobian is checked against.
 
-What it promises: ``forward`` gives, for one example, the statistics and the normalised value as
-SymPy expressions of the elements of ``z``; ``jacobian`` gives ``d zhat_j / d z_k`` in terms of the
-named quantities (``gamma``, ``ztilde``, the variance), with a ``KroneckerDelta`` for the
-diagonal; ``backward`` names the means the simplified error is written with.
+What it promises: ``mean``, ``variance`` and ``normalised`` give the statistics and the normalised
+value as SymPy expressions of the elements of ``z`` at the norm's positions (``over``: the units of
+one example, or the examples of a batch); ``jacobian`` gives ``d zhat_j / d z_k`` in terms of the
+named quantities (``gamma``, ``ztilde``, the variance), with a ``KroneckerDelta`` for the diagonal;
+``backward`` is the compact error, written through means.
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ class Norm:
     couples: str
 
 
+def _mean(z: Element, c: sp.Symbol, width: sp.Expr) -> sp.Expr:
+    return sp.Sum(z(c), (c, 1, width)) / width
+
+
+def _variance(z: Element, mu: sp.Expr, c: sp.Symbol, width: sp.Expr) -> sp.Expr:
+    """The biased variance, as PyTorch's norms use in training."""
+    return sp.Sum((z(c) - mu) ** 2, (c, 1, width)) / width
+
+
+def _normalised(z_k: sp.Expr, mu: sp.Expr, var: sp.Expr, eps: sp.Expr) -> sp.Expr:
+    return (z_k - mu) / sp.sqrt(var + eps)
+
+
 def _layer_jacobian(gamma_j, zt_j, zt_k, var, eps, j, k, width) -> sp.Expr:
     """``gamma_j / sqrt(sigma^2 + eps) (delta_jk - (1 + ztilde_j ztilde_k) / K)``; over a batch the
     same with examples for units (``j``, ``k`` examples, ``K`` the batch size N, gamma the unit's)."""
@@ -75,9 +89,9 @@ NORMS: dict[str, Norm] = {
         over="units",
         title="layer normalisation",
         short="layer norm",
-        mean=lambda z, c, width: sp.Sum(z(c), (c, 1, width)) / width,
-        variance=lambda z, mu, c, width: sp.Sum((z(c) - mu) ** 2, (c, 1, width)) / width,
-        normalised=lambda z_k, mu, var, eps: (z_k - mu) / sp.sqrt(var + eps),
+        mean=_mean,
+        variance=_variance,
+        normalised=_normalised,
         jacobian=_layer_jacobian,
         backward=_layer_backward,
         couples="the mean and variance are taken over the layer's units, so every unit's "
@@ -90,9 +104,9 @@ NORMS: dict[str, Norm] = {
         over="examples",
         title="batch normalisation",
         short="batch norm",
-        mean=lambda z, c, width: sp.Sum(z(c), (c, 1, width)) / width,
-        variance=lambda z, mu, c, width: sp.Sum((z(c) - mu) ** 2, (c, 1, width)) / width,
-        normalised=lambda z_k, mu, var, eps: (z_k - mu) / sp.sqrt(var + eps),
+        mean=_mean,
+        variance=_variance,
+        normalised=_normalised,
         jacobian=_layer_jacobian,
         backward=_batch_backward,
         couples="the mean and variance of each unit are taken over the batch's examples, so every "

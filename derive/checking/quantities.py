@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
-from .. import norms
+from .. import forward, norms
 from ..errors import UsageError
 from ..naming import ModelNames, latex_name
 from .latex_parse import HAT_Y, SIGMA, Index, Name
@@ -201,7 +201,7 @@ def _per_example(names: ModelNames) -> None:
     """``UsageError`` for a model whose answers cannot be checked one example at a time: a norm
     whose statistics run over the batch's examples (batch norm) couples them."""
     for layer in names.layers:
-        if layer.norm and norms.get(layer.norm).over != "units":
+        if layer.norm and forward.over_examples(layer):
             raise UsageError(f"model {names.spec.name}: layer {layer.number}'s {norms.get(layer.norm).title} "
                              "couples the examples of a batch, and answers are checked one example at a "
                              "time; the checker grades layer normalisation (norm = \"layer\") only")

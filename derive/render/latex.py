@@ -138,8 +138,6 @@ def _wording(d: Derivation, step: ErrorStep) -> dict:
         into = [t.number for t in d.names.layers if t.skip == layer.number]
         routes = ["the next layer" + (f" (every ${latex(step.chain.sum[0])}$)" if step.chain.sum else "")]
         routes += [f"the skip connection into layer {n}'s output" for n in into]
-        if layer.skip is not None and not into:
-            routes = ["the next layer" + (f" (every ${latex(step.chain.sum[0])}$)" if step.chain.sum else "")]
         return {"heading": f"Error of layer {step.layer}'s output.",
                 "reason": ("reaches the loss through " + " and through ".join(routes)
                            + (", so by the chain rule the paths add" if len(routes) > 1 else

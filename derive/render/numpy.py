@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
+from .. import forward as forward_equations
 from .. import losses
 from ..chain import Derivation
 from ..lowering import ArraySymbol, ExampleLoss, N, SquaredNorm
@@ -331,9 +332,7 @@ def _parameters(names: ModelNames) -> list[Parameter]:
 def _batch_check(names: ModelNames, inputs: str) -> list[str]:
     """A model with batch statistics (batch norm) needs two examples at least, as PyTorch's
     BatchNorm1d in training mode: one example would normalise every unit to beta, silently."""
-    from .. import norms
-
-    if not any(layer.norm and norms.get(layer.norm).over == "examples" for layer in names.layers):
+    if not forward_equations.couples_examples(names):
         return []
     return [
         f"if {inputs}.shape[0] < 2:",
