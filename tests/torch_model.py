@@ -111,7 +111,7 @@ def parameter_shapes(spec: ModelSpec, sizes: Mapping[str, int]) -> dict[str, tup
             shapes[named.b.name] = unit_dims
         if layer.norm is not None:
             gamma, beta = norm_names(named)
-            shapes[gamma] = shapes[beta] = (units,)
+            shapes[gamma] = shapes[beta] = unit_dims  # shaped as the bias
     return shapes
 
 
@@ -168,6 +168,10 @@ def _forward(spec: ModelSpec, tensors: Mapping[str, Tensor], X: np.ndarray) -> T
         if layer.norm == "layer":
             gamma, beta = norm_names(named)
             z = F.layer_norm(z, (z.shape[1],), weight=tensors[gamma], bias=tensors[beta], eps=layer.eps)
+        elif layer.norm == "batch":  # training mode: the batch's statistics, the biased variance
+            gamma, beta = norm_names(named)
+            z = F.batch_norm(z, None, None, weight=tensors[gamma].reshape(-1), bias=tensors[beta].reshape(-1),
+                             training=True, eps=layer.eps)
         elif layer.norm is not None:
             raise KeyError(f"no PyTorch reference for norm {layer.norm!r}")
         a = torch_activation(layer.activation, dict(layer.parameters))(z)
