@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import sympy as sp
 from sympy.concrete.delta import deltasummation
@@ -24,6 +25,9 @@ from .forward import Equation
 from .naming import EXAMPLE, LayerNames, ModelNames, element, index, reindex, scalar
 from .naming import names as model_names
 from .spec import ModelSpec
+
+if TYPE_CHECKING:
+    from .recurrent import Recurrence
 
 
 class Partial(sp.Function):
@@ -154,6 +158,8 @@ class Derivation:
     errors: tuple[ErrorStep, ...]  # output layer first
     gradients: tuple[GradientStep, ...]  # in ``names.parameters()`` order
     decay: Decay | None = None  # weight decay, when the spec asks for it (l2)
+    # A recurrent first layer (derive.recurrent): then ``names`` and the steps are its dense head's.
+    recurrence: Recurrence | None = None
 
     def error(self, layer: int, quantity: str = "z") -> ErrorStep:
         """Layer ``layer``'s error of ``quantity`` (default: ``delta = dL/dz``)."""
@@ -499,7 +505,15 @@ def _definitions(layer: LayerNames) -> list[tuple[str, sp.Expr, sp.Expr]]:
 
 
 def derive_spec(spec: ModelSpec) -> Derivation:
-    names = model_names(spec)
+    if spec.recurrent is not None:  # its own rules: backpropagation through time
+        from .recurrent import derive_recurrent
+
+        return derive_recurrent(spec)
+    return derive_names(spec, model_names(spec))
+
+
+def derive_names(spec: ModelSpec, names: ModelNames) -> Derivation:
+    """The derivation of dense layers named ``names`` (the whole model, or a recurrent model's head)."""
     out = names.output
     entry = losses.get(spec.loss)
     y_of = lambda c: element(names.y, c)  # noqa: E731

@@ -26,7 +26,8 @@ JACOBIAN_LETTERS = ("j", "k", "i")  # the column letter of a non-elementwise Jac
 BATCH = "n"
 
 _QUANTITY = re.compile(
-    r"^(?P<base>W|w|b|z|a|delta|x|y|L|g|dW|dw|db|mu|var|ztilde|zhat|gamma|beta|delta_hat|epsilon)(?P<layer>\d*)$"
+    r"^(?P<base>W|w|b|z|a|delta|x|y|L|g|dW|dw|db|mu|var|ztilde|zhat|gamma|beta|delta_hat|epsilon"
+    r"|h|U|dU|e)(?P<layer>\d*)$"
 )
 _INDEXED_NAME = re.compile(r"^(?P<letter>[a-z])(?P<number>\d*)$")
 _SIZE = re.compile(r"^(?P<stem>[A-Z][A-Za-z]*?)(?P<number>\d*)$")
@@ -37,16 +38,16 @@ _SIZE = re.compile(r"^(?P<stem>[A-Z][A-Za-z]*?)(?P<number>\d*)$")
 _LATEX_BASE = {"W": "w", "w": "w", "b": "b", "z": "z", "a": "a", "delta": r"\delta",
                "x": "x", "y": "y", "L": r"\mathcal{L}", "g": "g", "mu": r"\mu", "var": r"\sigma",
                "ztilde": r"\tilde{z}", "zhat": r"\hat{z}", "gamma": r"\gamma", "beta": r"\beta",
-               "delta_hat": r"\hat{\delta}", "epsilon": r"\epsilon"}
+               "delta_hat": r"\hat{\delta}", "epsilon": r"\epsilon", "h": "h", "U": "u", "e": "e"}
 _UNICODE_BASE = {"W": "w", "w": "w", "b": "b", "z": "z", "a": "a", "delta": "δ",
                  "x": "x", "y": "y", "L": "L", "g": "g", "mu": "μ", "var": "σ", "ztilde": "z\u0303",
                  "zhat": "z\u0302", "gamma": "γ", "beta": "β", "delta_hat": "δ\u0302",
-                 "epsilon": "ε"}
+                 "epsilon": "ε", "h": "h", "U": "u", "e": "e"}
 _LATEX_MATRIX = {"W": "W", "w": r"\mathbf{w}", "b": r"\mathbf{b}", "z": "Z", "a": "A",
                  "delta": r"\boldsymbol{\delta}", "x": "X", "y": "Y", "L": r"\mathcal{L}", "g": "G",
                  "mu": r"\boldsymbol{\mu}", "var": r"\boldsymbol{\sigma}", "ztilde": r"\tilde{Z}",
                  "zhat": r"\hat{Z}", "gamma": r"\boldsymbol{\gamma}", "beta": r"\boldsymbol{\beta}",
-                 "delta_hat": r"\hat{\boldsymbol{\delta}}"}
+                 "delta_hat": r"\hat{\boldsymbol{\delta}}", "h": "H", "U": "U", "e": "E"}
 # Quantities written squared: ``var`` is the variance sigma^2.
 _SQUARED = ("var",)
 
@@ -103,6 +104,31 @@ class Statistic(sp.IndexedBase):
 
 class BatchNumber(sp.Symbol):
     """A statistic over a batch of a one-unit layer: one number for the whole batch."""
+
+
+class StepIndex(sp.Symbol):
+    """The time step at which a recurrent model's dense head reads the state (``h_{tk}``, or
+    ``h_{Tk}`` many-to-one): the head is applied at each step, so once vectorised the step is
+    folded into the batch axis (the head's rows are the (example, step) pairs)."""
+
+
+class StepState(sp.IndexedBase):
+    """A recurrent layer's state at one step, as a dense head reads it: ``state[k]`` is
+    ``h[step, k]``. Expressions hold the plain two-index elements of ``h``, never this."""
+
+    step: sp.Expr
+
+    def __new__(cls, name: str, step: sp.Expr) -> StepState:
+        obj = super().__new__(cls, name, real=True)
+        obj.step = step
+        return obj
+
+    def _hashable_content(self):
+        return (*super()._hashable_content(), self.step)
+
+    def __getitem__(self, indices, **kw_args):
+        indices = indices if isinstance(indices, tuple) else (indices,)
+        return array(self.name)[(self.step, *indices)]
 
 
 class ExampleIndex(sp.Symbol):
@@ -347,26 +373,31 @@ def index_letter(position: int) -> str:
     return f"k{position}"
 
 
-def names(spec: ModelSpec) -> ModelNames:
-    """Symbols for every quantity of ``spec``."""
-    multi = spec.depth > 1
+def names(spec: ModelSpec, offset: int = 0, state: sp.IndexedBase | None = None) -> ModelNames:
+    """Symbols for every quantity of ``spec``.
+
+    ``offset`` and ``state`` name the dense head of a recurrent model (``derive.recurrent``): its
+    layers are numbered from ``offset + 1`` with index letters from position ``offset``, and its
+    input is ``state`` (the recurrent layer's state at one step) instead of ``x``.
+    """
+    multi = spec.depth > 1 or offset > 0
     widths = [size(s) for s in spec.sizes()]
     # One epsilon for the model when its norms agree on it, else one per layer (epsilon2).
     distinct = len({layer.eps for layer in spec.layers if layer.norm}) > 1
-    idx = [None if w == 1 else index(index_letter(p)) for p, w in enumerate(widths)]
-    x = quantity("x", idx[0] is not None)
+    idx = [None if w == 1 else index(index_letter(p + offset)) for p, w in enumerate(widths)]
+    x = state if state is not None else quantity("x", idx[0] is not None)
     prev, prev_index = x, idx[0]
     layers: list[LayerNames] = []
-    for number, layer in enumerate(spec.layers, start=1):
+    for number, layer in enumerate(spec.layers, start=1 + offset):
         suffix = str(number) if multi else ""
-        vector = idx[number] is not None
+        vector = idx[number - offset] is not None
         w_name = ("W" if vector and prev_index is not None else "w") + suffix
         epsilon = "epsilon" + (suffix if distinct else "")
         names_ = LayerNames(
             number=number,
             activation=layer.activation,
-            width=widths[number],
-            index=idx[number],
+            width=widths[number - offset],
+            index=idx[number - offset],
             z=quantity("z" + suffix, vector),
             a=quantity("a" + suffix, vector),
             w=quantity(w_name, vector or prev_index is not None),
@@ -374,11 +405,11 @@ def names(spec: ModelSpec) -> ModelNames:
             delta=quantity("delta" + suffix, vector),
             prev=prev,
             prev_index=prev_index,
-            prev_width=widths[number - 1],
+            prev_width=widths[number - 1 - offset],
             parameters=layer.parameters,
             bias=layer.bias,
             skip=layer.skip,
-            skipped=None if layer.skip is None else x if layer.skip == 0 else layers[layer.skip - 1].a,
+            skipped=None if layer.skip is None else x if layer.skip == 0 else layers[layer.skip - 1 - offset].a,
             norm=layer.norm,
             eps=Constant(epsilon, layer.eps),
             mu=statistic("mu" + suffix, layer.norm, vector),
@@ -415,3 +446,73 @@ def _l2(value: float | str | None) -> sp.Expr | None:
     if isinstance(value, str):
         return sp.Symbol(value, real=True, nonnegative=True)
     return sp.Float(repr(value))
+
+
+# --- a recurrent layer's quantities (derive.recurrent) -------------------------------------------
+
+#: A recurrent layer's letters: time step t, its units k (j: the previous state's, summed over;
+#: i: the next step's, summed over in backpropagation through time) and the input features m.
+STEP_LETTER = "t"
+RECURRENT_LETTERS = ("k", "j", "i", "m")
+
+
+@dataclass(frozen=True)
+class RecurrentNames:
+    """Every symbol of an Elman layer ``h_t = act(W h_{t-1} + U x_t + b)``, course notation: W the
+    recurrent weight, U the input weight, h the state, x the input sequence; elements carry the
+    step first (``h_{tk}``, ``x_{tm}``)."""
+
+    activation: str
+    parameters: tuple[tuple[str, float], ...]
+    bias: bool
+    outputs: str  # "last" or "all"
+    width: sp.Expr  # K, the units
+    inputs: sp.Expr  # M, the features per step
+    steps: sp.Expr  # T
+    t: StepIndex
+    k: sp.Symbol
+    j: sp.Symbol
+    i: sp.Symbol
+    m: sp.Symbol
+    x: sp.IndexedBase
+    h: sp.IndexedBase
+    z: sp.IndexedBase
+    delta: sp.IndexedBase
+    g: sp.IndexedBase  # dL/dh_t
+    e: sp.IndexedBase  # dL/dh_t through the dense head at step t (the loss at t)
+    w: sp.IndexedBase  # W (K, K)
+    u: sp.IndexedBase  # U (K, M)
+    b: sp.IndexedBase  # b (K,)
+    losses: sp.IndexedBase  # L_t, the loss at step t (outputs = "all")
+
+    @property
+    def entry(self) -> activations.Activation:
+        return activations.get(self.activation).bind(self.parameters)
+
+    @property
+    def head_step(self) -> StepIndex:
+        """The step whose state the dense head reads: every t, or the last, T."""
+        return self.t if self.outputs == "all" else StepIndex("T", integer=True, positive=True)
+
+    @property
+    def state(self) -> StepState:
+        """The state as the dense head reads it: ``h_{tk}`` (all) or ``h_{Tk}`` (last)."""
+        return StepState(self.h.name, self.head_step)
+
+    @property
+    def params(self) -> tuple[sp.IndexedBase, ...]:
+        return (self.w, self.u, self.b) if self.bias else (self.w, self.u)
+
+
+def recurrent_names(spec: ModelSpec) -> RecurrentNames:
+    """The symbols of ``spec``'s recurrent layer (its first)."""
+    layer = spec.layers[0]
+    assert layer.kind == "recurrent" and layer.steps is not None
+    k, j, i, m = (index(letter) for letter in RECURRENT_LETTERS)
+    return RecurrentNames(
+        activation=layer.activation, parameters=layer.parameters, bias=layer.bias, outputs=layer.outputs,
+        width=size(layer.units), inputs=size(spec.inputs), steps=size(layer.steps),
+        t=StepIndex(STEP_LETTER, integer=True, positive=True), k=k, j=j, i=i, m=m,
+        x=array("x"), h=array("h"), z=array("z"), delta=array("delta"), g=array("g"), e=array("e"),
+        w=array("W"), u=array("U"), b=array("b"), losses=array("L"),
+    )

@@ -40,7 +40,11 @@ TOP_KEYS = ("name", "title", "inputs", "loss", "l2", "layers")
 # not use for anything else.
 L2_SYMBOLS = ("alpha", "beta", "eta", "gamma", "kappa", "lambda", "mu", "nu", "rho", "tau", "theta", "xi")
 LAYER_KEYS = ("units", "activation")
-OPTIONAL_LAYER_KEYS = ("bias", "skip", "norm", "eps")
+OPTIONAL_LAYER_KEYS = ("bias", "skip", "norm", "eps", "kind", "steps", "outputs")
+# What a layer is (``kind``): a dense layer, or an Elman recurrent layer over ``steps`` time steps
+# (the first layer only; the dense layers after it read its last state or every state).
+KINDS = ("dense", "recurrent")
+RECURRENT_OUTPUTS = ("last", "all")  # many-to-one (h_T) or many-to-many (every h_t)
 DEFAULT_EPS = 1e-5  # as PyTorch's LayerNorm
 REQUIRED_TOP = ("name", "inputs", "loss", "layers")
 MAX_LAYERS = 64
@@ -66,6 +70,11 @@ class Layer:
     # Normalisation of the pre-activation before the activation ("layer"), and its epsilon.
     norm: str | None = None
     eps: float = DEFAULT_EPS
+    kind: str = "dense"  # "dense", or "recurrent" (an Elman layer, derive.recurrent)
+    # A recurrent layer's number of time steps (a number or size symbol, T) and what the layers
+    # after it read: "last" (h_T, many-to-one) or "all" (each h_t, the loss summed over the steps).
+    steps: Size | None = None
+    outputs: str = "last"
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,11 @@ class ModelSpec:
     @property
     def depth(self) -> int:
         return len(self.layers)
+
+    @property
+    def recurrent(self) -> Layer | None:
+        """The model's recurrent layer (always its first), if it has one."""
+        return self.layers[0] if self.layers and self.layers[0].kind == "recurrent" else None
 
     def sizes(self) -> tuple[Size, ...]:
         """Input size followed by each layer's width."""
@@ -270,6 +284,8 @@ def spec_from_dict(data: dict, source: str = "<spec>", text: str = "") -> ModelS
         for index, raw in enumerate(raw_layers)
     )
 
+    if layers[0].kind == "recurrent":
+        _check_recurrent_model(layers, data, where, source)
     for number, layer in enumerate(layers, start=1):
         if layer.skip is not None:
             _check_skip(number, layer, inputs, layers, where, source)
@@ -377,7 +393,53 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
         if not number or not math.isfinite(value) or value <= 0:
             at("eps")(f"eps must be a positive number, got {_show(value)}")
         eps = float(value)
-    return Layer(units, activation, parameters, bias, skip, norm, eps)
+    kind, steps, outputs = _kind(raw, index, last, units, known[activation].elementwise, at)
+    return Layer(units, activation, parameters, bias, skip, norm, eps, kind, steps, outputs)
+
+
+def _kind(raw: dict, index: int, last: bool, units: Size, elementwise: bool,
+          at: Callable[[str | None], Fail]) -> tuple[str, Size | None, str]:
+    """A layer's ``kind`` and a recurrent layer's keys (``steps``, ``outputs``), validated."""
+    kind = raw.get("kind", "dense")
+    if not isinstance(kind, str) or kind not in KINDS:
+        at("kind")(f"unknown kind {_show(kind)}; known kinds: {', '.join(KINDS)}")
+    if kind != "recurrent":
+        for key in ("steps", "outputs"):
+            if key in raw:
+                at(key)(f"{key} is a key of a recurrent layer; this layer is {kind}")
+        return kind, None, "last"
+    if index != 0:
+        at("kind")("a recurrent layer must be the first layer (it reads the input sequence; "
+                   "one recurrent layer per model)")
+    if last:
+        at("kind")("a recurrent layer needs a dense layer after it (the output layer the loss reads)")
+    if "steps" not in raw:
+        at(None)("missing key 'steps' (the number of time steps T) for a recurrent layer")
+    steps = _size(raw["steps"], "steps", at("steps"))
+    outputs = raw.get("outputs", "last")
+    if not isinstance(outputs, str) or outputs not in RECURRENT_OUTPUTS:
+        at("outputs")(f"outputs must be one of {', '.join(RECURRENT_OUTPUTS)} (many-to-one or "
+                      f"many-to-many), got {_show(outputs)}")
+    if units == 1:
+        at("units")("a recurrent layer needs at least 2 units")
+    if not elementwise:
+        at("activation")("a recurrent layer's activation must be elementwise, such as \"tanh\"")
+    for key in ("skip", "norm"):
+        if key in raw:
+            at(key)(f"{key} is not supported on a recurrent layer")
+    return kind, steps, outputs
+
+
+def _check_recurrent_model(layers: tuple[Layer, ...], data: dict, where: _Locator, source: str) -> None:
+    """What the layers after a recurrent layer may not use (yet): skips, batch norm, weight decay."""
+    for number, layer in enumerate(layers[1:], start=2):
+        for key, bad in (("skip", layer.skip is not None), ("norm", layer.norm == "batch")):
+            if bad:
+                raise SpecError(f"layer {number}: {key} = {_show(getattr(layer, key))} is not supported "
+                                "in a model with a recurrent layer", source, where.layer(number - 1, key))
+    if "l2" in data:
+        raise SpecError("l2 (weight decay) is not supported in a model with a recurrent layer", source,
+                        where.key("l2"))
 
 
 def _check_skip(number: int, layer: Layer, inputs: Size, layers: tuple[Layer, ...], where: _Locator,
