@@ -35,6 +35,7 @@ from .naming import (
     Constant,
     ExampleIndex,
     Statistic,
+    StepIndex,
     batch_name,
     index,
     latex_name,
@@ -46,7 +47,7 @@ from .naming import (
 N = index(BATCH)
 
 #: Per-example quantities get a leading batch axis; parameters (w, W, b) do not.
-_PER_EXAMPLE = ("x", "y", "z", "a", "delta", "g", "mu", "var", "ztilde", "zhat", "delta_hat")
+_PER_EXAMPLE = ("x", "y", "z", "a", "delta", "g", "mu", "var", "ztilde", "zhat", "delta_hat", "h", "e")
 
 Axes = tuple[sp.Symbol, ...]
 
@@ -406,6 +407,8 @@ def _is_per_example(name: str) -> bool:
 def atom(name: str, indices: Axes) -> _Arr:
     if indices and isinstance(indices[0], ExampleIndex):
         indices = indices[1:]  # an example of the batch: its row of the per-example array
+    if indices and isinstance(indices[0], StepIndex):
+        indices = indices[1:]  # a recurrent state at a step: the rows are (example, step) pairs
     if _is_per_example(name):
         return _Arr(ArraySymbol(batch_name(name, bool(indices)), real=True), (N, *indices))
     if not indices:

@@ -409,7 +409,7 @@ def names(spec: ModelSpec, offset: int = 0, state: sp.IndexedBase | None = None)
             parameters=layer.parameters,
             bias=layer.bias,
             skip=layer.skip,
-            skipped=None if layer.skip is None else x if layer.skip == 0 else layers[layer.skip - 1 - offset].a,
+            skipped=None if layer.skip is None else x if layer.skip == 0 else layers[layer.skip - 1].a,
             norm=layer.norm,
             eps=Constant(epsilon, layer.eps),
             mu=statistic("mu" + suffix, layer.norm, vector),

@@ -31,7 +31,6 @@ from .naming import RecurrentNames, recurrent_names, scalar
 from .naming import names as model_names
 from .spec import ModelSpec
 
-
 LOSS = scalar("L")
 
 
@@ -79,7 +78,8 @@ def pre_activation(r: RecurrentNames, t: sp.Expr, k: sp.Expr, dummy: bool = Fals
     """``sum_j w_{kj} h_{t-1,j} + sum_m u_{km} x_{tm} + b_k`` (dummy summation letters on request)."""
     j = sp.Dummy(r.j.name, integer=True, positive=True) if dummy else r.j
     m = sp.Dummy(r.m.name, integer=True, positive=True) if dummy else r.m
-    total = sp.Sum(r.w[k, j] * r.h[t - 1, j], (j, 1, r.width)) + sp.Sum(r.u[k, m] * r.x[t, m], (m, 1, r.inputs))
+    total = (sp.Sum(r.w[k, j] * r.h[t - 1, j], (j, 1, r.width))
+             + sp.Sum(r.u[k, m] * r.x[t, m], (m, 1, r.inputs)))
     return total + r.b[k] if r.bias else total
 
 

@@ -487,9 +487,14 @@ def context(derivation: Derivation) -> dict:
         _paragraph(f"``{keyword}`` is the weight-decay strength.", BODY) for keyword in keywords
     )
     context["helpers"] = [helper_source(name) for name in with_callees(printer.helpers)]
+    context["helper_names"] = sorted(printer.helpers)  # for a module that adds its own (recurrent)
     return context
 
 
 def module_source(derivation: Derivation) -> str:
     """The generated module's source text (deterministic for a given derivation)."""
+    if derivation.recurrence is not None:  # time loops around the dense head
+        from .numpy_recurrent import module_source as recurrent_source
+
+        return recurrent_source(derivation)
     return render("module.py.j2", **context(derivation))

@@ -175,7 +175,9 @@ class EquationPrinter(StrPrinter):
         return unicode_name(expr.name)
 
     def _print_Indexed(self, expr: sp.Indexed) -> str:
-        letters = "".join(str(i) for i in expr.indices)
+        parts = [str(i).replace(" ", "") for i in expr.indices]
+        # A compound index (a recurrent state's step t - 1) is set off by commas: h_{t-1,j}.
+        letters = ("" if all(len(part) == 1 for part in parts) else ",").join(parts)
         return unicode_name(expr.base.name) + unicode_sub(letters)
 
     def _print_IndexedBase(self, expr: sp.IndexedBase) -> str:

@@ -34,7 +34,10 @@ class UnicodePrinter(PrettyPrinter):
         return prettyForm(unicode_name(e.name))
 
     def _print_Indexed(self, e):
-        indices = "".join(self._index(i) for i in e.indices)
+        parts = [self._index(i) for i in e.indices]
+        # A compound index (a step t - 1 of a recurrent state) is set off by commas: h_{t-1,j}.
+        glue = "" if all(len(part) == 1 for part in parts) else ","
+        indices = glue.join(part.replace(" ", "") for part in parts)
         return prettyForm(unicode_name(e.base.name) + unicode_sub(indices))
 
     def _index(self, i) -> str:
