@@ -350,7 +350,7 @@ def _skip_path(layer: LayerNames, target: LayerNames, names: ModelNames) -> tupl
 
 def _output_error_of(layer: LayerNames, names: ModelNames, targets: list[LayerNames]) -> ErrorStep:
     """``g = dL/da`` of a layer whose output has more than one consumer: every path, summed."""
-    paths = [_dense_path(layer, names.layers[layer.number], names)]
+    paths = [_dense_path(layer, names.layer(layer.number + 1), names)]
     paths += [_skip_path(layer, target, names) for target in targets]
     value = sp.Add(*(p[2] for p in paths))
     chains = tuple(p[0] for p in paths)
@@ -370,7 +370,7 @@ def _activation_error(layer: LayerNames, names: ModelNames, named_output: bool) 
         product = layer.el(layer.g) * act_factor.textbook
         factors: tuple[Factor, ...] = (act_factor,)
     else:
-        dense, link, back = _dense_path(layer, names.layers[layer.number], names)
+        dense, link, back = _dense_path(layer, names.layer(layer.number + 1), names)
         chain = dense.then(act_factor.partial)
         product = back * act_factor.textbook
         factors = (link, act_factor)

@@ -337,6 +337,10 @@ class ModelNames:
     def output(self) -> LayerNames:
         return self.layers[-1]
 
+    def layer(self, number: int) -> LayerNames:
+        """Layer ``number`` (1-based; a recurrent model's dense head starts at 2)."""
+        return self.layers[number - self.layers[0].number]
+
     @property
     def widths(self) -> tuple[sp.Expr, ...]:
         """The input width, then each layer's (Integers or size symbols)."""

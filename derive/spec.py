@@ -409,10 +409,10 @@ def _kind(raw: dict, index: int, last: bool, units: Size, elementwise: bool,
                 at(key)(f"{key} is a key of a recurrent layer; this layer is {kind}")
         return kind, None, "last"
     if index != 0:
-        at("kind")("a recurrent layer must be the first layer (it reads the input sequence; "
-                   "one recurrent layer per model)")
+        at("kind")('kind = "recurrent" must be the first layer (a recurrent layer reads the input '
+                   "sequence; one recurrent layer per model)")
     if last:
-        at("kind")("a recurrent layer needs a dense layer after it (the output layer the loss reads)")
+        at("kind")('kind = "recurrent" needs a dense layer after it (the output layer the loss reads)')
     if "steps" not in raw:
         at(None)("missing key 'steps' (the number of time steps T) for a recurrent layer")
     steps = _size(raw["steps"], "steps", at("steps"))

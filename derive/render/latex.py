@@ -132,7 +132,7 @@ def _paths(ctx: Context, step: ErrorStep) -> str:
 
 def _wording(d: Derivation, step: ErrorStep) -> dict:
     """Heading, reason and closing words of a hidden step that is not a plain layer's error."""
-    layer = d.names.layers[step.layer - 1]
+    layer = d.names.layer(step.layer)
     closing = {"closing": f"Multiplying, the error of layer {step.layer} is"}
     if step.quantity == "a":
         into = [t.number for t in d.names.layers if t.skip == layer.number]
@@ -178,7 +178,7 @@ def error_block(ctx: Context, d: Derivation, step: ErrorStep) -> dict:
         "definition": ctx.inline(step.definition),
         "of": ctx.tex(step.of),
         "summed": ctx.tex(step.chain.sum[0]) if step.chain.sum else "",
-        "activation": activations.get(d.names.layers[step.layer - 1].activation).title,
+        "activation": activations.get(d.names.layer(step.layer).activation).title,
         "chain": rows(chain_lhs, _paths(ctx, step)),
         "factors": [_factor(ctx, f) for f in step.factors],
         "product": rows(ctx.tex(lhs), *product, ctx.tex(step.result)) if step.output or summed_out else [],
@@ -239,7 +239,7 @@ def _generic_context(part: str, step: ErrorStep, d: Derivation) -> tuple[Context
     width n_{l+1} of the next layer (its sums run to it)."""
     number = step.layer
     labels = {number - 1: rf"{GENERIC}-1", number: GENERIC, number + 1: rf"{GENERIC}+1"}
-    layer, nxt = d.names.layers[number - 1], d.names.layers[number]
+    layer, nxt = d.names.layer(number), d.names.layer(number + 1)
     swap = {}
     for old, new in ((layer.prev_index, "j"), (layer.index, "k"), (nxt.index, "i")):
         if old is not None:

@@ -24,7 +24,7 @@ from ..naming import RecurrentNames, array
 from ..recurrent import Recurrence
 from ..vectorise import ArrayStatement, gradient_name
 from .environment import render
-from .numpy import BODY, Parameter, _lines, _paragraph, _training_lines, context, _one_line_docstring
+from .numpy import BODY, Parameter, _one_line_docstring, _paragraph, _training_lines, context
 from .numpy_door import EXAMPLES, _dim, inputs_body, shapes, shapes_source, unpack
 from .numpy_printer import NumPyCodePrinter, equation_text, helper_source, with_callees
 from .pysource import call
@@ -65,7 +65,7 @@ def _comment(indent: str, lhs: sp.Expr, rhs: sp.Expr) -> str:
 
 def _forward_lines(rec: Recurrence, printer: NumPyCodePrinter, keep_z: bool) -> list[str]:
     r = rec.names
-    t, k = r.t, r.k
+    t = r.t
     z_eq, h_eq = rec.setup
     recurrent = sum((term for term in sp.Add.make_args(z_eq.rhs) if term.has(r.h)), sp.Integer(0))
     inputs = z_eq.rhs - recurrent
@@ -129,7 +129,8 @@ def _backward_lines(rec: Recurrence, printer: NumPyCodePrinter, keep_z: bool) ->
         if term.has(r.h):
             mapping[(r.delta, t)] = "D[:, 1:].reshape(-1, K)"
         lines.append(_comment(BODY, _partial(grad), grad.result))
-        lines.append(f"{BODY}{gradient_name(grad.parameter.name)} = {_gradient_code(term, order, mapping, printer)}")
+        code = _gradient_code(term, order, mapping, printer)
+        lines.append(f"{BODY}{gradient_name(grad.parameter.name)} = {code}")
     return lines
 
 
@@ -146,15 +147,20 @@ def _head_error(derivation: Derivation, rec: Recurrence) -> ArrayStatement:
     return ArrayStatement("e", batch(e.value).expr, (e.lhs, e.value), "error")
 
 
+def _recurrence(derivation: Derivation) -> Recurrence:
+    assert derivation.recurrence is not None
+    return derivation.recurrence
+
+
 def _shapes(derivation: Derivation) -> list[tuple[str, tuple[str | int, ...]]]:
-    r = derivation.recurrence.names
+    r = _recurrence(derivation).names
     K, M, T = _dim(r.width), _dim(r.inputs), _dim(r.steps)
     own = [("W", (K, K)), ("U", (K, M))] + ([("b", (K,))] if r.bias else [])
     return [("X", (EXAMPLES, T, M)), *own, *shapes(derivation.names)[1:]]
 
 
 def _parameters(derivation: Derivation, head: list[Parameter]) -> list[Parameter]:
-    r = derivation.recurrence.names
+    r = _recurrence(derivation).names
     size = lambda w: str(int(w)) if w.is_Integer else f'sizes["{w}"]'  # noqa: E731
     doc = lambda *ws: "(" + ", ".join(map(str, ws)) + ("," if len(ws) == 1 else "") + ")"  # noqa: E731
     K, M = size(r.width), size(r.inputs)
@@ -203,8 +209,7 @@ def recurrent_context(derivation: Derivation) -> dict:
         backward_lines=_backward_lines(rec, printer, keep_z),
         head_input="H.reshape(-1, K)" if many else "H[:, -1]",
         targets_line=_targets(derivation, printer, many, width),
-        gradients=[(p.name, gradient_name(p.name) if p.shape != "()" else f"np.asarray({gradient_name(p.name)})")
-                   for p in parameters],
+        gradients=[(p.name, _returned(p)) for p in parameters],
         many=many,
         sizes_line=_sizes_line(derivation),
         **lines,
@@ -226,9 +231,14 @@ def recurrent_context(derivation: Derivation) -> dict:
     return head
 
 
+def _returned(p: Parameter) -> str:
+    """A 0-d gradient is a NumPy scalar after the batch sum; return arrays, as params are."""
+    return gradient_name(p.name) if p.shape != "()" else f"np.asarray({gradient_name(p.name)})"
+
+
 def _sizes_line(derivation: Derivation) -> str:
     """``SIZES``: the size symbols ``init_params`` needs (the recurrent layer's and the head's)."""
-    r = derivation.recurrence.names
+    r = _recurrence(derivation).names
     symbols = {str(w) for w in (r.width, r.inputs) if isinstance(w, sp.Symbol)}
     symbols |= {s.name for s in derivation.names.size_symbols()}
     quoted = [f'"{name}"' for name in sorted(symbols)]
@@ -253,7 +263,8 @@ def _targets(derivation: Derivation, printer: NumPyCodePrinter, many: bool, widt
                   "if y.shape[:2] != (n, T):",
                   f'    raise ValueError(f"y must be {doc}, one target a step: {{y.shape}}")',
                   "y = y.reshape(n * T, *y.shape[2:])"]
-    lines.append(call(f"{BODY}y = {target.numpy_accept}", ["y", shape, f'"{doc}"', "dtype"]).removeprefix(BODY))
+    accept = call(f"{BODY}y = {target.numpy_accept}", ["y", shape, f'"{doc}"', "dtype"])
+    lines.append(accept.removeprefix(BODY))
     return lines
 
 
