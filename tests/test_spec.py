@@ -74,7 +74,8 @@ BAD_SPECS = {
     "unknown-dotted-key": (4, f"unknown key 'optimizer'; {TOP}"),
     "unknown-quoted-key": (4, f"unknown key 'batch size'; {TOP}"),
     "unknown-layer-key": (
-        8, "layer 1: unknown key 'dropout'; allowed keys: units, activation, bias, skip, norm, eps, alpha"
+        8, "layer 1: unknown key 'dropout'; allowed keys: units, activation, bias, skip, norm, eps, kind, "
+        "steps, outputs, alpha"
     ),
     "unknown-activation": (7, f"layer 1: unknown activation 'mish'; {ACTS}"),
     "unknown-loss": (3, "unknown loss 'triplet'; known losses: bce, ce, hinge, huber, mse, svm"),
