@@ -44,6 +44,7 @@ class BackStep:
     chains: tuple[Chain, ...]  # every path the error arrives by
     factors: tuple[Factor, ...]  # the local derivatives, SymPy's beside the textbook form
     value: sp.Expr  # what the error is, in earlier-defined errors
+    note: str = ""  # a path that is there at some steps only
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,15 @@ def _state_error(r: RecurrentNames, head: BackStep) -> BackStep:
     link = Factor(z_next, h_tk, raw, raw)
     back = sp.Sum(r.delta[t + 1, i] * raw, (i, 1, r.width))
     through_next = Chain((Partial(LOSS, z_next), link.partial), (i, 1, r.width))
-    through_head = Chain((Partial(LOSS, h_tk),))
+    through_head = head.chains[0]  # the dense layers' path: at every step, or at T only
+    note = ""
     if r.outputs == "all":
         own = r.e[t, k]
     else:  # the loss reads the last state only
         own = sp.Piecewise((r.e[r.head_step, k], sp.Eq(t, r.steps)), (0, True))
-    return BackStep("g", r.g[t, k], h_tk, (through_head, through_next), (*head.factors, link), own + back)
+        note = "the first path (through the dense layers) is there at t = T only"
+    return BackStep("g", r.g[t, k], h_tk, (through_head, through_next), (*head.factors, link), own + back,
+                    note)
 
 
 def _activation_error(r: RecurrentNames) -> BackStep:

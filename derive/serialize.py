@@ -28,6 +28,8 @@ def _layer(layer) -> dict:
         **({} if layer.bias else {"bias": False}),
         **({"skip": layer.skip} if layer.skip is not None else {}),
         **({"norm": layer.norm, "eps": layer.eps} if layer.norm else {}),
+        **({"kind": layer.kind, "steps": layer.steps, "outputs": layer.outputs}
+           if layer.kind == "recurrent" else {}),
     }
 
 
@@ -53,6 +55,11 @@ def _symbols(d: Derivation) -> dict:
         atoms |= step.value.atoms(sp.Symbol, sp.IndexedBase) | step.delta.atoms(sp.Symbol, sp.IndexedBase)
     if d.decay is not None:
         atoms |= d.decay.term.lhs.atoms(sp.Symbol) | d.decay.term.rhs.atoms(sp.Symbol, sp.IndexedBase)
+    if d.recurrence is not None:
+        for eq in d.recurrence.setup + d.recurrence.boundary:
+            atoms |= eq.lhs.atoms(sp.Symbol, sp.IndexedBase) | eq.rhs.atoms(sp.Symbol, sp.IndexedBase)
+        for back in d.recurrence.errors:
+            atoms |= back.value.atoms(sp.Symbol, sp.IndexedBase) | back.lhs.atoms(sp.Symbol, sp.IndexedBase)
     indexed = sorted({a.name for a in atoms if isinstance(a, sp.IndexedBase)})
     labels = set(indexed)
     plain = [a for a in atoms if isinstance(a, sp.Symbol) and a.name not in labels]
@@ -72,6 +79,40 @@ def _decay(d: Derivation) -> dict:
             "l2": _s(d.names.l2),
             "term": {"lhs": _s(d.decay.term.lhs), "rhs": _s(d.decay.term.rhs)},
             "factors": [_factor(f) for f in d.decay.factors],
+        }
+    }
+
+
+def _recurrence(d: Derivation) -> dict:
+    """A recurrent layer's part: set-up, boundary values, the BPTT recurrence, the shared gradients."""
+    rec = d.recurrence
+    if rec is None:
+        return {}
+    r = rec.names
+    equations = lambda eqs: [{"lhs": _s(e.lhs), "rhs": _s(e.rhs), "explicit": _s(e.explicit)}  # noqa: E731
+                             for e in eqs]
+    return {
+        "recurrence": {
+            "steps": _s(r.steps),
+            "outputs": r.outputs,
+            "head_reads": _s(r.state[r.k]),
+            "parameters": {"W": [str(r.width)] * 2, "U": [str(r.width), str(r.inputs)],
+                           **({"b": [str(r.width)]} if r.bias else {})},
+            "setup": equations(rec.setup),
+            "boundary": equations(rec.boundary),
+            **({"total": equations((rec.total,))[0]} if rec.total is not None else {}),
+            "errors": [
+                {"name": s.name, "lhs": _s(s.lhs), "of": _s(s.of), "paths": [_chain(c) for c in s.chains],
+                 "factors": [_factor(f) for f in s.factors], "value": _s(s.value),
+                 **({"note": s.note} if s.note else {})}
+                for s in rec.errors
+            ],
+            "gradients": [
+                {"parameter": g.parameter.name, "element": _s(g.element), "chain": _chain(g.chain),
+                 "factor": _factor(g.factor), "result": _s(g.result)}
+                for g in rec.gradients
+            ],
+            "head_sums": [{"element": _s(g.element), "result": _s(total)} for g, total in rec.head_sums],
         }
     }
 
@@ -125,4 +166,5 @@ def to_dict(d: Derivation) -> dict:
             for g in d.gradients
         ],
         **_decay(d),
+        **_recurrence(d),
     }

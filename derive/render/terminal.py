@@ -54,6 +54,38 @@ def _decay(derivation: Derivation) -> dict | None:
             "factors": [equation(f.partial, f.raw) for f in decay.factors]}
 
 
+def _recurrence(derivation: Derivation) -> dict | None:
+    """A recurrent layer's set-up and backpropagation through time (None for a dense model)."""
+    rec = derivation.recurrence
+    if rec is None:
+        return None
+    r = rec.names
+    L = derivation.names.L
+    setup = [equation(*([eq.lhs, eq.rhs] + ([eq.explicit] if eq.explicit is not None else [])))
+             for eq in rec.setup + rec.boundary[:1]]
+    steps = []
+    for step in rec.errors:
+        blocks = [equation(Partial(L, step.of), chains(step.chains))]
+        blocks += [_factor(f) for f in step.factors[-1:]]
+        steps.append({"title": f"{inline(step.lhs)} = {inline(Partial(L, step.of))}", "blocks": blocks,
+                      "definition": equation(step.lhs, step.value), "note": step.note})
+    gradients = [{"title": inline(Partial(L, g.element)),
+                  "blocks": [equation(Partial(L, g.element), chain(g.chain)), _factor(g.factor)],
+                  "result": equation(Partial(L, g.element), g.result)} for g in rec.gradients]
+    sums = [equation(Partial(L, g.element), total) for g, total in rec.head_sums]
+    reads = inline(r.state[r.k])
+    return {
+        "setup": setup,
+        "steps_range": f"t = 1, ..., {inline(r.steps)}",
+        "reads": reads,
+        "total": equation(rec.total.lhs, rec.total.rhs) if rec.total is not None else None,
+        "boundary": equation(rec.boundary[1].lhs, rec.boundary[1].rhs),
+        "errors": steps,
+        "gradients": gradients,
+        "head_sums": sums,
+    }
+
+
 def render(derivation: Derivation) -> str:
     spec = derivation.spec
     names = derivation.names
@@ -69,4 +101,5 @@ def render(derivation: Derivation) -> str:
         errors=[_error(step) for step in derivation.errors],
         gradients=[_gradient(step, names.L) for step in derivation.gradients],
         decay=_decay(derivation),
+        recurrence=_recurrence(derivation),
     )
