@@ -127,7 +127,7 @@ def _state_error(r: RecurrentNames, head: BackStep) -> BackStep:
         own = r.e[t, k]
     else:  # the loss reads the last state only
         own = sp.Piecewise((r.e[r.head_step, k], sp.Eq(t, r.steps)), (0, True))
-        note = "the first path (through the dense layers) is there at t = T only"
+        note = "the first path (through the dense layers) is there at the last step only"
     return BackStep("g", r.g[t, k], h_tk, (through_head, through_next), (*head.factors, link), own + back,
                     note)
 

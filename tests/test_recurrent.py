@@ -326,3 +326,42 @@ def test_bad_spec_exits_2_naming_key_and_line(case: str, tmp_path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert f":{line}:" in lines[0] and key in lines[0] and message in lines[0], lines[0]
+
+
+# --- the sheet, the terminal, JSON ---------------------------------------------------------------
+
+EXAMPLES = ("examples/rnn-many-to-one.toml", "examples/rnn-many-to-many.toml")
+
+
+@pytest.mark.latex
+def test_sheet_compiles_with_bptt_and_the_unrolled_chain(tmp_path) -> None:
+    from derive import compile as latex_compile
+    from derive.render.latex import sheet
+    from derive.spec import load_spec_file
+
+    from .test_sheet import ROOT, assert_clean, pdf_text, require
+
+    require("pdflatex")
+    derivations = [derive_spec(load_spec_file(f"{ROOT}/{path}")) for path in EXAMPLES]
+    built = latex_compile.build(sheet(derivations))
+    assert_clean(built.log)
+    text = pdf_text(built.pdf, tmp_path)
+    assert "Backpropagationthroughtime" in text
+    assert "therecurrentlayerunrolled" in text  # the drawing's caption
+    assert "isthereatthelaststeponly" in text  # many-to-one: the head path at t = T alone
+
+
+def test_show_and_json_state_the_recurrence() -> None:
+    import json
+
+    from derive.render.terminal import render
+    from derive.serialize import to_dict
+
+    derivation = derive_spec(parse_spec(rnn_spec("ce", "all", [("C", "softmax")])))
+    text = render(derivation)
+    assert "Backpropagation through time" in text and "δ_{T+1,k} = 0" in text
+    data = json.loads(json.dumps(to_dict(derivation)))["recurrence"]
+    assert data["errors"][1]["value"] == "e[t, k] + Sum(W[i, k]*delta[1 + t, i], (i, 1, K))"
+    assert [g["result"] for g in data["gradients"]] == [
+        "Sum(delta[t, k]*h[-1 + t, j], (t, 1, T))", "Sum(delta[t, k]*x[t, m], (t, 1, T))",
+        "Sum(delta[t, k], (t, 1, T))"]

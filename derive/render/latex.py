@@ -319,6 +319,10 @@ def _long_product(lhs: str, expr: sp.Expr) -> list[str]:
 
 def part(d: Derivation, letter: str, heading: str | None = None) -> dict:
     """Everything one section of the sheet shows, already printed."""
+    if d.recurrence is not None:  # backpropagation through time, and the unrolled chain
+        from . import latex_recurrent
+
+        return latex_recurrent.part(d, letter, heading)
     ctx = Context(letter.lower())
     # The recursion of a deep network assumes every hidden layer has one shape: plain dense layers.
     plain_layers = all(layer.skip is None and layer.norm is None for layer in d.spec.layers)
@@ -345,6 +349,7 @@ def part(d: Derivation, letter: str, heading: str | None = None) -> dict:
         "vectorised": vectorised(d),
         "decay": decay_block(ctx, d),
         "loss_symbol": ctx.tex(d.names.L),
+        "recurrence": None,
     }
 
 
