@@ -73,7 +73,8 @@ def sizes(d: Derivation, rec: Recurrence) -> str:
 
 def _step(step: BackStep, L: sp.Expr, words: str, boxed_label: str) -> dict:
     lhs = Partial(L, step.of)
-    chain_rows = rows(f"{latex(step.lhs)} = {latex(lhs)}", " + ".join(dense.print_chain(c) for c in step.chains))
+    paths = " + ".join(dense.print_chain(c) for c in step.chains)
+    chain_rows = rows(f"{latex(step.lhs)} = {latex(lhs)}", paths)
     factors = []
     for f in step.factors[-1:]:
         members = [latex(f.raw)] + ([latex(f.textbook)] if f.textbook != f.raw else [])
