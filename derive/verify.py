@@ -82,8 +82,29 @@ def random_instance(
         name: np.asarray(value + rng.normal(scale=0.8, size=np.shape(value)))
         for name, value in module.init_params(sizes, seed=int(rng.integers(1 << 30))).items()
     }
+    if derivation.recurrence is not None:
+        return (params, *sequence_instance(derivation, sizes, n, rng))
     X = rng.normal(size=(n, input_width(derivation, sizes)))
     return params, X, random_targets(derivation, sizes, n, rng)
+
+
+STEPS = 3  # a recurrent model's symbolic number of steps, in verify (1 in the all-ones instance)
+
+
+def sequence_instance(
+    derivation: Derivation, sizes: dict[str, int], n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) of a recurrent model: X is (n, T, M); y one target per sequence, or per step."""
+    assert derivation.recurrence is not None
+    r = derivation.recurrence.names
+    values = {size(k): v for k, v in sizes.items()}
+    steps = r.steps.subs(values)
+    T = int(steps) if steps.is_Integer else (1 if set(sizes.values()) <= {1, 2} else STEPS)
+    X = rng.normal(size=(n, T, int(r.inputs.subs(values))))
+    if r.outputs == "last":
+        return X, random_targets(derivation, sizes, n, rng)
+    y = random_targets(derivation, sizes, n * T, rng)
+    return X, y.reshape(n, T, *y.shape[1:])
 
 
 def _loss(module: ModuleType, params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> float:

@@ -365,3 +365,13 @@ def test_show_and_json_state_the_recurrence() -> None:
     assert [g["result"] for g in data["gradients"]] == [
         "Sum(delta[t, k]*h[-1 + t, j], (t, 1, T))", "Sum(delta[t, k]*x[t, m], (t, 1, T))",
         "Sum(delta[t, k], (t, 1, T))"]
+
+
+def test_verify_checks_sequences_by_finite_differences() -> None:
+    from derive.verify import verify_models
+
+    from .test_sheet import ROOT
+
+    lines: list[str] = []
+    assert verify_models([f"{ROOT}/{path}" for path in EXAMPLES], lines.append)
+    assert lines[0].startswith("rnn-many-to-one ok") and " W " in lines[0] and " U " in lines[0]
