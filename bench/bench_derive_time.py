@@ -1,6 +1,8 @@
-"""Deriving the models of issue 10 (batch normalisation) against ``derive show b``, whole process.
+"""Deriving the models of issue 10 (batch normalisation, a recurrent layer) against ``derive show b``,
+whole process.
 
-Target: ``derive show`` of a model with batch norm takes at most 2x ``derive show b``. Runs are
+Target: ``derive show`` of a model with batch norm, or with a recurrent layer, takes at most 2x
+``derive show b``. Runs are
 interleaved (every command, repeated) and the median is taken, so machine noise hits all alike.
 Usage: python bench/bench_derive_time.py [--repeat N]
 """
@@ -20,8 +22,15 @@ COMMANDS = {
     "derive show examples/batch-norm.toml": [
         sys.executable, "-m", "derive", "show", str(ROOT / "examples" / "batch-norm.toml")
     ],
+    "derive show examples/rnn-many-to-one.toml": [
+        sys.executable, "-m", "derive", "show", str(ROOT / "examples" / "rnn-many-to-one.toml")
+    ],
+    "derive show examples/rnn-many-to-many.toml": [
+        sys.executable, "-m", "derive", "show", str(ROOT / "examples" / "rnn-many-to-many.toml")
+    ],
 }
-TARGETS = {"derive show examples/batch-norm.toml": 2.0}
+TARGETS = {"derive show examples/batch-norm.toml": 2.0, "derive show examples/rnn-many-to-one.toml": 2.0,
+           "derive show examples/rnn-many-to-many.toml": 2.0}
 
 
 def main() -> int:
@@ -41,7 +50,7 @@ def main() -> int:
 NOTES = f"""{HEADING}
 
 Whole process, median of {{repeat}} interleaved runs (`python bench/bench_derive_time.py`),
-Python {{python}}. Convolution and recurrent layers are not built yet.
+Python {{python}}. Convolution layers are not measured here yet.
 
 {{table}}
 """
