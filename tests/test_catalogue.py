@@ -448,8 +448,12 @@ def test_bad_catalogue_specs_exit_2_with_one_line(case, tmp_path):
 ROOT = Path(__file__).resolve().parents[1]
 def _one_example_loss(model: str) -> bool:
     """Whether a model's loss is one example's: a batch norm couples the batch, and its examples
-    are checked against PyTorch's batch_norm in tests/test_batch_norm.py instead."""
-    return all(layer.norm is None or norms.get(layer.norm).over == "units" for layer in resolve(model).layers)
+    are checked against PyTorch's batch_norm in tests/test_batch_norm.py instead. A recurrent model
+    reads sequences: tests/test_recurrent.py checks it against torch.nn.RNN."""
+    spec = resolve(model)
+    if spec.recurrent is not None:
+        return False
+    return all(layer.norm is None or norms.get(layer.norm).over == "units" for layer in spec.layers)
 
 
 MODELS = [

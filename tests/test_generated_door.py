@@ -25,7 +25,9 @@ from derive.verify import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTINS = ("a", "b", "c", "c-mlp")
-EXAMPLES = tuple(sorted(str(p) for p in (ROOT / "examples").glob("*.toml")))
+# Dense models: a recurrent one reads sequences (its door and NaN: tests/test_recurrent.py).
+EXAMPLES = tuple(sorted(str(p) for p in (ROOT / "examples").glob("*.toml")
+                        if 'kind = "recurrent"' not in p.read_text(encoding="utf-8")))
 SIZES = {"M": 3, "K": 4, "C": 5, "K1": 3, "K2": 4, "K3": 2, "H": 3, "D": 2}
 
 

@@ -234,9 +234,14 @@ def test_examples_derive(path):
     d = derive.derive(str(path))
     # Every layer's errors, output first (a skip or a norm gives a layer more than one).
     layers = [step.layer for step in d.errors]
-    assert layers == sorted(layers, reverse=True) and set(layers) == set(range(1, d.spec.depth + 1))
-    per_layer = [(2 if layer.bias else 1) + (2 if layer.norm else 0) for layer in d.spec.layers]
+    # A recurrent first layer has its own steps (d.recurrence); the engine's are the dense layers'.
+    dense = d.spec.layers[1:] if d.recurrence is not None else d.spec.layers
+    first = d.spec.depth - len(dense) + 1
+    assert layers == sorted(layers, reverse=True) and set(layers) == set(range(first, d.spec.depth + 1))
+    per_layer = [(2 if layer.bias else 1) + (2 if layer.norm else 0) for layer in dense]
     assert len(d.gradients) == sum(per_layer)
+    if d.recurrence is not None:
+        assert len(d.recurrence.gradients) == (3 if d.spec.layers[0].bias else 2)
 
 
 def test_show_works_on_the_examples(capsys):
