@@ -15,7 +15,7 @@ import sympy as sp
 
 from .. import forward, norms
 from ..errors import UsageError
-from ..naming import ModelNames, latex_name
+from ..naming import ModelNames, StepState, latex_name
 from .latex_parse import HAT_Y, SIGMA, Index, Name
 from .problems import Wrong
 
@@ -199,7 +199,11 @@ class ModelTable:
 
 def _per_example(names: ModelNames) -> None:
     """``UsageError`` for a model whose answers cannot be checked one example at a time: a norm
-    whose statistics run over the batch's examples (batch norm) couples them."""
+    whose statistics run over the batch's examples (batch norm) couples them. A recurrent layer's
+    answers (sums over the steps, h_{t-1}, delta_{t+1}) are not read yet: refused likewise."""
+    if isinstance(names.x, StepState) or names.spec.recurrent is not None:
+        raise UsageError(f"model {names.spec.name}: answers about a recurrent layer (sums over t, h_t, "
+                         "delta_{t+1}) are not checked yet; derive show, sheet, code and verify handle it")
     for layer in names.layers:
         if layer.norm and forward.over_examples(layer):
             raise UsageError(f"model {names.spec.name}: layer {layer.number}'s {norms.get(layer.norm).title} "

@@ -139,14 +139,17 @@ def inputs_body(names: ModelNames, indent: str = "    ",
     binds: list[str] = []
     got: list[str] = []
     expected: list[str] = []
+    # A size only one array has (a recurrent model's steps T, in X alone) is bound as unused (_T).
+    uses = [d for _, dims in arrays for d in dims]
     for name, dims in arrays:
         targets = []
         for dim in dims:
             fresh = isinstance(dim, str) and dim not in bound
-            targets.append(str(dim) if fresh else "_")
+            alone = uses.count(dim) == 1 and dim != EXAMPLES
+            targets.append(("_" if alone else "") + str(dim) if fresh else "_")
             if fresh:
                 bound.add(str(dim))
-        if any(t != "_" for t in targets):
+        if any(t != "_" for t in targets):  # (a "_T" binds nothing later lines read)
             bound_here = tuple_code(targets) if len(targets) == 1 else ", ".join(targets)
             binds.append(f"{bound_here} = {name}.shape")
         if any(t == "_" for t in targets) or not targets:

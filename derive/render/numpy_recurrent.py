@@ -96,7 +96,7 @@ def _backward_lines(rec: Recurrence, printer: NumPyCodePrinter, keep_z: bool) ->
     own, back = (sp.Add.make_args(g_step.value)[0], sp.Add(*sp.Add.make_args(g_step.value)[1:]))
     if own.has(r.delta):
         own, back = back, own
-    state = {(r.delta, t + 1): "delta", (r.g, t): "g", (r.h, t): "H[:, t]", (r.z, t): "Z[:, t]"}
+    state = {(r.delta, t + 1): "delta", (r.g, t): "g", (r.h, t): "state", (r.z, t): "Z[:, t]"}
     lines = [
         *([f"{BODY}E = e.reshape(n, T, K)", f"{BODY}del e"] if r.outputs == "all" else []),
         f"{BODY}D = np.empty((n, T, K), dtype=dtype)",
@@ -113,8 +113,9 @@ def _backward_lines(rec: Recurrence, printer: NumPyCodePrinter, keep_z: bool) ->
                   f"{LOOP}if t == T - 1:", f"{LOOP}    g += e"]
     lines += [
         _comment(LOOP, delta_step.lhs, delta_step.value),
+        f"{LOOP}state = H[:, t]",
         f"{LOOP}delta = D[:, t] = {_code(delta_step.value, state, printer)}",
-        f"{BODY}del delta, g" + (", E" if r.outputs == "all" else ", e"),
+        f"{BODY}del delta, g, state" + (", E" if r.outputs == "all" else ", e"),
     ]
     # Each parameter is shared by the steps: its gradient sums the steps' (h_0 = 0: W's from t = 2).
     rows = {

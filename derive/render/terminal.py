@@ -86,11 +86,22 @@ def _recurrence(derivation: Derivation) -> dict | None:
     }
 
 
+def _per_step_loss(derivation: Derivation) -> tuple:
+    """The set-up, the loss written as the step's ``L_t`` when a recurrent model sums it over steps."""
+    rec = derivation.recurrence
+    if rec is None or rec.total is None:
+        return derivation.setup
+    from ..forward import Equation
+
+    *rest, loss = derivation.setup
+    return (*rest, Equation(rec.names.losses[rec.names.t], loss.rhs, loss.explicit))
+
+
 def render(derivation: Derivation) -> str:
     spec = derivation.spec
     names = derivation.names
     setup = []
-    for eq in derivation.setup:
+    for eq in _per_step_loss(derivation):
         parts = [eq.lhs, eq.rhs] + ([eq.explicit] if eq.explicit is not None else [])
         setup.append(equation(*parts))
     return render_template(
