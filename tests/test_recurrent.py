@@ -31,8 +31,10 @@ RECURRENT = '[[layers]]\nkind = "recurrent"\nunits = {units}\nactivation = "tanh
 
 
 def rnn_spec(loss: str, outputs: str, head: list[tuple[object, str]], steps: object = '"T"',
-             bias: bool = True, inputs: object = '"M"', units: object = '"K"') -> str:
+             bias: bool = True, inputs: object = '"M"', units: object = '"K"',
+             activation: str = "tanh") -> str:
     text = HEADER.format(name="rnn", inputs=inputs, loss=loss) + RECURRENT.format(units=units, steps=steps)
+    text = text.replace('activation = "tanh"', f'activation = "{activation}"')
     text += f'outputs = "{outputs}"\n' + ("" if bias else "bias = false\n")
     for width, activation in head:
         shown = f'"{width}"' if isinstance(width, str) else width
@@ -47,6 +49,9 @@ CASES = {
     "all-ce": ("ce", "all", [("C", "softmax")]),
     "all-mse": ("mse", "all", [("C", "identity")]),
     "all-bce-deep": ("bce", "all", [("J", "relu"), (1, "sigmoid")]),
+    # torch.nn.RNN's other nonlinearity: relu's derivative reads z, not the state.
+    "relu-all-mse": ("mse", "all", [("C", "identity")]),
+    "relu-last-ce": ("ce", "last", [("C", "softmax")]),
 }
 
 
@@ -59,12 +64,12 @@ def _targets(loss: str, width: int, shape: tuple[int, ...], rng: np.random.Gener
 
 
 def torch_rnn(spec, params: dict[str, np.ndarray], head_names: list[tuple[str, str | None]], X: np.ndarray,
-              y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+              y: np.ndarray) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
     """Loss and gradients by PyTorch: nn.RNN (our b as its b_ih, its b_hh zero), then the head."""
     n, T, M = X.shape
     K = params["W"].shape[0]
     layer = spec.layers[0]
-    rnn = torch.nn.RNN(M, K, nonlinearity="tanh", batch_first=True, bias=True).double()
+    rnn = torch.nn.RNN(M, K, nonlinearity=layer.activation, batch_first=True, bias=True).double()
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(torch.tensor(params["W"]))
         rnn.weight_ih_l0.copy_(torch.tensor(params["U"]))
@@ -82,6 +87,9 @@ def torch_rnn(spec, params: dict[str, np.ndarray], head_names: list[tuple[str, s
         a = torch_model.torch_activation(dense.activation, dict(dense.parameters))(z)
     if a.shape[1] == 1:
         a = a[:, 0]
+    predictions = a.detach().numpy().copy()
+    if layer.outputs == "all":
+        predictions = predictions.reshape(n, T, *predictions.shape[1:])
     target = torch.tensor(y).reshape(a.shape[0], *y.shape[2 if layer.outputs == "all" else 1:])
     total = torch_model.torch_loss(spec.loss, a, target).sum() / n
     total.backward()
@@ -91,7 +99,7 @@ def torch_rnn(spec, params: dict[str, np.ndarray], head_names: list[tuple[str, s
     if layer.bias:
         grads["b"] = rnn.bias_ih_l0.grad.numpy().copy()
         assert np.allclose(grads["b"], rnn.bias_hh_l0.grad.numpy())  # the two biases get one gradient
-    return float(total.item()), grads
+    return float(total.item()), grads, predictions
 
 
 def _module(text: str):
@@ -118,7 +126,9 @@ def test_generated_code_equals_pytorch(case: str, seed: int) -> None:
     loss, outputs, head = CASES[case]
     rng = np.random.default_rng(seed)
     steps = 1 if seed == 0 else int(rng.integers(2, 6))  # T = 1 on every case's first draw
-    spec, derivation, module = _module(rnn_spec(loss, outputs, head, steps='"T"', bias=seed != 3))
+    activation = "relu" if case.startswith("relu") else "tanh"
+    spec, derivation, module = _module(rnn_spec(loss, outputs, head, steps='"T"', bias=seed != 3,
+                                                activation=activation))
     sizes = {"M": int(rng.integers(1, 5)), "K": int(rng.integers(2, 6)), "C": int(rng.integers(2, 5)),
              "J": int(rng.integers(1, 5))}
     n = int(rng.integers(1, 6))
@@ -127,8 +137,9 @@ def test_generated_code_equals_pytorch(case: str, seed: int) -> None:
     width = sizes["C"] if head[-1][0] == "C" else 1
     y = _targets(loss, width, (n, steps) if outputs == "all" else (n,), rng)
     got_loss, got = module.loss_and_grad(params, X, y)
-    want_loss, want = torch_rnn(spec, params, _head_names(derivation), X, y)
+    want_loss, want, predictions = torch_rnn(spec, params, _head_names(derivation), X, y)
     _assert_close(got_loss, want_loss, "loss")
+    _assert_close(module.forward(params, X), predictions, "forward")
     assert set(got) == set(want)
     for name in want:
         _assert_close(got[name], want[name], name)

@@ -105,6 +105,7 @@ def _backward_lines(rec: Recurrence, printer: NumPyCodePrinter, keep_z: bool) ->
         f"{BODY}for t in reversed(range(T)):",
     ]
     back_code = _code(back, state, printer)
+    reads_state = delta_step.value.has(r.h)  # the textbook form through the output (tanh: 1 - h^2)
     if r.outputs == "all":
         lines += [_comment(LOOP, g_step.lhs, g_step.value), f"{LOOP}g = E[:, t] + {back_code}"]
     else:  # the head's error enters at the last step only
@@ -113,9 +114,9 @@ def _backward_lines(rec: Recurrence, printer: NumPyCodePrinter, keep_z: bool) ->
                   f"{LOOP}if t == T - 1:", f"{LOOP}    g += e"]
     lines += [
         _comment(LOOP, delta_step.lhs, delta_step.value),
-        f"{LOOP}state = H[:, t]",
+        *([f"{LOOP}state = H[:, t]"] if reads_state else []),
         f"{LOOP}delta = D[:, t] = {_code(delta_step.value, state, printer)}",
-        f"{BODY}del delta, g, state" + (", E" if r.outputs == "all" else ", e"),
+        f"{BODY}del delta, g" + (", state" if reads_state else "") + (", E" if r.outputs == "all" else ", e"),
     ]
     # Each parameter is shared by the steps: its gradient sums the steps' (h_0 = 0: W's from t = 2).
     rows = {
