@@ -164,9 +164,8 @@ NOTES = f"""{HEADING}
 
 `python bench/bench_rnn.py`: the generated `loss_and_grad` of the two recurrent examples (argument
 checks included) against hand-written NumPy backpropagation through time (bench/bench_rnn.py),
-median of {{calls}} interleaved calls each, float64, one BLAS thread, Python {{python}}, NumPy
-{{numpy}}. Both give
-the same loss and gradients (checked to 1e-10 first).
+median of {{calls}} interleaved calls each, float64, one BLAS thread (the machine is shared),
+Python {{python}}, NumPy {{numpy}}. Both give the same loss and gradients (checked to 1e-10 first).
 
 {{table}}
 """

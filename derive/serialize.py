@@ -133,7 +133,7 @@ def to_dict(d: Derivation) -> dict:
             q.name: [str(w) for w in (layer.weight_dims if q is layer.w else layer.unit_dims)]
             for layer in reversed(names.layers)
             for q in layer.params
-        },
+        } | (_recurrence(d)["recurrence"]["parameters"] if d.recurrence is not None else {}),
         "symbols": _symbols(d),
         "setup": [{"lhs": _s(e.lhs), "rhs": _s(e.rhs), "explicit": _s(e.explicit)} for e in d.setup],
         "errors": [

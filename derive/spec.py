@@ -1,7 +1,9 @@
 """Model specs: plain dataclasses, loaded from TOML and validated. No SymPy here.
 
 A spec describes a feed-forward network: the input size, a list of dense layers (units and
-activation) and a loss. Everything a spec says is validated before it reaches SymPy, LaTeX or
+activation) and a loss; its first layer may instead be recurrent (``kind = "recurrent"``: an Elman
+layer over ``steps`` time steps, read by the dense layers after it at its last step or at every
+step). Everything a spec says is validated before it reaches SymPy, LaTeX or
 generated Python: names are safe identifiers, sizes are positive integers or size symbols, and
 activation/loss combinations are ones the engine supports.
 """

@@ -20,7 +20,7 @@ import sympy as sp
 
 from ..chain import Derivation
 from ..lowering import ArrayActivation, ArraySymbol, N, batch, contract
-from ..naming import RecurrentNames, array
+from ..naming import array
 from ..recurrent import Recurrence
 from ..vectorise import ArrayStatement, gradient_name
 from .environment import render
@@ -33,8 +33,9 @@ LOOP = BODY * 2  # the body of a time loop
 
 
 def _stand_ins(expr: sp.Expr, arrays: dict[tuple[sp.IndexedBase, sp.Expr], str]) -> tuple[sp.Expr, dict]:
-    """``expr`` with each element ``q[step, k]`` of ``arrays`` a per-example stand-in ``q9..[k]``,
-    and the stand-ins' array symbols mapped to the code that holds them (``H[:, t]``)."""
+    """``expr`` with each element ``q[step, k]`` of ``arrays`` a per-example stand-in ``q901[k]``
+    (a name ``derive.lowering`` knows as per-example, numbered past any layer), and the stand-ins'
+    array symbols mapped to the code that holds them (``H[:, t]``, ``h_prev``)."""
     names: dict[sp.Expr, sp.Expr] = {}
     swap: dict[sp.Expr, sp.Expr] = {}
     for number, ((base, step), code) in enumerate(arrays.items(), start=901):
@@ -143,7 +144,7 @@ def _partial(grad) -> sp.Expr:
     return Partial(scalar("L"), grad.element)
 
 
-def _head_error(derivation: Derivation, rec: Recurrence) -> ArrayStatement:
+def _head_error(rec: Recurrence) -> ArrayStatement:
     """``e = dL/dh`` through the head: its batch form over the head's rows."""
     e = rec.error("e")
     return ArrayStatement("e", batch(e.value).expr, (e.lhs, e.value), "error")
@@ -187,7 +188,7 @@ def recurrent_context(derivation: Derivation) -> dict:
     statements = vectorise(derivation)
     training = share_log_normaliser(statements, derivation)
     loss = next(st for st in statements if st.role == "loss")
-    backward = [st for st in statements if st.role in ("error", "gradient")] + [_head_error(derivation, rec)]
+    backward = [st for st in statements if st.role in ("error", "gradient")] + [_head_error(rec)]
     output_error = derivation.errors[0].delta
     output_error_name = output_error.base.name if isinstance(output_error, sp.Indexed) else output_error.name
     taken = {"X", "H", "Z", "D", "E", "e", "g", "t", "T", "K", "M", "W", "U", "b", "z", "h", "delta",
@@ -274,4 +275,4 @@ def module_source(derivation: Derivation) -> str:
     return render("module_recurrent.py.j2", **recurrent_context(derivation))
 
 
-__all__ = ["module_source", "recurrent_context", "RecurrentNames"]
+__all__ = ["module_source", "recurrent_context"]
