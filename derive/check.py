@@ -238,6 +238,9 @@ class Checker:
                      rng: random.Random) -> list[dict[str, int]]:
         letters = sorted(free)
         ranges = [range(1, instance.size(free[k]) + 1) for k in letters]
+        if self.table.batch:  # every example of the batch, for quantities written without it
+            letters.append(sampling.EXAMPLE)
+            ranges.append(range(1, len(instance.examples) + 1))
         combos = list(itertools.product(*ranges))
         if len(combos) > MAX_POINTS:
             combos = rng.sample(combos, MAX_POINTS)

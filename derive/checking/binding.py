@@ -48,6 +48,10 @@ class Binder:
         self.refs: dict[int, Ref] = {}
         self.ranges: dict[int, tuple[sp.Expr, sp.Expr]] = {}
         self.sum_dims: dict[int, tuple[sp.Expr, ...]] = {}  # what each sum's index runs over
+        # In a model that couples the examples: whether the answer (a right side) is about one
+        # example, written with per-example quantities without their example index. Then a
+        # parameter's dL/dtheta is that example's term of the batch's gradient, else the batch's.
+        self.one_example = False
 
     def occurrences(self, node: Node) -> Occurrences:
         """Index letters used in ``node`` and not bound inside it, with what they index."""
@@ -64,7 +68,7 @@ class Binder:
         self.refs[id(node)] = ref
         found: Occurrences = {}
         if ref.quantity is not None:
-            for idx, dim in zip(ref.indices, ref.quantity.dims, strict=True):
+            for idx, dim in zip(ref.indices, ref.dims, strict=True):
                 if isinstance(idx, str):
                     found.setdefault(idx, []).append((dim, node.show()))
         return found
@@ -145,7 +149,9 @@ class Binder:
                 raise Wrong(f"index {letter} stands for different ranges on the left side: {listed}")
             free[letter] = dims.pop()
         for side in equation.sides[1:]:
-            for letter, uses in self.occurrences(side).items():
+            occurrences = self.occurrences(side)  # resolves the side's names
+            self.one_example |= self._implicit(side)
+            for letter, uses in occurrences.items():
                 if letter not in free:
                     raise Wrong(f"index {letter} on the right is not bound by the left side or a sum")
                 for dim, where in uses:
@@ -154,6 +160,16 @@ class Binder:
                                     f"but {where} has {dim} entries")
         return free
 
+
+    def _implicit(self, node: Node) -> bool:
+        """Whether ``node`` (resolved) names a per-example quantity without its example index,
+        other than the loss being differentiated."""
+        if isinstance(node, WrittenPartial):
+            return self._implicit(node.den)
+        if isinstance(node, Name):
+            ref = self.refs.get(id(node))
+            return ref is not None and ref.implicit
+        return any(self._implicit(child) for child in node.children())
 
     def _require_quantity(self, node: Node, before: bool) -> None:
         """``Unreadable`` unless the left side names a quantity of the model: a name of the forward

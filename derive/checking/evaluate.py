@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import activations
 from .binding import Binder
-from .instances import Element, elementwise
+from .instances import EXAMPLE, Element, elementwise
 from .latex_parse import (
     Add,
     Cases,
@@ -125,6 +125,7 @@ class Evaluator:
     def __init__(self, binder: Binder, model, deadline: Deadline):
         self.refs = binder.refs
         self.ranges = binder.ranges
+        self.one_example = binder.one_example and binder.table.batch
         self.model = model  # a ModelInstance, or proof.SymbolicModel for the symbolic reading
         self.deadline = deadline
 
@@ -187,11 +188,17 @@ class Evaluator:
         q = ref.quantity
         assert q is not None  # the binder resolved this name to a quantity
         values = tuple(env[i] if isinstance(i, str) else i for i in ref.indices)
-        for value, dim, written in zip(values, q.dims, ref.indices, strict=True):
+        for value, dim, written in zip(values, ref.dims, ref.indices, strict=True):
             size = self.model.size(dim)
             if not 1 <= value <= size:
                 raise Wrong(f"{q.latex} has no entry {written} = {value} (it has {size} when {dim} = {size})")
+        if ref.implicit:  # the example the equation is about
+            values = (env[EXAMPLE],) + values
         return q.key, values
+
+    def loss(self) -> Element:
+        """What dL/d(...) differentiates: the loss (of the whole batch, where examples couple)."""
+        return self.model.names.L.name, ()
 
     def _Name(self, node: Name, env):
         ref = self.refs[id(node)]
@@ -202,12 +209,16 @@ class Evaluator:
         element = self.element(ref, env)
         if ref.quantity.kind in ERRORS:  # an error term: delta = dL/dz, delta_hat = dL/dzhat, g = dL/da
             of = self.model.table.quantities[(ERRORS[ref.quantity.kind], ref.quantity.layer)]
-            return self.model.derivative((self.model.names.L.name, ()), (of.key, element[1]))
+            return self.model.derivative(self.loss(), (of.key, element[1]))
         return self.model.value(element)
 
     def _WrittenPartial(self, node: WrittenPartial, env):
-        num = self.element(self.refs[id(node.num)], env)
-        den = self.element(self.refs[id(node.den)], env)
+        num_ref, den_ref = self.refs[id(node.num)], self.refs[id(node.den)]
+        num = self.loss() if num_ref.quantity and num_ref.quantity.kind == "L" else self.element(num_ref, env)
+        den = self.element(den_ref, env)
+        assert den_ref.quantity is not None
+        if self.one_example and not den_ref.quantity.per_example:  # that example's term (a parameter)
+            return self.model.derivative(num, den, example=env[EXAMPLE])
         return self.model.derivative(num, den)
 
     def _Kronecker(self, node: Kronecker, env):
