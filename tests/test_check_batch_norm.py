@@ -202,3 +202,26 @@ def test_the_cli_grades_a_batch_norm_model(tmp_path, capsys):
     out = capsys.readouterr().out
     assert done.value.code == 0, out
     assert "correct" in out
+
+
+@pytest.mark.parametrize("path", ["examples/batch-norm.toml", "examples/residual-layernorm.toml"])
+def test_the_derivations_results_are_graded_correct(path):
+    """The engine and the grader are independent (the grader's instances never read the chain
+    rule's results): every error and gradient the derivation states, as the sheet prints it
+    (relu's derivative as ``\\mathbf{1}_{z > 0}``), is graded correct."""
+    from pathlib import Path
+
+    from derive.chain import Partial, derive_spec
+    from derive.render.latex_printer import latex
+    from derive.spec import load_spec_file
+
+    spec = load_spec_file(Path(__file__).parent.parent / path)
+    derivation = derive_spec(spec)
+    checker = Checker(spec)
+    stated = [f"{latex(step.delta)} = {latex(step.value)}" for step in derivation.errors]
+    stated += [f"{latex(Partial(derivation.names.L, g.element))} = {latex(form)}"
+               for g in derivation.gradients for form in (g.result, g.expanded)]
+    assert any(r"\mathbf{1}_{" in text for text in stated)
+    for text in stated:
+        result = checker.check(text)
+        assert result.verdict == "correct", result.show()
