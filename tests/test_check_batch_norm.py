@@ -123,9 +123,11 @@ CORRECT = [
     r"\sum_{p=1}^{N} \hat\delta^{(1)}_{pk} - \tilde{z}^{(1)}_k \frac{1}{N}\sum_{p=1}^{N}"
     r" \hat\delta^{(1)}_{pk}\tilde{z}^{(1)}_{pk}\right)",
     rf"\delta^{{(1)}}_{{ik}} = \frac{{\gamma^{{(1)}}_k}}{{N {ROOT}}} \left(N\hat\delta^{{(1)}}_{{ik}}"
-    r" - \sum_{p} \hat\delta^{(1)}_{pk} - \tilde{z}^{(1)}_{ik} \sum_{p} \hat\delta^{(1)}_{pk}\tilde{z}^{(1)}_{pk}\right)",
+    r" - \sum_{p} \hat\delta^{(1)}_{pk}"
+    r" - \tilde{z}^{(1)}_{ik} \sum_{p} \hat\delta^{(1)}_{pk}\tilde{z}^{(1)}_{pk}\right)",
     # the Jacobian through the batch statistics
-    rf"\frac{{\partial \hat z^{{(1)}}_{{pk}}}}{{\partial z^{{(1)}}_{{ik}}}} = \frac{{\gamma^{{(1)}}_k}}{{{ROOT}}}"
+    rf"\frac{{\partial \hat z^{{(1)}}_{{pk}}}}{{\partial z^{{(1)}}_{{ik}}}} = "
+    rf"\frac{{\gamma^{{(1)}}_k}}{{{ROOT}}}"
     r" \left(\delta_{ip} - \frac{1 + \tilde z^{(1)}_{ik}\tilde z^{(1)}_{pk}}{N}\right)",
     # a parameter's gradient: this example's term, or the batch's total
     r"\frac{\partial L}{\partial \gamma^{(1)}_k} = \hat\delta^{(1)}_k \tilde{z}^{(1)}_k",
@@ -147,17 +149,20 @@ WRONG = [
     # the batch statistics treated as constants
     rf"\delta^{{(1)}}_k = \frac{{\gamma^{{(1)}}_k}}{{{ROOT}}} \hat\delta^{{(1)}}_k",
     # the term through the variance dropped
-    rf"\delta^{{(1)}}_k = \frac{{\gamma^{{(1)}}_k}}{{{ROOT}}} \left(\hat\delta^{{(1)}}_k - \frac{{1}}{{N}}"
-    r"\sum_{p=1}^{N} \hat\delta^{(1)}_{pk}\right)",
+    rf"\delta^{{(1)}}_k = \frac{{\gamma^{{(1)}}_k}}{{{ROOT}}} "
+    r"\left(\hat\delta^{(1)}_k - \frac{1}{N}\sum_{p=1}^{N} \hat\delta^{(1)}_{pk}\right)",
     # epsilon left out
-    r"\delta^{(1)}_k = \frac{\gamma^{(1)}_k}{\sqrt{(\sigma^{(1)}_k)^2}} \left(\hat\delta^{(1)}_k - \frac{1}{N}"
+    r"\delta^{(1)}_k = \frac{\gamma^{(1)}_k}{\sqrt{(\sigma^{(1)}_k)^2}} "
+    r"\left(\hat\delta^{(1)}_k - \frac{1}{N}"
     r"\sum_{p=1}^{N} \hat\delta^{(1)}_{pk} - \tilde{z}^{(1)}_k \frac{1}{N}\sum_{p=1}^{N}"
     r" \hat\delta^{(1)}_{pk}\tilde{z}^{(1)}_{pk}\right)",
     # the mean of the batch's terms for one example's, and one example's term for the total
-    r"\frac{\partial L}{\partial \gamma^{(1)}_k} = \frac{1}{N}\sum_{i=1}^{N} \hat\delta^{(1)}_{ik} \tilde{z}^{(1)}_{ik}",
+    r"\frac{\partial L}{\partial \gamma^{(1)}_k} = "
+    r"\frac{1}{N}\sum_{i=1}^{N} \hat\delta^{(1)}_{ik} \tilde{z}^{(1)}_{ik}",
     r"\frac{\partial L}{\partial w^{(1)}_{kj}} = \hat\delta^{(1)}_k x_j",
     # the Jacobian without the example's own Kronecker delta
-    rf"\frac{{\partial \hat z^{{(1)}}_{{pk}}}}{{\partial z^{{(1)}}_{{ik}}}} = \frac{{\gamma^{{(1)}}_k}}{{{ROOT}}}"
+    rf"\frac{{\partial \hat z^{{(1)}}_{{pk}}}}{{\partial z^{{(1)}}_{{ik}}}} = "
+    rf"\frac{{\gamma^{{(1)}}_k}}{{{ROOT}}}"
     r" \left(1 - \frac{1 + \tilde z^{(1)}_{ik}\tilde z^{(1)}_{pk}}{N}\right)",
 ]
 

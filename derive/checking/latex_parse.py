@@ -800,7 +800,7 @@ def _variance(node: Node, scripts: list) -> Node:
     """``(\\sigma^{(1)})^2`` and ``\\sigma^{(1)}`` squared are the variance ``var`` of layer 1; a
     batch norm's per unit: ``(\\sigma^{(1)}_k)^2``."""
     grouped = isinstance(node, Group) and node.bracket in "({"
-    inner = node.inner if grouped else node
+    inner = node.inner if isinstance(node, Group) and grouped else node
     if (isinstance(inner, Name) and inner.base == SIGMA and (grouped or not inner.indices) and scripts
             and scripts[0] == ("sup", Num(2.0))):
         return Name(VARIANCE, indices=inner.indices, label=inner.label, column=inner.column)
