@@ -230,3 +230,23 @@ def test_the_derivations_results_are_graded_correct(path):
     for text in stated:
         result = checker.check(text)
         assert result.verdict == "correct", result.show()
+
+
+def test_the_batch_norm_grading_example_grades_as_worked_out_by_hand():
+    """examples/grade/batchnorm: Ada is right throughout (dL/dgamma as the batch's total, as
+    CS231n's dgamma); Ben divides by N - 1 (0 points, named) and drops the variance's path
+    (partial credit) but gives one example's term of dL/dgamma (right); Cleo averages dL/dgamma
+    (wrong by the factor 1/N, named) and treats the statistics as constants (partial credit)."""
+    from pathlib import Path
+
+    from derive.grading.key import load_key
+    from derive.grading.run import grade_all
+
+    root = Path(__file__).parent.parent / "examples" / "grade" / "batchnorm"
+    key = load_key(root / "key.toml")
+    graded = grade_all(key, sorted(str(p) for p in (root / "submissions").iterdir()), jobs=1)
+    points = {s.name: tuple(q.points for q in s.questions) for s in graded}
+    assert points == {"ada": (1.0, 1.0, 3.0), "ben": (0.0, 1.0, 2.0), "cleo": (1.0, 0.0, 1.0)}
+    cleo = {q.name: q for q in graded[2].questions}
+    assert r"times \frac{1}{N}" in cleo["dL/dgamma1"].message
+    assert "example=" not in cleo["dL/dgamma1"].message  # no example to name: all are summed

@@ -52,6 +52,7 @@ class Binder:
         # example, written with per-example quantities without their example index. Then a
         # parameter's dL/dtheta is that example's term of the batch's gradient, else the batch's.
         self.one_example = False
+        self.uses_example = False  # whether any name stands for "the example the equation is about"
 
     def occurrences(self, node: Node) -> Occurrences:
         """Index letters used in ``node`` and not bound inside it, with what they index."""
@@ -66,6 +67,7 @@ class Binder:
     def _occ_Name(self, node: Name) -> Occurrences:
         ref = self.table.resolve(node)
         self.refs[id(node)] = ref
+        self.uses_example |= ref.implicit
         found: Occurrences = {}
         if ref.quantity is not None:
             for idx, dim in zip(ref.indices, ref.dims, strict=True):
@@ -74,7 +76,12 @@ class Binder:
         return found
 
     def _occ_WrittenPartial(self, node: WrittenPartial) -> Occurrences:
-        found = _merge(self._occ_Name(node.num), self._occ_Name(node.den))
+        before = self.uses_example
+        found = self._occ_Name(node.num)
+        numerator = self.refs[id(node.num)].quantity
+        if numerator is not None and numerator.kind == "L":
+            self.uses_example = before  # dL/d...: the batch's loss, not one example's
+        found = _merge(found, self._occ_Name(node.den))
         for part in (node.num, node.den):
             quantity = self.refs[id(part)].quantity
             if quantity is None or quantity.kind in ERRORS:

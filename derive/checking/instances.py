@@ -368,8 +368,8 @@ class ModelInstance:
                     base[(layer.beta.name, k)] = rng.uniform(-1.0, 1.0)
         outputs = self.units(names.output.width, names.output.index)
         for number, ex in enumerate(self.examples):  # the cover's targets for the first example
-            given = targets is not None and number == 0
-            drawn = targets if given else _targets(names.spec.loss, len(outputs), rng)
+            drawn = targets if targets is not None and number == 0 else None
+            drawn = drawn if drawn is not None else _targets(names.spec.loss, len(outputs), rng)
             for k, value in zip(outputs, drawn, strict=True):
                 base[(names.y.name, ex + k)] = value
         if names.l2 is not None:  # the weight-decay strength: its value, or drawn for a symbol
