@@ -25,6 +25,7 @@ from .latex_parse import (
     Sum,
     WrittenEquation,
     WrittenPartial,
+    letter_of,
 )
 from .problems import Unreadable, Wrong
 from .quantities import ERRORS, ModelTable, Ref
@@ -71,8 +72,9 @@ class Binder:
         found: Occurrences = {}
         if ref.quantity is not None:
             for idx, dim in zip(ref.indices, ref.dims, strict=True):
-                if isinstance(idx, str):
-                    found.setdefault(idx, []).append((dim, node.show()))
+                letter = letter_of(idx)
+                if letter is not None:
+                    found.setdefault(letter, []).append((dim, node.show()))
         return found
 
     def _occ_WrittenPartial(self, node: WrittenPartial) -> Occurrences:
@@ -89,15 +91,17 @@ class Binder:
         return found
 
     def _occ_Kronecker(self, node: Kronecker) -> Occurrences:
-        return {i: [(None, "\\delta")] for i in (node.i, node.j) if isinstance(i, str)}
+        letters = (letter_of(i) for i in (node.i, node.j))
+        return {i: [(None, "\\delta")] for i in letters if i is not None}
 
     def _occ_Cases(self, node: Cases) -> Occurrences:
         found: Occurrences = {}
         for value, cond in node.rows:
             _merge(found, self.occurrences(value))
             for i in (cond.i, cond.j):
-                if isinstance(i, str):
-                    found.setdefault(i, []).append((None, "a condition"))
+                letter = letter_of(i) if i is not None else None
+                if letter is not None:
+                    found.setdefault(letter, []).append((None, "a condition"))
         return found
 
     def _occ_Sum(self, node: Sum) -> Occurrences:

@@ -42,6 +42,9 @@ class Quantity:
     layer: int | None
     dims: tuple[sp.Expr, ...]
     per_example: bool = False  # one value per example of a batch (z, a, delta, ...), not a parameter
+    # 0 just outside its first index's range: the state before the first step (h_0 = 0), the
+    # error after the last (delta_{T+1} = 0); written ``h_{t-1}``, ``\\delta_{t+1}``.
+    zero_outside: bool = False
 
     @property
     def latex(self) -> str:
