@@ -235,9 +235,12 @@ class Checker:
         return True
 
     def _assignments(self, free: dict[str, sp.Expr], instance: ModelInstance,
-                     rng: random.Random) -> list[dict[str, int]]:
+                     rng: random.Random, uses_example: bool = True) -> list[dict[str, int]]:
         letters = sorted(free)
         ranges = [range(1, instance.size(free[k]) + 1) for k in letters]
+        if self.table.batch and uses_example:  # every example, for quantities written without it
+            letters.append(sampling.EXAMPLE)
+            ranges.append(range(1, len(instance.examples) + 1))
         combos = list(itertools.product(*ranges))
         if len(combos) > MAX_POINTS:
             combos = rng.sample(combos, MAX_POINTS)
@@ -252,7 +255,7 @@ class Checker:
             for position, instance in enumerate(self.instances(), start=1):
                 evaluate = Evaluator(binder, instance, deadline)
                 sizes = {str(s): v for s, v in instance.sizes.items()}
-                for env in self._assignments(free, instance, rng):
+                for env in self._assignments(free, instance, rng, binder.uses_example):
                     point = self._point(evaluate, equation.sides[0], side, env, sizes)
                     result.checked += 1
                     if point.left is None or point.right is None:

@@ -443,15 +443,3 @@ def test_a_skip_from_the_inputs(text, correct):
     checker = Checker(parse_spec(textwrap.dedent(SKIP_TO_INPUTS), "skip0.toml"))
     result = checker.check(text)
     assert result.verdict == ("correct" if correct else "incorrect"), result.show()
-
-
-def test_batch_norm_is_refused_in_one_line_not_graded_as_layer_norm(tmp_path, capsys):
-    """Batch statistics couple the examples; a per-example check would grade another model."""
-    from derive.cli import main
-
-    path = tmp_path / "bn.toml"
-    path.write_text(textwrap.dedent(RESIDUAL_NORM).replace('norm = "layer"', 'norm = "batch"'))
-    with pytest.raises(SystemExit) as done:
-        main(["check", str(path), r"\frac{\partial L}{\partial \beta^{(1)}_k} = \hat{\delta}^{(1)}_k"])
-    code, err = done.value.code, capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "batch normalisation" in err, err

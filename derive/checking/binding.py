@@ -25,6 +25,7 @@ from .latex_parse import (
     Sum,
     WrittenEquation,
     WrittenPartial,
+    letter_of,
 )
 from .problems import Unreadable, Wrong
 from .quantities import ERRORS, ModelTable, Ref
@@ -48,6 +49,11 @@ class Binder:
         self.refs: dict[int, Ref] = {}
         self.ranges: dict[int, tuple[sp.Expr, sp.Expr]] = {}
         self.sum_dims: dict[int, tuple[sp.Expr, ...]] = {}  # what each sum's index runs over
+        # In a model that couples the examples: whether the answer (a right side) is about one
+        # example, written with per-example quantities without their example index. Then a
+        # parameter's dL/dtheta is that example's term of the batch's gradient, else the batch's.
+        self.one_example = False
+        self.uses_example = False  # whether any name stands for "the example the equation is about"
 
     def occurrences(self, node: Node) -> Occurrences:
         """Index letters used in ``node`` and not bound inside it, with what they index."""
@@ -62,15 +68,22 @@ class Binder:
     def _occ_Name(self, node: Name) -> Occurrences:
         ref = self.table.resolve(node)
         self.refs[id(node)] = ref
+        self.uses_example |= ref.implicit
         found: Occurrences = {}
         if ref.quantity is not None:
-            for idx, dim in zip(ref.indices, ref.quantity.dims, strict=True):
-                if isinstance(idx, str):
-                    found.setdefault(idx, []).append((dim, node.show()))
+            for idx, dim in zip(ref.indices, ref.dims, strict=True):
+                letter = letter_of(idx)
+                if letter is not None:
+                    found.setdefault(letter, []).append((dim, node.show()))
         return found
 
     def _occ_WrittenPartial(self, node: WrittenPartial) -> Occurrences:
-        found = _merge(self._occ_Name(node.num), self._occ_Name(node.den))
+        before = self.uses_example
+        found = self._occ_Name(node.num)
+        numerator = self.refs[id(node.num)].quantity
+        if numerator is not None and numerator.kind == "L":
+            self.uses_example = before  # dL/d...: the batch's loss, not one example's
+        found = _merge(found, self._occ_Name(node.den))
         for part in (node.num, node.den):
             quantity = self.refs[id(part)].quantity
             if quantity is None or quantity.kind in ERRORS:
@@ -78,15 +91,17 @@ class Binder:
         return found
 
     def _occ_Kronecker(self, node: Kronecker) -> Occurrences:
-        return {i: [(None, "\\delta")] for i in (node.i, node.j) if isinstance(i, str)}
+        letters = (letter_of(i) for i in (node.i, node.j))
+        return {i: [(None, "\\delta")] for i in letters if i is not None}
 
     def _occ_Cases(self, node: Cases) -> Occurrences:
         found: Occurrences = {}
         for value, cond in node.rows:
             _merge(found, self.occurrences(value))
             for i in (cond.i, cond.j):
-                if isinstance(i, str):
-                    found.setdefault(i, []).append((None, "a condition"))
+                letter = letter_of(i) if i is not None else None
+                if letter is not None:
+                    found.setdefault(letter, []).append((None, "a condition"))
         return found
 
     def _occ_Sum(self, node: Sum) -> Occurrences:
@@ -145,7 +160,9 @@ class Binder:
                 raise Wrong(f"index {letter} stands for different ranges on the left side: {listed}")
             free[letter] = dims.pop()
         for side in equation.sides[1:]:
-            for letter, uses in self.occurrences(side).items():
+            occurrences = self.occurrences(side)  # resolves the side's names
+            self.one_example |= self._implicit(side)
+            for letter, uses in occurrences.items():
                 if letter not in free:
                     raise Wrong(f"index {letter} on the right is not bound by the left side or a sum")
                 for dim, where in uses:
@@ -154,6 +171,16 @@ class Binder:
                                     f"but {where} has {dim} entries")
         return free
 
+
+    def _implicit(self, node: Node) -> bool:
+        """Whether ``node`` (resolved) names a per-example quantity without its example index,
+        other than the loss being differentiated."""
+        if isinstance(node, WrittenPartial):
+            return self._implicit(node.den)
+        if isinstance(node, Name):
+            ref = self.refs.get(id(node))
+            return ref is not None and ref.implicit
+        return any(self._implicit(child) for child in node.children())
 
     def _require_quantity(self, node: Node, before: bool) -> None:
         """``Unreadable`` unless the left side names a quantity of the model: a name of the forward

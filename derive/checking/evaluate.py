@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import activations
 from .binding import Binder
-from .instances import Element, elementwise
+from .instances import EXAMPLE, Element, elementwise
 from .latex_parse import (
     Add,
     Cases,
@@ -37,6 +37,7 @@ from .latex_parse import (
     Sum,
     WrittenPartial,
     function_key,
+    position,
 )
 from .problems import Undefined, Unreadable, Wrong
 from .quantities import ERRORS, E, Ref
@@ -125,6 +126,7 @@ class Evaluator:
     def __init__(self, binder: Binder, model, deadline: Deadline):
         self.refs = binder.refs
         self.ranges = binder.ranges
+        self.one_example = binder.one_example and binder.table.batch
         self.model = model  # a ModelInstance, or proof.SymbolicModel for the symbolic reading
         self.deadline = deadline
 
@@ -183,15 +185,25 @@ class Evaluator:
     def _Indicator(self, node: Indicator, env):
         return self.indicator(node.relation, self(node.left, env), self(node.right, env))
 
-    def element(self, ref: Ref, env) -> Element:
+    def element(self, ref: Ref, env) -> Element | None:
+        """The element ``ref`` names under ``env``; None for one just outside a quantity that is
+        0 there (``Quantity.zero_outside``: h_0 = 0 before the first step)."""
         q = ref.quantity
         assert q is not None  # the binder resolved this name to a quantity
-        values = tuple(env[i] if isinstance(i, str) else i for i in ref.indices)
-        for value, dim, written in zip(values, q.dims, ref.indices, strict=True):
+        values = tuple(position(i, env) for i in ref.indices)
+        for value, dim, written in zip(values, ref.dims, ref.indices, strict=True):
             size = self.model.size(dim)
             if not 1 <= value <= size:
+                if q.zero_outside and value in (0, size + 1):
+                    return None
                 raise Wrong(f"{q.latex} has no entry {written} = {value} (it has {size} when {dim} = {size})")
+        if ref.implicit:  # the example the equation is about
+            values = (env[EXAMPLE],) + values
         return q.key, values
+
+    def loss(self) -> Element:
+        """What dL/d(...) differentiates: the loss (of the whole batch, where examples couple)."""
+        return self.model.names.L.name, ()
 
     def _Name(self, node: Name, env):
         ref = self.refs[id(node)]
@@ -200,23 +212,33 @@ class Evaluator:
         if ref.quantity is None:
             return self.euler
         element = self.element(ref, env)
+        if element is None:
+            return self.number(0.0)
         if ref.quantity.kind in ERRORS:  # an error term: delta = dL/dz, delta_hat = dL/dzhat, g = dL/da
             of = self.model.table.quantities[(ERRORS[ref.quantity.kind], ref.quantity.layer)]
-            return self.model.derivative((self.model.names.L.name, ()), (of.key, element[1]))
+            return self.model.derivative(self.loss(), (of.key, element[1]))
         return self.model.value(element)
 
     def _WrittenPartial(self, node: WrittenPartial, env):
-        num = self.element(self.refs[id(node.num)], env)
-        den = self.element(self.refs[id(node.den)], env)
+        num_ref, den_ref = self.refs[id(node.num)], self.refs[id(node.den)]
+        num = self.loss() if num_ref.quantity and num_ref.quantity.kind == "L" else self.element(num_ref, env)
+        den = self.element(den_ref, env)
+        assert den_ref.quantity is not None
+        if num is None or den is None:  # outside the steps: a constant 0
+            return self.number(0.0)
+        if self.one_example and not den_ref.quantity.per_example:  # that example's term (a parameter)
+            return self.model.derivative(num, den, example=env[EXAMPLE])
         return self.model.derivative(num, den)
 
     def _Kronecker(self, node: Kronecker, env):
-        i, j = (env[x] if isinstance(x, str) else x for x in (node.i, node.j))
+        i, j = (position(x, env) for x in (node.i, node.j))
         return self.number(1.0 if i == j else 0.0)
 
     def _Cases(self, node: Cases, env):
         for value, cond in node.rows:
-            i, j = (env[x] if isinstance(x, str) else x for x in (cond.i, cond.j)) if cond.i else (0, 0)
+            i, j = (0, 0)
+            if cond.i is not None and cond.j is not None:
+                i, j = position(cond.i, env), position(cond.j, env)
             if cond.kind == "otherwise" or (cond.kind == "eq") == (i == j):
                 return self(value, env)
         raise Undefined("no case applies")
@@ -227,7 +249,7 @@ class Evaluator:
             raise Unreadable(f"the sum over {node.var} has more than {MAX_SUM_TERMS} terms")
         inner = dict(env)
         terms = []
-        skip = env[node.exclude] if isinstance(node.exclude, str) else node.exclude
+        skip = position(node.exclude, env) if node.exclude is not None else None
         for value in range(lower, upper + 1):
             if value == skip:
                 continue

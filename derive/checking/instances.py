@@ -8,6 +8,11 @@ across them whatever the seed (both labels, every one-hot position, both sides o
 see ``Cover``). ``derivative(num, den)`` is forward-mode differentiation through that pass.
 A layer norm (mean, biased variance, z-tilde, z-hat) and a residual sum are written out here from
 their textbook definitions, and the weight-decay term Omega beside the loss.
+Where a norm couples the examples (batch norm), an instance is a batch of ``N`` examples: every
+per-example element carries the example first (``('z1', (n, k))``), the statistics run over the
+examples, and the loss ``('L', ())`` is the batch's sum, what an error dL/dz differentiates.
+``derivative(num, den, example=n)`` moves a parameter in example n's forward pass only: that
+example's term of the batch's gradient.
 Every formula comes from the registries (``activations``, ``losses``), compiled with
 ``lambdify``; derivatives of them are SymPy's ``diff``, never the chain-rule engine's results,
 so the grader is independent of what it grades.
@@ -25,8 +30,9 @@ from typing import Any
 
 import sympy as sp
 
-from .. import activations, losses
+from .. import activations, forward, losses
 from ..errors import UsageError
+from ..naming import BATCH_SIZE
 from .quantities import ModelTable
 
 INSTANCES = 4
@@ -35,6 +41,7 @@ KINK_MARGIN = 0.05  # how far from a kink (relu's 0) a pre-activation is placed
 MAX_ELEMENTS = 2000  # model parameters at the sampled sizes (a spec with huge concrete widths)
 
 Element = tuple[str, tuple[int, ...]]  # (quantity key, concrete indices)
+EXAMPLE = "example"  # the index assignment's key for the example an equation is about
 
 
 def units(width: sp.Expr, idx, sizes: dict) -> list[tuple[int, ...]]:
@@ -272,6 +279,9 @@ class ModelInstance:
         self.names = table.names
         self.sizes = sizes
         self._units: dict[tuple, list[tuple[int, ...]]] = {}
+        # Each example's leading index: none for a model of one example, (n,) over a batch.
+        self.examples: list[tuple[int, ...]] = (
+            [(n,) for n in range(1, sizes[BATCH_SIZE] + 1)] if table.batch else [()])
         cover = cover or Cover()
         self.values = self._sample(rng, cover.targets)
         drawn = set(self.values)
@@ -282,7 +292,7 @@ class ModelInstance:
         self._place_loss(loss_side, rng)
         self._drawn = {e: v for e, v in self.values.items() if e in drawn}  # drawn, not computed
         self._run(self.values, None)
-        self._tangents: dict[Element, dict[Element, float]] = {}
+        self._tangents: dict[tuple[Element, int | None], dict[Element, float]] = {}
         self._sizes: dict[sp.Expr, int] = {}
 
     def size(self, expr: sp.Expr) -> int:
@@ -301,8 +311,8 @@ class ModelInstance:
             kinks = layer.entry.kinks
             shift = layer.beta if layer.norm else layer.b
             self._run(self.values, None)
-            for k, side in sides[position].items():
-                z = self.values[(layer.act_input.name, k)]
+            for k, side in sides[position].items():  # the first example of a batch
+                z = self.values[(layer.act_input.name, self.examples[0] + k)]
                 low = kinks[side - 1] if side > 0 else -math.inf
                 high = kinks[side] if side < len(kinks) else math.inf
                 if low + KINK_MARGIN <= z <= high - KINK_MARGIN:
@@ -324,9 +334,10 @@ class ModelInstance:
             return
         self._run(self.values, None)
         outputs = self.units(out.width, out.index)
+        first = self.examples[0]  # the first example of a batch
         for position, k in enumerate(outputs):
-            a = [self.values[(out.a.name, u)] for u in outputs]
-            y = [self.values[(self.names.y.name, u)] for u in outputs]
+            a = [self.values[(out.a.name, first + u)] for u in outputs]
+            y = [self.values[(self.names.y.name, first + u)] for u in outputs]
             margin = margins(a, y)[position]
             if margin is None:
                 continue
@@ -343,8 +354,9 @@ class ModelInstance:
     def _sample(self, rng: random.Random, targets: list[float] | None = None) -> dict[Element, float]:
         names = self.names
         base: dict[Element, float] = {}
-        for j in self.units(names.input_width, names.input_index):
-            base[(names.x.name, j)] = rng.uniform(-1.5, 1.5)
+        for ex in self.examples:
+            for j in self.units(names.input_width, names.input_index):
+                base[(names.x.name, ex + j)] = rng.uniform(-1.5, 1.5)
         for layer in names.layers:
             for k in self.units(layer.width, layer.index):
                 if layer.bias:
@@ -355,10 +367,11 @@ class ModelInstance:
                     base[(layer.gamma.name, k)] = rng.uniform(0.5, 1.5)
                     base[(layer.beta.name, k)] = rng.uniform(-1.0, 1.0)
         outputs = self.units(names.output.width, names.output.index)
-        if targets is None:
-            targets = _targets(names.spec.loss, len(outputs), rng)
-        for k, value in zip(outputs, targets, strict=True):
-            base[(names.y.name, k)] = value
+        for number, ex in enumerate(self.examples):  # the cover's targets for the first example
+            drawn = targets if targets is not None and number == 0 else None
+            drawn = drawn if drawn is not None else _targets(names.spec.loss, len(outputs), rng)
+            for k, value in zip(outputs, drawn, strict=True):
+                base[(names.y.name, ex + k)] = value
         if names.l2 is not None:  # the weight-decay strength: its value, or drawn for a symbol
             l2 = rng.uniform(0.1, 1.0) if isinstance(names.l2, sp.Symbol) else float(names.l2)
             base[(self.table.l2_key, ())] = l2
@@ -390,75 +403,99 @@ class ModelInstance:
             row.append(value)
         return shaped
 
-    def _run(self, values: dict[Element, float], seed: Element | None) -> dict[Element, float]:
+    def _run(self, values: dict[Element, float], seed: Element | None,
+             example: int | None = None) -> dict[Element, float]:
         """The forward pass: fills ``values``; returns tangents of a unit change of ``seed``.
 
         With ``seed`` given, ``seed`` is treated as an independent variable: its own tangent is 1
-        and whatever it is computed from is ignored, as in d num / d seed.
+        and whatever it is computed from is ignored, as in d num / d seed. With ``example`` too,
+        the seed (a parameter) moves in that example's forward pass only.
         """
-        tan: dict[Element, float] = {seed: 1.0} if seed is not None else {}
+        tan: dict[Element, float] = {seed: 1.0} if seed is not None and example is None else {}
 
         def put(element: Element, value: float, tangent: float) -> None:
             values[element] = value
-            if element != seed:
+            if element != seed or example is not None:
                 tan[element] = tangent
+
+        def param(element: Element, ex: tuple[int, ...]) -> float:
+            """A parameter's tangent in the forward pass of example ``ex``."""
+            if example is not None and element == seed:
+                return 1.0 if ex == (example,) else 0.0
+            return tan.get(element, 0.0)
 
         names = self.names
         prev, prev_units = names.x.name, self.units(names.input_width, names.input_index)
         for layer in names.layers:
             layer_units = self.units(layer.width, layer.index)
             w, a_prev, b = layer.w.name, prev, layer.b.name
-            for k in layer_units:  # forward.pre_activation: z_k = sum_j w_kj a_j + b_k
-                value = math.fsum(values[(w, k + j)] * values[(a_prev, j)] for j in prev_units)
-                tangent = sum(tan.get((w, k + j), 0.0) * values[(a_prev, j)]
-                              + values[(w, k + j)] * tan.get((a_prev, j), 0.0) for j in prev_units)
-                put((layer.z.name, k), value + values.get((b, k), 0.0), tangent + tan.get((b, k), 0.0))
+            for ex in self.examples:
+                for k in layer_units:  # forward.pre_activation: z_k = sum_j w_kj a_j + b_k
+                    value = math.fsum(values[(w, k + j)] * values[(a_prev, ex + j)] for j in prev_units)
+                    tangent = sum(param((w, k + j), ex) * values[(a_prev, ex + j)]
+                                  + values[(w, k + j)] * tan.get((a_prev, ex + j), 0.0) for j in prev_units)
+                    put((layer.z.name, ex + k), value + values.get((b, k), 0.0), tangent + param((b, k), ex))
             if layer.norm:
-                self._normalise(layer, layer_units, values, tan, put)
+                self._normalise(layer, layer_units, values, tan, put, param)
             source = layer.act_input.name  # z, or zhat under a norm
-            zs = [values[(source, k)] for k in layer_units]
-            dz = [tan.get((source, k), 0.0) for k in layer_units]
-            for k, value, tangent in self._activate(layer, layer_units, zs, dz):
-                if layer.skipped is not None:  # a residual connection: + a^(N)_k (or x_k)
-                    value += values[(layer.skipped.name, k)]
-                    tangent += tan.get((layer.skipped.name, k), 0.0)
-                put((layer.a.name, k), value, tangent)
+            for ex in self.examples:
+                zs = [values[(source, ex + k)] for k in layer_units]
+                dz = [tan.get((source, ex + k), 0.0) for k in layer_units]
+                for k, value, tangent in self._activate(layer, layer_units, zs, dz):
+                    if layer.skipped is not None:  # a residual connection: + a^(N)_k (or x_k)
+                        value += values[(layer.skipped.name, ex + k)]
+                        tangent += tan.get((layer.skipped.name, ex + k), 0.0)
+                    put((layer.a.name, ex + k), value, tangent)
             prev, prev_units = layer.a.name, layer_units
-        a_s = [values[(prev, k)] for k in prev_units]
-        y_s = [values[(names.y.name, k)] for k in prev_units]
         width = None if names.output.index is None else len(prev_units)
-        loss, d_a, d_y = _loss(names.spec.loss, width)(a_s, y_s)
-        tangent = sum(g * tan.get((prev, k), 0.0) + h * tan.get((names.y.name, k), 0.0)
-                      for g, h, k in zip(d_a, d_y, prev_units, strict=True))
-        put((names.L.name, ()), loss, tangent)
+        total, total_tangent = [], []
+        for ex in self.examples:
+            a_s = [values[(prev, ex + k)] for k in prev_units]
+            y_s = [values[(names.y.name, ex + k)] for k in prev_units]
+            loss, d_a, d_y = _loss(names.spec.loss, width)(a_s, y_s)
+            tangent = sum(g * tan.get((prev, ex + k), 0.0) + h * tan.get((names.y.name, ex + k), 0.0)
+                          for g, h, k in zip(d_a, d_y, prev_units, strict=True))
+            put((names.L.name, ex), loss, tangent)
+            total.append(loss)
+            total_tangent.append(tangent)
+        if self.table.batch:  # the batch's loss: what its errors differentiate
+            put((names.L.name, ()), math.fsum(total), math.fsum(total_tangent))
         if names.l2 is not None:
             self._decay(values, tan, put)
         return tan
 
-    def _normalise(self, layer, layer_units, values, tan, put) -> None:
-        """A layer norm's forward pass and tangents, written out here from its definition:
-        mu, sigma^2 (biased), z-tilde = (z - mu) / sqrt(sigma^2 + eps), z-hat = gamma z-tilde + beta.
-        Each value is read back with its tangent after ``put`` (the seed keeps its own)."""
+    def _normalise(self, layer, layer_units, values, tan, put, param) -> None:
+        """A norm's forward pass and tangents, written out here from its definition: mu, sigma^2
+        (biased), z-tilde = (z - mu) / sqrt(sigma^2 + eps), z-hat = gamma z-tilde + beta; the
+        statistics over each example's units (layer norm), or over the examples for each unit
+        (batch norm). Each value is read back with its tangent after ``put`` (the seed keeps its own)."""
 
         def stored(element: Element, value: float, tangent: float) -> tuple[float, float]:
             put(element, value, tangent)
             return values[element], tan.get(element, 0.0)
 
-        n = len(layer_units)
-        zs = [values[(layer.z.name, k)] for k in layer_units]
-        dz = [tan.get((layer.z.name, k), 0.0) for k in layer_units]
-        mu, dmu = stored((layer.mu.name, ()), math.fsum(zs) / n, sum(dz) / n)
-        var, dvar = stored((layer.var.name, ()), math.fsum((z - mu) ** 2 for z in zs) / n,
-                           sum(2 * (z - mu) * (d - dmu) for z, d in zip(zs, dz, strict=True)) / n)
+        if forward.over_examples(layer):  # per unit k: the batch's z_{nk}
+            groups = [(k, [ex + k for ex in self.examples]) for k in layer_units]
+        else:  # per example: its units
+            groups = [(ex, [ex + k for k in layer_units]) for ex in self.examples]
         eps_element = (layer.eps.name, ())
-        root = math.sqrt(var + values[eps_element])
-        droot = (dvar + tan.get(eps_element, 0.0)) / (2 * root)
-        for k, z, d in zip(layer_units, zs, dz, strict=True):
-            zt, dzt = stored((layer.ztilde.name, k), (z - mu) / root,
-                             ((d - dmu) * root - (z - mu) * droot) / root ** 2)
-            gamma, beta = (layer.gamma.name, k), (layer.beta.name, k)
-            put((layer.zhat.name, k), values[gamma] * zt + values[beta],
-                tan.get(gamma, 0.0) * zt + values[gamma] * dzt + tan.get(beta, 0.0))
+        skip = len(self.examples[0])  # where a position's unit index starts
+        for where, positions in groups:
+            n = len(positions)
+            zs = [values[(layer.z.name, p)] for p in positions]
+            dz = [tan.get((layer.z.name, p), 0.0) for p in positions]
+            mu, dmu = stored((layer.mu.name, where), math.fsum(zs) / n, sum(dz) / n)
+            var, dvar = stored((layer.var.name, where), math.fsum((z - mu) ** 2 for z in zs) / n,
+                               sum(2 * (z - mu) * (d - dmu) for z, d in zip(zs, dz, strict=True)) / n)
+            root = math.sqrt(var + values[eps_element])
+            droot = (dvar + tan.get(eps_element, 0.0)) / (2 * root)
+            for p, z, d in zip(positions, zs, dz, strict=True):
+                zt, dzt = stored((layer.ztilde.name, p), (z - mu) / root,
+                                 ((d - dmu) * root - (z - mu) * droot) / root ** 2)
+                ex, k = p[:skip], p[skip:]
+                gamma, beta = (layer.gamma.name, k), (layer.beta.name, k)
+                put((layer.zhat.name, p), values[gamma] * zt + values[beta],
+                    param(gamma, ex) * zt + values[gamma] * dzt + param(beta, ex))
 
     def _decay(self, values, tan, put) -> None:
         """The weight-decay term Omega = (lambda / 2) sum of every weight squared (not in L: it is
@@ -483,11 +520,13 @@ class ModelInstance:
     def value(self, element: Element) -> float:
         return self.values[element]
 
-    def derivative(self, num: Element, den: Element) -> float:
-        """d num / d den through the model (0 when num does not depend on den)."""
-        if den not in self._tangents:
-            self._tangents[den] = self._run(dict(self.values), den)
-        return self._tangents[den].get(num, 0.0)
+    def derivative(self, num: Element, den: Element, example: int | None = None) -> float:
+        """d num / d den through the model (0 when num does not depend on den); with ``example``,
+        den (a parameter) moves in that example's forward pass only."""
+        key = (den, example)
+        if key not in self._tangents:
+            self._tangents[key] = self._run(dict(self.values), den, example)
+        return self._tangents[key].get(num, 0.0)
 
 
 def draw(table: ModelTable, rng: random.Random, count: int = INSTANCES) -> list[ModelInstance]:

@@ -44,7 +44,32 @@ ACCENTED = {("hat", "y"): HAT_Y, ("hat", "z"): "zhat", ("hat", "delta"): "delta_
             ("tilde", "z"): "ztilde"}
 # How a base that is not a letter or a Greek command is written back, for messages.
 SHOWN = {HAT_Y: r"\hat{y}", "zhat": r"\hat{z}", "ztilde": r"\tilde{z}", "delta_hat": r"\hat{\delta}"}
-Index = str | int  # an index letter (``k``, ``\\alpha``) or a concrete position (``1``)
+
+
+@dataclass(frozen=True)
+class Shifted:
+    """An index letter moved by a whole number: ``t+1``, ``t-1`` (``h_{t-1}``, ``\\delta_{t+1}``)."""
+
+    letter: str
+    shift: int
+
+    def __str__(self) -> str:
+        return f"{self.letter}{self.shift:+d}"
+
+
+Index = str | int | Shifted  # an index letter (``k``, ``\\alpha``), a position (``1``), or ``t+1``
+
+
+def letter_of(i: Index) -> str | None:
+    """The index letter ``i`` runs with (``t`` of ``t+1``), or None for a concrete position."""
+    return i.letter if isinstance(i, Shifted) else i if isinstance(i, str) else None
+
+
+def position(i: Index, env: dict[str, int]) -> int:
+    """The concrete position of index ``i`` under the assignment ``env``."""
+    if isinstance(i, Shifted):
+        return env[i.letter] + i.shift
+    return env[i] if isinstance(i, str) else i
 
 
 class LatexError(Exception):
@@ -99,7 +124,8 @@ class Name(Node):
             return rf"(\sigma{label})^2" if label else r"\sigma^2"
         text = f"\\mathbf{{{text}}}" if self.bold else text
         if self.indices:
-            text += "_{" + "".join(str(i) for i in self.indices) + "}"
+            sep = "," if any(isinstance(i, Shifted) for i in self.indices) else ""
+            text += "_{" + sep.join(str(i) for i in self.indices) + "}"
         if self.label is not None:
             text += f"^{{({self.label})}}"
         return text
@@ -381,6 +407,8 @@ script: "_" sub_arg           -> subscript
 top_arg: TOP | "{" TOP "}" | "{" expr TOP "}"
 sub_arg: index | DIGIT | "{" sub_item+ ("," sub_item+)* "}"
 ?sub_item: index | NUMBER
+        | index "+" DIGIT   -> shifted_up
+        | index "-" DIGIT   -> shifted_down
 sup_arg: DIGIT | LETTER | GREEK | "{" expr "}"
 index: LETTER | GREEK
 
@@ -500,6 +528,12 @@ def _index(tok: Any) -> Index:
     if text.isdigit():
         return int(text)
     return text.lstrip("\\")
+
+
+def _shifted(tok: Any, shift: int) -> Shifted:
+    letter = _index(tok)
+    assert isinstance(letter, str)  # the grammar's index: a letter or a Greek command
+    return Shifted(letter, shift)
 
 
 def _is_label(node: Node) -> bool:
@@ -664,7 +698,14 @@ class _Build:
         return c[0]
 
     def sub_arg(self, c):
-        return tuple(_index(t) for t in c if not (_is_token(t) and t.type == "COMMA"))
+        return tuple(t if isinstance(t, Shifted) else _index(t)
+                     for t in c if not (_is_token(t) and t.type == "COMMA"))
+
+    def shifted_up(self, c):
+        return _shifted(c[0], int(str(c[1])))
+
+    def shifted_down(self, c):
+        return _shifted(c[0], -int(str(c[1])))
 
     def sup_arg(self, c):
         item = c[0]
@@ -797,11 +838,13 @@ class _Build:
 
 
 def _variance(node: Node, scripts: list) -> Node:
-    """``(\\sigma^{(1)})^2`` and ``\\sigma^{(1)}`` squared are the variance ``var`` of layer 1."""
-    inner = node.inner if isinstance(node, Group) and node.bracket in "({" else node
-    if (isinstance(inner, Name) and inner.base == SIGMA and not inner.indices and scripts
+    """``(\\sigma^{(1)})^2`` and ``\\sigma^{(1)}`` squared are the variance ``var`` of layer 1; a
+    batch norm's per unit: ``(\\sigma^{(1)}_k)^2``."""
+    grouped = isinstance(node, Group) and node.bracket in "({"
+    inner = node.inner if isinstance(node, Group) and grouped else node
+    if (isinstance(inner, Name) and inner.base == SIGMA and (grouped or not inner.indices) and scripts
             and scripts[0] == ("sup", Num(2.0))):
-        return Name(VARIANCE, label=inner.label, column=inner.column)
+        return Name(VARIANCE, indices=inner.indices, label=inner.label, column=inner.column)
     return node
 
 

@@ -124,13 +124,32 @@ _INDICATOR = re.compile(
     r"\\(?:mathbb|mathbf|mathds)\s*\{\s*1\s*\}\s*(?:\[|\\\{|_\{|\()\s*([A-Za-z])\s*=\s*([A-Za-z])\s*(?:\]|\\\}|\}|\))"
 )
 _ELIDED = re.compile(r"=\s*\\(?:[lc]?dots|dotsb|dotsc)\s*(?=(=|$))")
+# The bold one before a subscripted comparison, as the answer sheet prints relu's derivative
+# (``\mathbf{1}_{\hat{z}_k > 0}``): the indicator, not the vector of ones (``\mathbf{1}_K``).
+_BOLD_ONE = re.compile(r"\\mathbf\s*\{\s*1\s*\}\s*_\s*\{")
+_RELATION = re.compile(r">|<|\\[gl]eq?(?![a-zA-Z])|\\[gl]t(?![a-zA-Z])")
+
+
+def _bold_indicators(text: str) -> str:
+    """``\\mathbf{1}_{...}`` with a comparison in its (balanced) subscript as ``\\mathbb{1}_{...}``."""
+    out, at = [], 0
+    for match in _BOLD_ONE.finditer(text):
+        depth, end = 1, match.end()
+        while end < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            end += 1
+        if match.start() >= at and _RELATION.search(text, match.end(), end):
+            out += [text[at:match.start()], "\\mathbb{1}_{"]
+            at = match.end()
+    return "".join(out) + text[at:]
 
 
 def _latex_forms(text: str) -> str:
     """Forms of LaTeX the grammar reads another way: the indicator ``\\mathbb{1}[k=j]`` is the
-    Kronecker delta; a side that is only ``\\dots`` (a chain ``A = B = \\dots = C``) is left out."""
+    Kronecker delta; a side that is only ``\\dots`` (a chain ``A = B = \\dots = C``) is left out;
+    ``\\mathbf{1}_{z > 0}`` is the indicator ``\\mathbb{1}_{z > 0}``."""
     text = _INDICATOR.sub(r"\\delta_{\1\2}", text)
-    return _ELIDED.sub("", text)
+    return _bold_indicators(_ELIDED.sub("", text))
 
 
 def to_latex(text: str) -> str:

@@ -215,7 +215,7 @@ class Prover:
         ``time_left``: what remains of the equation's own time, when less than the proof's limit.
         """
         limit = self.time_limit if time_left is None else min(self.time_limit, time_left)
-        if limit <= 0 or not can_interrupt():
+        if limit <= 0 or not can_interrupt() or self.table.batch:  # a batch: checked numerically
             return None
         started = time.monotonic()
         try:

@@ -5,6 +5,12 @@ and layer, and its dimensions (size expressions); its typeset form is ``naming.l
 name that is no quantity, has the wrong number of indices or an ambiguous layer raises ``Wrong``.
 Error terms (``ERRORS``: ``delta``, ``delta_hat``, ``g``) stand for dL/d of another quantity; a
 norm's epsilon and the weight decay's strength (lambda) are named numbers, Omega its term.
+
+In a model whose norm couples the batch's examples (batch norm: ``ModelTable.batch``), every
+per-example quantity may carry one more, leading index: the example's, over the batch size ``N``
+(``\\hat{z}_{ik}``, ``\\delta_{pk}``). Written without it, it is the example an equation is about
+(``Ref.implicit``), which the checker runs over every example of the batch. The statistics
+``\\mu_k`` and ``\\sigma^2_k`` of a batch norm are per unit, over the batch.
 """
 
 from __future__ import annotations
@@ -13,9 +19,9 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
-from .. import forward, norms
+from .. import forward
 from ..errors import UsageError
-from ..naming import ModelNames, StepState, latex_name
+from ..naming import BATCH_SIZE, ModelNames, StepState, latex_name
 from .latex_parse import HAT_Y, SIGMA, Index, Name
 from .problems import Wrong
 
@@ -36,6 +42,10 @@ class Quantity:
     kind: str  # x, y, L, z, a, w, b, delta, a LAYER_KINDS one, epsilon, l2 or Omega
     layer: int | None
     dims: tuple[sp.Expr, ...]
+    per_example: bool = False  # one value per example of a batch (z, a, delta, ...), not a parameter
+    # 0 just outside its first index's range: the state before the first step (h_0 = 0), the
+    # error after the last (delta_{T+1} = 0); written ``h_{t-1}``, ``\\delta_{t+1}``.
+    zero_outside: bool = False
 
     @property
     def latex(self) -> str:
@@ -49,6 +59,16 @@ class Ref:
     quantity: Quantity | None
     indices: tuple[Index, ...] = ()
     size: sp.Symbol | None = None
+    # In a model that couples the examples: whether the first index is the example's (written,
+    # ``z_{ik}``), or the example is the one the equation is about (``implicit``: ``z_k``).
+    example: bool = False
+    implicit: bool = False
+
+    @property
+    def dims(self) -> tuple[sp.Expr, ...]:
+        """What each written index runs over: the batch size N first for an example index."""
+        assert self.quantity is not None
+        return ((BATCH_SIZE,) if self.example else ()) + self.quantity.dims
 
 
 E = Ref(None)  # Euler's number
@@ -63,24 +83,29 @@ class ModelTable:
 
     def __init__(self, names: ModelNames):
         self.names = names
-        _per_example(names)
+        _not_recurrent(names)
+        self.batch = forward.couples_examples(names)  # answers are about one example of a batch
         out = names.output
         self.quantities: dict[tuple[str, int | None], Quantity] = {}
-        self._add(Quantity(names.x.name, "x", None, _dims((names.input_width, names.input_index))))
-        self._add(Quantity(names.y.name, "y", None, _dims((out.width, out.index))))
-        self._add(Quantity(names.L.name, "L", None, ()))
+        self._add(Quantity(names.x.name, "x", None, _dims((names.input_width, names.input_index)), True))
+        self._add(Quantity(names.y.name, "y", None, _dims((out.width, out.index)), True))
+        self._add(Quantity(names.L.name, "L", None, (), True))
         for layer in names.layers:
             unit, weight = layer.unit_dims, layer.weight_dims
             for kind, q, dims in (("z", layer.z, unit), ("a", layer.a, unit), ("w", layer.w, weight),
                                   ("b", layer.b, unit), ("delta", layer.delta, unit)):
                 if q in (layer.w, layer.b) and q not in layer.params:
                     continue  # a layer without bias has no b
-                self._add(Quantity(q.name, kind, layer.number, dims))
-            self._add(Quantity(layer.g.name, "g", layer.number, unit))
+                self._add(Quantity(q.name, kind, layer.number, dims, kind not in ("w", "b")))
+            self._add(Quantity(layer.g.name, "g", layer.number, unit, True))
             if layer.norm:
+                over_batch = forward.over_examples(layer)
                 for kind in NORM_KINDS:
-                    self._add(Quantity(getattr(layer, kind).name, kind, layer.number,
-                                       () if kind in ("mu", "var") else unit))
+                    statistic = kind in ("mu", "var")
+                    parameter = kind in ("gamma", "beta")
+                    dims = unit if over_batch or not statistic else ()  # batch norm's: one per unit
+                    self._add(Quantity(getattr(layer, kind).name, kind, layer.number, dims,
+                                       not parameter and not (statistic and over_batch)))
                 self._add(Quantity(layer.eps.name, "epsilon", layer.number, ()))
         if names.l2 is not None:  # the weight-decay strength (lambda) and the term Omega
             self._add(Quantity(self.l2_key, "l2", None, ()))
@@ -97,7 +122,9 @@ class ModelTable:
         self.quantities[(q.kind, q.layer)] = q
 
     def size_symbols(self) -> list[sp.Symbol]:
-        return self.names.size_symbols()
+        """The model's size symbols, and the batch size N where examples couple."""
+        found = self.names.size_symbols() + ([BATCH_SIZE] if self.batch else [])
+        return sorted(found, key=str)
 
     def examples(self) -> str:
         """Two left sides this model understands, typeset: its last ``z`` and dL/dw of layer 1."""
@@ -181,34 +208,37 @@ class ModelTable:
             return self.quantities[(kind, 1)]
         # Without a superscript, the number of indices often tells the layer (model b: a_k, a).
         fits = [self.quantities[(kind, n)] for n in numbers
-                if len(self.quantities[(kind, n)].dims) == len(name.indices)]
+                if len(name.indices) in self._index_counts(self.quantities[(kind, n)])]
         if len(fits) != 1:
             options = " or ".join(Name(kind, label=n).show() for n in numbers)
             raise Wrong(f"{name.show()} is ambiguous in model {self.names.spec.name}: write {options}")
         return fits[0]
 
+    def _index_counts(self, q: Quantity) -> tuple[int, ...]:
+        """How many indices ``q`` may be written with: its own, and one more for the example."""
+        own = len(q.dims)
+        return (own, own + 1) if self.batch and q.per_example else (own,)
+
     def _element(self, q: Quantity, name: Name) -> Ref:
-        if len(name.indices) != len(q.dims):
+        counts = self._index_counts(q)
+        if len(name.indices) not in counts:
             over = " over " + ", ".join(str(d) for d in q.dims) if q.dims else ""
             whole = "" if name.indices else "; for the whole " + _whole(name, q)
+            extra = " (and one more before them for the example, over N)" if len(counts) > 1 else ""
             raise Wrong(f"{name.show()} is written with {len(name.indices)} "
                         f"{'index' if len(name.indices) == 1 else 'indices'}, "
-                        f"but {q.latex} has {len(q.dims)}{over}{whole}")
-        return Ref(q, name.indices)
+                        f"but {q.latex} has {len(q.dims)}{over}{extra}{whole}")
+        example = len(name.indices) == len(q.dims) + 1
+        return Ref(q, name.indices, example=example,
+                   implicit=self.batch and q.per_example and not example)
 
 
-def _per_example(names: ModelNames) -> None:
-    """``UsageError`` for a model whose answers cannot be checked one example at a time: a norm
-    whose statistics run over the batch's examples (batch norm) couples them. A recurrent layer's
-    answers (sums over the steps, h_{t-1}, delta_{t+1}) are not read yet: refused likewise."""
+def _not_recurrent(names: ModelNames) -> None:
+    """``UsageError`` for a model with a recurrent layer: its answers (sums over the steps,
+    ``h_{t-1}``, ``delta_{t+1}``) are not read yet."""
     if isinstance(names.x, StepState) or names.spec.recurrent is not None:
         raise UsageError(f"model {names.spec.name}: answers about a recurrent layer (sums over t, h_t, "
                          "delta_{t+1}) are not checked yet; derive show, sheet, code and verify handle it")
-    for layer in names.layers:
-        if layer.norm and forward.over_examples(layer):
-            raise UsageError(f"model {names.spec.name}: layer {layer.number}'s {norms.get(layer.norm).title} "
-                             "couples the examples of a batch, and answers are checked one example at a "
-                             "time; the checker grades layer normalisation (norm = \"layer\") only")
 
 
 def _whole(name: Name, q: Quantity) -> str:

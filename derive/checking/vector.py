@@ -52,6 +52,7 @@ from .latex_parse import (
     WrittenEquation,
     WrittenPartial,
     function_key,
+    letter_of,
 )
 from .problems import Unreadable, Wrong
 from .quantities import LAYER_KINDS, ModelTable, Quantity
@@ -198,7 +199,7 @@ class Lowerer:
         for side in equation.sides:
             for node in _walk(side):
                 if isinstance(node, Name):
-                    self.taken.update(i for i in node.indices if isinstance(i, str))
+                    self.taken.update(i for i in map(letter_of, node.indices) if i is not None)
                 elif isinstance(node, Sum):
                     self.taken.update(i for i in (node.var, node.exclude) if isinstance(i, str))
                 elif isinstance(node, Kronecker):
