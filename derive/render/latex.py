@@ -368,6 +368,12 @@ def _display(d: Derivation) -> dict:
     gradients = [rf"{ctx.tex(Partial(d.names.L, g.element))} &= {ctx.chain(g.short)} = "
                  rf"\boxed{{{ctx.tex(d.final(g))}}}"
                  for g in d.gradients]
+    if d.recurrence is not None:  # the recurrent layer's set-up, its recurrence, its shared gradients
+        from .latex_recurrent import display_rows
+
+        more = display_rows(d, d.recurrence)
+        setup, errors = more["setup"] + setup, errors + more["errors"]
+        gradients += more["gradients"]
     return {"title": plain(d.spec.title or d.spec.name), "setup": setup, "errors": errors,
             "gradients": gradients}
 

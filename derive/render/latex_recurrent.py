@@ -152,6 +152,15 @@ def layout(d: Derivation, rec: Recurrence) -> Network:
     return Network(tuple(nodes), tuple(edges), captions)
 
 
+def display_rows(d: Derivation, rec: Recurrence) -> dict[str, list[str]]:
+    """The recurrent layer's rows of the one-display form (Jupyter): set-up, errors, gradients."""
+    setup = [f"{latex(eq.lhs)} &= {latex(eq.rhs)}" for eq in rec.setup + rec.boundary]
+    errors = [f"{latex(s.lhs)} &= {latex(s.value)}" for s in rec.errors]
+    gradients = [rf"{latex(Partial(d.names.L, g.element))} &= \boxed{{{latex(g.result)}}}"
+                 for g in rec.gradients]
+    return {"setup": setup, "errors": errors, "gradients": gradients}
+
+
 def part(d: Derivation, letter: str, heading: str | None = None) -> dict:
     """A recurrent model's section of the sheet (the keys ``derive.render.latex.part`` gives)."""
     rec = d.recurrence
