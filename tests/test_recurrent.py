@@ -354,6 +354,9 @@ def test_sheet_compiles_with_bptt_and_the_unrolled_chain(tmp_path) -> None:
 
     require("pdflatex")
     derivations = [derive_spec(load_spec_file(f"{ROOT}/{path}")) for path in EXAMPLES]
+    # three steps drawn one by one; relu; no bias; two dense layers, every step
+    deep = rnn_spec("mse", "all", [("J", "tanh"), (2, "identity")], steps=3, bias=False, activation="relu")
+    derivations.append(derive_spec(parse_spec(deep)))
     built = latex_compile.build(sheet(derivations))
     assert_clean(built.log)
     text = pdf_text(built.pdf, tmp_path)
