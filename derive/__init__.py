@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 def derive(model: str | ModelSpec) -> ShownDerivation:
     """Derive every gradient of ``model``: a built-in name, a path to a spec file, or a spec."""
-    from .chain import derive_spec
     from .display import shown
+    from .engine import derive_spec
     from .spec import ModelSpec, resolve
 
     spec = model if isinstance(model, ModelSpec) else resolve(model)

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Any
 
 import sympy as sp
 from sympy.concrete.delta import deltasummation
 
 from . import forward, losses, norms
+from .errors import DeriveError
 from .forward import Equation
 from .naming import EXAMPLE, LayerNames, ModelNames, element, index, reindex, scalar
 from .naming import names as model_names
 from .spec import ModelSpec
-
-if TYPE_CHECKING:
-    from .recurrent import Recurrence
 
 
 class Partial(sp.Function):
@@ -158,8 +156,9 @@ class Derivation:
     errors: tuple[ErrorStep, ...]  # output layer first
     gradients: tuple[GradientStep, ...]  # in ``names.parameters()`` order
     decay: Decay | None = None  # weight decay, when the spec asks for it (l2)
-    # A recurrent first layer (derive.recurrent): then ``names`` and the steps are its dense head's.
-    recurrence: Recurrence | None = None
+    # A recurrent first layer's part (a derive.recurrent.Recurrence, typed loosely: this module cannot
+    # import the one that builds on it); then ``names`` and the steps above are its dense head's.
+    recurrence: Any = None
 
     def error(self, layer: int, quantity: str = "z") -> ErrorStep:
         """Layer ``layer``'s error of ``quantity`` (default: ``delta = dL/dz``)."""
@@ -505,10 +504,9 @@ def _definitions(layer: LayerNames) -> list[tuple[str, sp.Expr, sp.Expr]]:
 
 
 def derive_spec(spec: ModelSpec) -> Derivation:
-    if spec.recurrent is not None:  # its own rules: backpropagation through time
-        from .recurrent import derive_recurrent
-
-        return derive_recurrent(spec)
+    """The derivation of a spec of dense layers (any spec: ``derive.engine.derive_spec``)."""
+    if spec.recurrent is not None:
+        raise DeriveError(f"model {spec.name} has a recurrent layer: derive.engine.derive_spec derives it")
     return derive_names(spec, model_names(spec))
 
 

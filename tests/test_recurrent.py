@@ -19,7 +19,7 @@ import pytest
 import sympy as sp
 import torch
 
-from derive.chain import derive_spec
+from derive.engine import derive_spec
 from derive.render.numpy import module_source
 from derive.spec import parse_spec
 from derive.verify import load_module

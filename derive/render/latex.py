@@ -320,9 +320,13 @@ def _long_product(lhs: str, expr: sp.Expr) -> list[str]:
 def part(d: Derivation, letter: str, heading: str | None = None) -> dict:
     """Everything one section of the sheet shows, already printed."""
     if d.recurrence is not None:  # backpropagation through time, and the unrolled chain
+        from types import SimpleNamespace
+
         from . import latex_recurrent
 
-        return latex_recurrent.part(d, letter, heading)
+        dense = SimpleNamespace(Context=Context, setup_rows=setup_rows, error_block=error_block,
+                                gradient_block=gradient_block)
+        return latex_recurrent.part(d, letter, heading, dense)
     ctx = Context(letter.lower())
     # The recursion of a deep network assumes every hidden layer has one shape: plain dense layers.
     plain_layers = all(layer.skip is None and layer.norm is None for layer in d.spec.layers)
@@ -400,7 +404,7 @@ def write_sheet(models: Sequence[str | Derivation], output: str, pdf: bool | Non
     ``output``; compile the PDF when asked (``pdf=True``), or by default when an engine is
     installed. Returns the ``.tex`` path."""
     from .. import compile as latex_compile
-    from ..chain import derive_spec
+    from ..engine import derive_spec
     from ..files import write_atomic
     from ..spec import builtin_names, resolve
 

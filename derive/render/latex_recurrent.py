@@ -12,15 +12,17 @@ by ``derive.render.latex_printer`` from the derivation's expressions; nothing is
 
 from __future__ import annotations
 
+from typing import Any
+
 import sympy as sp
 
 from .. import losses
 from ..chain import Derivation, Partial
 from ..forward import Equation
 from ..latex_escape import escape
-from ..naming import latex_name
+from ..naming import element, latex_name, scalar
 from ..recurrent import BackStep, Recurrence
-from . import latex as dense
+from .latex_printer import chain as print_chain
 from .latex_printer import latex, rows
 from .network import DX, DY, Edge, Network, Node
 
@@ -39,7 +41,7 @@ def _equation(eq: Equation, note: str) -> dict:
     return {"rows": rows(latex(eq.lhs), *members), "note": note}
 
 
-def setup(d: Derivation, rec: Recurrence) -> list[dict]:
+def setup(d: Derivation, rec: Recurrence, dense: Any) -> list[dict]:
     r = rec.names
     first = [_equation(eq, _ranges(rec)) for eq in rec.setup]
     first.append(_equation(rec.boundary[0], rf"{latex(r.k)} = 1, \dots, {latex(r.width)}"))
@@ -55,7 +57,7 @@ def variables(d: Derivation, rec: Recurrence) -> list[dict]:
     r = rec.names
     out = [{"math": latex(r.x[r.t, r.m]), "words": "input at step"},
            {"math": latex(r.h[r.t, r.k]), "words": "state"},
-           {"math": dense.latex(dense.element(d.names.y, d.names.output.index)), "words": "target"}]
+           {"math": latex(element(d.names.y, d.names.output.index)), "words": "target"}]
     out.append({"math": latex(d.names.L), "words": escape(losses.get(d.spec.loss).title) + " loss"})
     return out
 
@@ -73,7 +75,7 @@ def sizes(d: Derivation, rec: Recurrence) -> str:
 
 def _step(step: BackStep, L: sp.Expr, words: str, boxed_label: str) -> dict:
     lhs = Partial(L, step.of)
-    paths = " + ".join(dense.print_chain(c) for c in step.chains)
+    paths = " + ".join(print_chain(c) for c in step.chains)
     chain_rows = rows(f"{latex(step.lhs)} = {latex(lhs)}", paths)
     factors = []
     for f in step.factors[-1:]:
@@ -83,7 +85,7 @@ def _step(step: BackStep, L: sp.Expr, words: str, boxed_label: str) -> dict:
             "boxed": rf"\boxed{{{latex(step.lhs)} = {latex(step.value)}}}", "label": boxed_label}
 
 
-def bptt(ctx: dense.Context, d: Derivation, rec: Recurrence) -> dict:
+def bptt(ctx: Any, d: Derivation, rec: Recurrence) -> dict:
     """Backpropagation through time: the errors, the boundary, the shared gradients."""
     r = rec.names
     L = d.names.L
@@ -97,7 +99,7 @@ def bptt(ctx: dense.Context, d: Derivation, rec: Recurrence) -> dict:
     gradients = []
     for g in rec.gradients:
         lhs = latex(Partial(L, g.element))
-        gradients.append(rows(lhs, dense.print_chain(g.chain), rf"\boxed{{{latex(g.result)}}}"))
+        gradients.append(rows(lhs, print_chain(g.chain), rf"\boxed{{{latex(g.result)}}}"))
     sums = [rows(latex(Partial(L, g.element)), rf"\boxed{{{latex(total)}}}") for g, total in rec.head_sums]
     boundary = rec.boundary[1]
     return {
@@ -161,8 +163,12 @@ def display_rows(d: Derivation, rec: Recurrence) -> dict[str, list[str]]:
     return {"setup": setup, "errors": errors, "gradients": gradients}
 
 
-def part(d: Derivation, letter: str, heading: str | None = None) -> dict:
-    """A recurrent model's section of the sheet (the keys ``derive.render.latex.part`` gives)."""
+def part(d: Derivation, letter: str, heading: str | None, dense: Any) -> dict:
+    """A recurrent model's section of the sheet (the keys ``derive.render.latex.part`` gives).
+
+    ``dense`` holds what this module reuses of ``derive.render.latex`` (which imports this one):
+    ``Context``, ``setup_rows``, ``error_block`` and ``gradient_block``, for the dense layers.
+    """
     rec = d.recurrence
     assert rec is not None
     ctx = dense.Context(letter.lower())
@@ -173,11 +179,11 @@ def part(d: Derivation, letter: str, heading: str | None = None) -> dict:
         "name": escape(d.spec.name),
         "variables": variables(d, rec),
         "sizes": sizes(d, rec),
-        "setup": setup(d, rec),
+        "setup": setup(d, rec, dense),
         "network": layout(d, rec),
         "errors": [dense.error_block(ctx, d, s) for s in d.errors],
         "gradients": [dense.gradient_block(ctx, d, g) for g in d.gradients],
-        "notation": f"{ctx.tex(dense.scalar('delta'))} = {ctx.inline(Partial(d.names.L, dense.scalar('z')))}",
+        "notation": f"{ctx.tex(scalar('delta'))} = {ctx.inline(Partial(d.names.L, scalar('z')))}",
         "deep": False,
         "recursion": None,
         "instances": [],

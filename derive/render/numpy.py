@@ -494,7 +494,11 @@ def context(derivation: Derivation) -> dict:
 def module_source(derivation: Derivation) -> str:
     """The generated module's source text (deterministic for a given derivation)."""
     if derivation.recurrence is not None:  # time loops around the dense head
+        from types import SimpleNamespace
+
         from .numpy_recurrent import module_source as recurrent_source
 
-        return recurrent_source(derivation)
+        base = SimpleNamespace(context=context, Parameter=Parameter, training_lines=_training_lines,
+                               paragraph=_paragraph, one_line_docstring=_one_line_docstring)
+        return recurrent_source(derivation, base)
     return render("module.py.j2", **context(derivation))

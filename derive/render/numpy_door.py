@@ -139,13 +139,14 @@ def inputs_body(names: ModelNames, indent: str = "    ",
     binds: list[str] = []
     got: list[str] = []
     expected: list[str] = []
-    # A size only one array has (a recurrent model's steps T, in X alone) is bound as unused (_T).
+    # A size only X has (a recurrent model's steps T) is bound as unused (_T): X, checked first, is
+    # never compared with sizes bound later.
     uses = [d for _, dims in arrays for d in dims]
-    for name, dims in arrays:
+    for position, (name, dims) in enumerate(arrays):
         targets = []
         for dim in dims:
             fresh = isinstance(dim, str) and dim not in bound
-            alone = uses.count(dim) == 1 and dim != EXAMPLES
+            alone = position == 0 and uses.count(dim) == 1 and dim != EXAMPLES
             targets.append(("_" if alone else "") + str(dim) if fresh else "_")
             if fresh:
                 bound.add(str(dim))

@@ -16,6 +16,8 @@ by the NumPy printer; the loops and the step slices around them are laid out her
 
 from __future__ import annotations
 
+from typing import Any
+
 import sympy as sp
 
 from ..chain import Derivation
@@ -24,11 +26,11 @@ from ..naming import array
 from ..recurrent import Recurrence
 from ..vectorise import ArrayStatement, gradient_name
 from .environment import render
-from .numpy import BODY, Parameter, _one_line_docstring, _paragraph, _training_lines, context
 from .numpy_door import EXAMPLES, _dim, inputs_body, shapes, shapes_source, unpack
 from .numpy_printer import NumPyCodePrinter, equation_text, helper_source, with_callees
 from .pysource import call
 
+BODY = " " * 4  # a function body, as derive.render.numpy indents it
 LOOP = BODY * 2  # the body of a time loop
 
 
@@ -162,24 +164,28 @@ def _shapes(derivation: Derivation) -> list[tuple[str, tuple[str | int, ...]]]:
     return [("X", (EXAMPLES, T, M)), *own, *shapes(derivation.names)[1:]]
 
 
-def _parameters(derivation: Derivation, head: list[Parameter]) -> list[Parameter]:
+def _parameters(derivation: Derivation, head: list, base: Any) -> list:
     r = _recurrence(derivation).names
     size = lambda w: str(int(w)) if w.is_Integer else f'sizes["{w}"]'  # noqa: E731
     doc = lambda *ws: "(" + ", ".join(map(str, ws)) + ("," if len(ws) == 1 else "") + ")"  # noqa: E731
     K, M = size(r.width), size(r.inputs)
-    own = [Parameter("W", f"({K}, {K})", doc(r.width, r.width), K),
-           Parameter("U", f"({K}, {M})", doc(r.width, r.inputs), M)]
+    own = [base.Parameter("W", f"({K}, {K})", doc(r.width, r.width), K),
+           base.Parameter("U", f"({K}, {M})", doc(r.width, r.inputs), M)]
     if r.bias:
-        own.append(Parameter("b", f"({K},)", doc(r.width), None))
+        own.append(base.Parameter("b", f"({K},)", doc(r.width), None))
     return own + head
 
 
-def recurrent_context(derivation: Derivation) -> dict:
-    """``derive.render.numpy.context`` of the head, with the recurrent layer's loops around it."""
+def recurrent_context(derivation: Derivation, base: Any) -> dict:
+    """``derive.render.numpy.context`` of the head, with the recurrent layer's loops around it.
+
+    ``base`` holds what this module reuses of ``derive.render.numpy`` (which imports this one):
+    ``context``, ``Parameter``, ``training_lines``, ``paragraph``, ``one_line_docstring``.
+    """
     rec = derivation.recurrence
     assert rec is not None
     r = rec.names
-    head = context(derivation)
+    head = base.context(derivation)
     printer = NumPyCodePrinter()
     keep_z = rec.error("delta").factors[0].textbook.has(r.z)
     # The head's backward pass, then the error it sends back to the states (e).
@@ -193,9 +199,9 @@ def recurrent_context(derivation: Derivation) -> dict:
     output_error_name = output_error.base.name if isinstance(output_error, sp.Indexed) else output_error.name
     taken = {"X", "H", "Z", "D", "E", "e", "g", "t", "T", "K", "M", "W", "U", "b", "z", "h", "delta",
              "h_prev", "inputs_part", "n", "y", "dtype", "params", "loss"}
-    lines = _training_lines(training, loss, backward, printer, output_error_name, taken)
+    lines = base.training_lines(training, loss, backward, printer, output_error_name, taken)
     head_params = head["parameters"]
-    parameters = _parameters(derivation, head_params)
+    parameters = _parameters(derivation, head_params, base)
     arrays = _shapes(derivation)
     names = [name for name, _ in arrays]
     door = "_inputs(params, X)"
@@ -221,11 +227,11 @@ def recurrent_context(derivation: Derivation) -> dict:
     y_doc = head["inputs_doc"].split("; ", 1)[1] if "; " in head["inputs_doc"] else ""
     if many:
         y_doc = y_doc.replace("(n,)", "(n, T)").replace("(n, ", "(n, T, ")
-    head["module_inputs_doc"] = _paragraph(f"Inputs: {x_doc}; {y_doc}")
-    head["inputs_doc"] = _paragraph(f"{x_doc}; {y_doc}", BODY)
+    head["module_inputs_doc"] = base.paragraph(f"Inputs: {x_doc}; {y_doc}")
+    head["inputs_doc"] = base.paragraph(f"{x_doc}; {y_doc}", BODY)
     what = "summed over the T steps" if many else "at the last step"
-    head["module_loss_doc"] = _paragraph(f"The loss is the mean over the n sequences of the loss {what}.")
-    head["forward_doc"] = _one_line_docstring(
+    head["module_loss_doc"] = base.paragraph(f"The loss is the mean over the n sequences of the loss {what}.")
+    head["forward_doc"] = base.one_line_docstring(
         "Predictions for a batch of sequences: X is (n, T, M); returns the head's outputs"
         + (" at every step (n, T, ...)." if many else " at the last step.")
     )
@@ -234,7 +240,7 @@ def recurrent_context(derivation: Derivation) -> dict:
     return head
 
 
-def _returned(p: Parameter) -> str:
+def _returned(p: Any) -> str:
     """A 0-d gradient is a NumPy scalar after the batch sum; return arrays, as params are."""
     return gradient_name(p.name) if p.shape != "()" else f"np.asarray({gradient_name(p.name)})"
 
@@ -271,8 +277,8 @@ def _targets(derivation: Derivation, printer: NumPyCodePrinter, many: bool, widt
     return lines
 
 
-def module_source(derivation: Derivation) -> str:
-    return render("module_recurrent.py.j2", **recurrent_context(derivation))
+def module_source(derivation: Derivation, base: Any) -> str:
+    return render("module_recurrent.py.j2", **recurrent_context(derivation, base))
 
 
 __all__ = ["module_source", "recurrent_context"]
