@@ -365,9 +365,9 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
         return conv_layer(raw, kind, known, at)
     # An activation's parameters (``alpha``) are layer keys too, for the activations that take them.
     parameter_keys = tuple(sorted({p for entry in known.values() for p in entry.parameters}))
-    allowed = LAYER_KEYS + OPTIONAL_LAYER_KEYS + parameter_keys + ("kind",)
+    allowed = LAYER_KEYS + OPTIONAL_LAYER_KEYS + parameter_keys
     for key in raw:
-        if key not in allowed:
+        if key not in allowed and key != "kind":
             at(key)(_unknown(key, allowed))
     for key in LAYER_KEYS:
         if key not in raw:
