@@ -498,8 +498,10 @@ def _definitions(layer: LayerNames) -> list[tuple[str, sp.Expr, sp.Expr]]:
     return out
 
 
-def derive_spec(spec: ModelSpec) -> Derivation:
-    names = model_names(spec)
+def derive_spec(spec: ModelSpec, names: ModelNames | None = None) -> Derivation:
+    """``spec``'s derivation; ``names``: its symbols when they are not ``naming.names(spec)``'s
+    (the dense head of a conv model, ``derive.conv``)."""
+    names = names if names is not None else model_names(spec)
     out = names.output
     entry = losses.get(spec.loss)
     y_of = lambda c: element(names.y, c)  # noqa: E731

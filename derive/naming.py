@@ -347,18 +347,24 @@ def index_letter(position: int) -> str:
     return f"k{position}"
 
 
-def names(spec: ModelSpec) -> ModelNames:
-    """Symbols for every quantity of ``spec``."""
-    multi = spec.depth > 1
+def names(spec: ModelSpec, after: int = 0, input_name: str = "x") -> ModelNames:
+    """Symbols for every quantity of ``spec``.
+
+    ``after`` > 0: the layers of a dense head that follows ``after`` numbered layers (a conv
+    model's, ``derive.conv``): numbered from ``after + 1``, unit letters from ``i`` on, reading
+    ``input_name`` (the flattened conv output) as their input.
+    """
+    multi = spec.depth > 1 or after > 0
     widths = [size(s) for s in spec.sizes()]
     # One epsilon for the model when its norms agree on it, else one per layer (epsilon2).
     distinct = len({layer.eps for layer in spec.layers if layer.norm}) > 1
-    idx = [None if w == 1 else index(index_letter(p)) for p, w in enumerate(widths)]
-    x = quantity("x", idx[0] is not None)
+    shift = 1 if after else 0
+    idx = [None if w == 1 else index(index_letter(p + shift if p else 0)) for p, w in enumerate(widths)]
+    x = quantity(input_name, idx[0] is not None)
     prev, prev_index = x, idx[0]
     layers: list[LayerNames] = []
     for number, layer in enumerate(spec.layers, start=1):
-        suffix = str(number) if multi else ""
+        suffix = str(number + after) if multi else ""
         vector = idx[number] is not None
         w_name = ("W" if vector and prev_index is not None else "w") + suffix
         epsilon = "epsilon" + (suffix if distinct else "")
