@@ -102,10 +102,10 @@ def shapes(names: ModelNames) -> list[tuple[str, tuple[str | int, ...]]]:
     return result
 
 
-def shapes_source(names: ModelNames) -> str:
-    """The module constant ``SHAPES``, one argument a line."""
+def shapes_source(names: ModelNames | None, arrays: list[tuple[str, tuple[str | int, ...]]] | None = None) -> str:
+    """The module constant ``SHAPES``, one argument a line (``arrays``: given, not ``shapes(names)``)."""
     items = []
-    for name, dims in shapes(names):
+    for name, dims in arrays if arrays is not None else shapes(names):  # type: ignore[arg-type]
         shown = [str(d) if isinstance(d, int) else '"' + d + '"' for d in dims]
         items.append(f'    "{name}": {tuple_code(shown)},\n')
     items_text = "".join(items)
@@ -127,13 +127,14 @@ def unpack(indent: str, targets: list[str], value: str, first: str | None = None
     return "\n".join(lines)
 
 
-def inputs_body(names: ModelNames, indent: str = "    ") -> str:
+def inputs_body(names: ModelNames | None, indent: str = "    ",
+                arrays: list[tuple[str, tuple[str | int, ...]]] | None = None) -> str:
     """The body of the per-model ``_inputs`` function, indented by ``indent``.
 
     Each size is bound by unpacking the shape of the first array that has it (which checks that
     array's number of dimensions too); every other shape is compared with a tuple of bound sizes.
     """
-    arrays = shapes(names)
+    arrays = arrays if arrays is not None else shapes(names)  # type: ignore[arg-type]
     bound: set[str] = set()
     binds: list[str] = []
     got: list[str] = []
