@@ -18,12 +18,18 @@ if TYPE_CHECKING:
 
 
 def derive(model: str | ModelSpec) -> ShownDerivation:
-    """Derive every gradient of ``model``: a built-in name, a path to a spec file, or a spec."""
+    """Derive every gradient of ``model``: a built-in name, a path to a spec file, or a spec.
+    (A model with conv layers gives a ``derive.conv.ConvDerivation`` that shows itself alike.)"""
     from .chain import derive_spec
     from .display import shown
     from .spec import ModelSpec, resolve
 
     spec = model if isinstance(model, ModelSpec) else resolve(model)
+    if spec.convolutional:
+        from .conv import derive_conv
+        from .display import shown_conv
+
+        return shown_conv(derive_conv(spec))  # type: ignore[return-value]
     return shown(derive_spec(spec))
 
 

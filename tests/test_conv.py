@@ -226,15 +226,15 @@ FLAT = '[[layers]]\nkind = "flatten"\n\n'
 DENSE = '[[layers]]\nunits = 1\nactivation = "sigmoid"\n'
 
 BAD = {
-    "kernel larger": (BASE + CONV.replace("kernel = 3", "kernel = 9") + FLAT + DENSE, 9, "kernel 9", "8"),
+    "kernel larger": (BASE + CONV.replace("kernel = 3", "kernel = 9") + FLAT + DENSE, 8, "kernel 9", "8"),
     "dense after conv": (BASE + CONV + DENSE, 11, "flatten", None),
-    "conv after flatten": (BASE + CONV + FLAT + CONV + DENSE, 14, "conv", None),
+    "conv after flatten": (BASE + CONV + FLAT + CONV + DENSE, 15, "conv", None),
     "conv after dense": (BASE + CONV + FLAT + DENSE + "\n" + CONV + FLAT + DENSE, 19, "conv", None),
     "vector inputs": (BASE.replace("[2, 8]", "8") + CONV + FLAT + DENSE, 2, "inputs", None),
     "skip on conv": (BASE + CONV.replace("activation", "skip = 0\nactivation") + FLAT + DENSE, 9, "skip", None),
     "norm on conv": (BASE + CONV.replace("activation", 'norm = "layer"\nactivation') + FLAT + DENSE, 9, "norm",
                      None),
-    "flatten with keys": (BASE + CONV + FLAT.replace("\n\n", "\nunits = 3\n\n") + DENSE, 12, "flatten", "units"),
+    "flatten with keys": (BASE + CONV + FLAT.replace("\n\n", "\nunits = 3\n\n") + DENSE, 13, "flatten", "units"),
 }
 
 

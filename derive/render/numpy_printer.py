@@ -175,7 +175,8 @@ class EquationPrinter(StrPrinter):
         return unicode_name(expr.name)
 
     def _print_Indexed(self, expr: sp.Indexed) -> str:
-        letters = "".join(str(i) for i in expr.indices)
+        glue = "" if all(isinstance(i, sp.Symbol) for i in expr.indices) else ","  # t + r - 1: a, b
+        letters = glue.join(str(i).replace(" ", "") for i in expr.indices)
         return unicode_name(expr.base.name) + unicode_sub(letters)
 
     def _print_IndexedBase(self, expr: sp.IndexedBase) -> str:

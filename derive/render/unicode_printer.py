@@ -34,11 +34,13 @@ class UnicodePrinter(PrettyPrinter):
         return prettyForm(unicode_name(e.name))
 
     def _print_Indexed(self, e):
-        indices = "".join(self._index(i) for i in e.indices)
-        return prettyForm(unicode_name(e.base.name) + unicode_sub(indices))
+        parts = [self._index(i) for i in e.indices]
+        # A shifted index (a convolution's t + r - 1) is written compactly, indices comma-separated.
+        glue = "" if all(isinstance(i, sp.Symbol) for i in e.indices) else ","
+        return prettyForm(unicode_name(e.base.name) + unicode_sub(glue.join(parts)))
 
     def _index(self, i) -> str:
-        return unicode_name(i.name) if isinstance(i, sp.Symbol) else str(i)
+        return unicode_name(i.name) if isinstance(i, sp.Symbol) else str(i).replace(" ", "")
 
     def _linear(self, e) -> str:
         form = self._print(e)
@@ -55,7 +57,8 @@ class UnicodePrinter(PrettyPrinter):
         if e.function.is_Add:
             body = prettyForm(*body.parens())
         for var, lo, hi in reversed(e.limits):
-            sign = stringPict.stack(self._print(hi), prettyForm("∑"), prettyForm(f"{self._linear(var)}={lo}"))
+            sign = stringPict.stack(self._print(hi), prettyForm("∑"),
+                                    prettyForm(f"{self._linear(var)}={self._linear(lo)}"))
             sign = prettyForm(*sign)
             sign.baseline = sign.height() // 2
             sign = prettyForm(*stringPict.next(sign, prettyForm(" ")))
@@ -93,6 +96,10 @@ class UnicodePrinter(PrettyPrinter):
     def _print_Max(self, e):
         args = prettyForm(*stringPict.next(*self._join(", ", e.args)))
         return prettyForm(*stringPict.next(prettyForm("max"), prettyForm(*args.parens())))
+
+    def _print_Min(self, e):
+        args = prettyForm(*stringPict.next(*self._join(", ", e.args)))
+        return prettyForm(*stringPict.next(prettyForm("min"), prettyForm(*args.parens())))
 
     def _join(self, sep: str, args) -> list:
         pieces = []
