@@ -253,12 +253,16 @@ def ranged(term: sp.Expr, limits: list[tuple[sp.Symbol, sp.Expr, sp.Expr]],
         if isinstance(cond, sp.GreaterThan | sp.StrictGreaterThan):
             expr = -expr
         var = next((v for v in bounds if expr.has(v)), None)
-        if var is None or not isinstance(cond, sp.LessThan | sp.GreaterThan):
+        if var is None or not isinstance(cond, sp.LessThan | sp.GreaterThan | sp.Equality):
             raise ValueError(f"no index range for the condition {cond}")
         coefficient = expr.coeff(var)
         rest = sp.expand(expr - coefficient * var)
         bound = sp.expand(-rest / coefficient)
-        (bounds[var][1] if coefficient > 0 else bounds[var][0]).append(bound)
+        if isinstance(cond, sp.Equality):  # a range of one position (an output of length 1)
+            bounds[var][0].append(bound)
+            bounds[var][1].append(bound)
+        else:
+            (bounds[var][1] if coefficient > 0 else bounds[var][0]).append(bound)
     out = term
     for var, _, _ in reversed(limits):
         lows, highs = bounds[var]

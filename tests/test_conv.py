@@ -127,95 +127,101 @@ def test_symbolic_sizes_and_no_bias():
 # --- the symbolic steps against SymPy's diff of the composed loss -------------------------------
 
 
-def _composed(d, sizes: dict[str, int]):
-    """The loss of one example at concrete sizes, written out from the set-up equations."""
-    subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in sizes.items()}
-    values: dict = {}
-
-    def value(expr):
-        return expr.subs(subs).doit().xreplace(values)
-
-    for layer in d.layers:
-        grid = [range(1, int(n.subs(subs)) + 1) for n in (layer.channels, *layer.out_sizes)]
-        z_eq = next(eq for eq in d.setup if eq.lhs == layer.el(layer.z))
-        for point in np.ndindex(*[len(g) for g in grid]):
-            at = dict(zip((layer.channel, *layer.positions), (p + 1 for p in point), strict=True))
-            z = value(z_eq.rhs.xreplace(at))
-            values[layer.a[tuple(at.values())]] = layer.entry.unit(z)
-    rest = [eq for eq in d.setup if eq.lhs.has(*[q for q in (d.first.z, d.first.a)]) or eq.lhs.name == "L"] \
-        if False else None
-    del rest
-    first = d.first
-    head = d.head.names
-    for eq in d.setup[2 * len(d.layers):]:
-        lhs = eq.lhs
-        if lhs.free_symbols & {first.index} if first.index is not None else False:
-            for i in range(1, int(first.width.subs(subs)) + 1):
-                values[lhs.xreplace({first.index: i})] = value(eq.rhs.xreplace({first.index: i}))
-        else:
-            free = [s for s in lhs.free_symbols if s in head.index_widths()]
-            if free:
-                (letter,) = free
-                for i in range(1, int(head.index_widths()[letter].subs(subs)) + 1):
-                    values[lhs.xreplace({letter: i})] = value(eq.rhs.xreplace({letter: i}))
-            else:
-                values[lhs] = value(eq.rhs)
-    return values[sp.Symbol("L", real=True)], values
+def _act(name: str, z):
+    return {"tanh": sp.tanh, "sigmoid": lambda v: 1 / (1 + sp.exp(-v))}[name](z)
 
 
-@pytest.mark.parametrize("inputs, convs", [("[1, 4]", [(2, "2", "tanh"), (1, "2", "sigmoid")]),
-                                           ("[1, 3, 3]", [(1, "2", "tanh"), (1, "[1, 2]", "tanh")])])
-def test_steps_equal_sympy_diff_of_the_composed_loss(inputs, convs):
-    d = derive_conv(parse_spec(spec_text(inputs, convs, "bce")))
-    loss, values = _composed(d, {})
-    rng = np.random.default_rng(3)
-    point = {s: sp.Float(rng.normal()) for s in loss.free_symbols}
-    lower, up = d.layers
-    for step in d.gradients:
-        if step.parameter not in (lower.w, up.w):
-            continue
-        layer = lower if step.parameter is lower.w else up
-        g = step.value
-        # Every error the step reads, written out at the point by its own definition.
-        ranges = [range(1, int(r[2]) + 1) for r in step.ranges]
-        for idx in np.ndindex(*[len(r) for r in ranges]):
-            at = {r[0]: i + 1 for r, i in zip(step.ranges, idx, strict=True)}
-            elem = step.name.xreplace(at)
-            want = sp.diff(loss, elem).xreplace(point)
-            got = _evaluate(d, g.xreplace(at), values, point)
-            assert abs(float(got - want)) <= 1e-9 * (1 + abs(float(want))), (layer.number, elem)
+def _forward(d, start: int, values: dict) -> sp.Expr:
+    """The loss of one example, written out here from the spec's sizes (loops over channels,
+    positions and kernel offsets; not from the derivation's equations), from conv layer
+    ``start`` on; ``values`` holds that layer's input elements and receives every a and z."""
+    spec = d.spec
+    convs = [lay for lay in spec.layers if lay.kind == "conv"]
+    shape = [int(s) for s in spec.input_shape]
+    channels, sizes = shape[0], shape[1:]
+    for number, lay in enumerate(convs, start=1):
+        kernel = [int(r) for r in lay.kernel]
+        out = [n - r + 1 for n, r in zip(sizes, kernel, strict=True)]
+        named = d.layers[number - 1]
+        if number >= start:
+            for k in range(1, int(lay.units) + 1):
+                for pos in np.ndindex(*out):
+                    pos = tuple(p + 1 for p in pos)
+                    z = named.b[k]
+                    for c in range(1, channels + 1):
+                        for off in np.ndindex(*kernel):
+                            off = tuple(o + 1 for o in off)
+                            at = tuple(p + o - 1 for p, o in zip(pos, off, strict=True))
+                            z += named.w[(k, c, *off)] * values[named.prev[(c, *at)]]
+                    values[named.a[(k, *pos)]] = _act(lay.activation, z)
+        channels, sizes = int(lay.units), out
+    last, first = d.layers[-1], d.first
+    z = first.b + sum(values[e] * first.w[e.indices] for e in list(values) if e.base == last.a)
+    a = values[first.a] = _act("sigmoid", z)  # (tanh and sigmoid steps read a, never z)
+    y = sp.Symbol("y", real=True)
+    return -y * sp.log(a) - (1 - y) * sp.log(1 - a)
 
 
-def _evaluate(d, expr, values, point):
-    """``expr`` (in deltas, g's, a's, z's) evaluated at ``point`` through the derivation's own
-    error definitions, unrolled down to the composed values."""
-    defs = {}
-    for step in d.errors:
-        defs[step.name.base] = step
-    head_delta = d.head.error(1)
-    expr = expr.doit()
-    for _ in range(12):
-        new = expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base in defs,
-                           lambda e: _instance(defs[e.base], e)).doit()
-        if head_delta.delta.free_symbols & new.free_symbols or new.has(head_delta.delta):
-            new = new.xreplace({head_delta.delta: head_delta.value})
-        new = new.replace(lambda e: isinstance(e, sp.Indexed) and e.base.name.startswith("delta")
-                          and e.base not in defs, lambda e: head_delta.value.xreplace(
-                              {head_delta.delta.indices[0]: e.indices[0]} if e.indices else {}))
+def _evaluate(d, expr: sp.Expr, point: dict, values: dict) -> float:
+    """A step's value at concrete indices, through the derivation's own error definitions (each
+    delta and g written out by its step), the head's output error, and the forward values."""
+    defs = {step.name.base: step for step in d.errors}
+    head = d.head.error(1)
+    for _ in range(20):
+        expr = expr.doit()
+        expr = expr.xreplace({head.delta: head.value})
+        new = expr.replace(
+            lambda e: isinstance(e, sp.Indexed) and e.base in defs,
+            lambda e: defs[e.base].value.xreplace(dict(zip(defs[e.base].name.indices, e.indices, strict=True))))
         if new == expr:
             break
         expr = new
-    expr = expr.replace(lambda e: isinstance(e, sp.Indexed) and e in values, lambda e: values[e])
-    expr = expr.xreplace({k: v for k, v in values.items() if isinstance(k, sp.Symbol)})
-    expr = expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base.name.startswith("delta"),
-                        lambda e: sp.nan)
-    z_values = {}
-    return sp.N(expr.doit().xreplace(point).xreplace(z_values))
+    return float(expr.xreplace(values_numbers(values, point)).xreplace(point))
 
 
-def _instance(step, element):
-    at = dict(zip(step.name.indices, element.indices, strict=True))
-    return step.value.xreplace(at)
+def values_numbers(values: dict, point: dict) -> dict:
+    return {k: v.xreplace(point) for k, v in values.items() if isinstance(k, sp.Basic)}
+
+
+@pytest.mark.parametrize("inputs, convs", [("[1, 4]", [(2, "2", "tanh"), (2, "2", "sigmoid")]),
+                                           ("[1, 3, 3]", [(2, "2", "tanh"), (1, "[1, 2]", "tanh")])])
+def test_steps_equal_sympy_diff_of_the_composed_loss(inputs, convs):
+    """Every conv weight and bias gradient, and the input error g1 (the full correlation with its
+    index ranges), equal SymPy's diff of the written-out loss at a random point."""
+    d = derive_conv(parse_spec(spec_text(inputs, convs, "bce")))
+    lower, up = d.layers
+    shape = [int(s) for s in d.spec.input_shape]
+    values: dict = {lower.prev[(c, *pos)]: lower.prev[(c, *pos)]
+                    for c in range(1, shape[0] + 1)
+                    for pos in (tuple(p + 1 for p in q) for q in np.ndindex(*shape[1:]))}
+    loss = _forward(d, 1, values)
+    rng = np.random.default_rng(5)
+    point = {s: sp.Float(rng.normal()) for s in loss.free_symbols}
+    point.update({e: sp.Float(rng.normal()) for e in loss.atoms(sp.Indexed)})
+    point[sp.Symbol("y", real=True)] = sp.Float(1)
+    checked = 0
+    for step in d.gradients[1:]:
+        for idx in np.ndindex(*[int(hi) for _, _, hi in step.ranges]):
+            at = {v: i + 1 for (v, _, _), i in zip(step.ranges, idx, strict=True)}
+            elem = step.name.xreplace(at)
+            want = float(sp.diff(loss, elem).xreplace(point))
+            got = _evaluate(d, step.value.xreplace(at), point, values)
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-12), elem
+            checked += 1
+    # The input error of conv layer 1's output: the loss as a function of a1, differentiated.
+    upper = {e: e for e in values if isinstance(e, sp.Indexed) and e.base == lower.a}
+    above = dict(upper)
+    loss_of_a1 = _forward(d, 2, above)
+    point.update({e: sp.Float(rng.normal()) for e in upper})
+    g1 = next(step for step in d.errors if step.name.base == lower.g)
+    for idx in np.ndindex(*[int(hi) for _, _, hi in g1.ranges]):
+        at = {v: i + 1 for (v, _, _), i in zip(g1.ranges, idx, strict=True)}
+        elem = lower.a[g1.name.xreplace(at).indices]
+        want = float(sp.diff(loss_of_a1, elem).xreplace(point))
+        got = _evaluate(d, g1.value.xreplace(at), point, above)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12), elem
+        checked += 1
+    assert checked > 20
 
 
 # --- bad specs ------------------------------------------------------------------------------------
