@@ -77,8 +77,9 @@ class ConvLayer:
     def params(self) -> tuple[sp.IndexedBase, ...]:
         return (self.w, self.b) if self.bias else (self.w,)
 
-    def el(self, q: sp.IndexedBase, channel: sp.Expr | None = None,
-           positions: tuple[sp.Expr, ...] | None = None) -> sp.Expr:
+    def el(
+        self, q: sp.IndexedBase, channel: sp.Expr | None = None, positions: tuple[sp.Expr, ...] | None = None
+    ) -> sp.Expr:
         """``q[channel, positions]`` (default: the layer's own letters)."""
         return q[(channel if channel is not None else self.channel, *(positions or self.positions))]
 
@@ -88,8 +89,10 @@ class ConvLayer:
     def ranges(self, letters: tuple[sp.Symbol, ...] | None = None) -> tuple[tuple, ...]:
         """(channel, 1, K), (t, 1, T'): the ranges of an output element's indices."""
         letters = letters or self.positions
-        return ((self.channel, 1, self.channels),
-                *((p, 1, n) for p, n in zip(letters, self.out_sizes, strict=True)))
+        return (
+            (self.channel, 1, self.channels),
+            *((p, 1, n) for p, n in zip(letters, self.out_sizes, strict=True)),
+        )
 
 
 @dataclass(frozen=True)
@@ -149,12 +152,26 @@ def conv_layers(spec: ModelSpec) -> tuple[ConvLayer, ...]:
         out_sizes = tuple(n - r + 1 for n, r in zip(sizes, kernel, strict=True))
         suffix = str(number)
         layer = ConvLayer(
-            number, lay.activation, lay.parameters, lay.bias, size(lay.units), channels,
-            index(CHANNEL_LETTERS[(number - 1) % len(CHANNEL_LETTERS)]), in_channel, kernel,
-            tuple(index(o) for o in OFFSETS[dims]), sizes, out_sizes,
+            number,
+            lay.activation,
+            lay.parameters,
+            lay.bias,
+            size(lay.units),
+            channels,
+            index(CHANNEL_LETTERS[(number - 1) % len(CHANNEL_LETTERS)]),
+            in_channel,
+            kernel,
+            tuple(index(o) for o in OFFSETS[dims]),
+            sizes,
+            out_sizes,
             tuple(index(p) for p in POSITIONS[dims]),
-            array("z" + suffix), array("a" + suffix), array("W" + suffix), array("b" + suffix),
-            array("delta" + suffix), array("g" + suffix), prev,
+            array("z" + suffix),
+            array("a" + suffix),
+            array("W" + suffix),
+            array("b" + suffix),
+            array("delta" + suffix),
+            array("g" + suffix),
+            prev,
         )
         out.append(layer)
         prev, in_channel, channels, sizes = layer.a, layer.channel, layer.channels, out_sizes
@@ -181,8 +198,12 @@ def _dummy(letter: sp.Symbol) -> sp.Dummy:
     return sp.Dummy(letter.name, integer=True, positive=True)
 
 
-def pre_activation(layer: ConvLayer, dummy: bool = False, channel: sp.Expr | None = None,
-                   positions: tuple[sp.Expr, ...] | None = None) -> sp.Expr:
+def pre_activation(
+    layer: ConvLayer,
+    dummy: bool = False,
+    channel: sp.Expr | None = None,
+    positions: tuple[sp.Expr, ...] | None = None,
+) -> sp.Expr:
     """``sum_c sum_r w_{kcr} a_{c,t+r-1} + b_k`` (summation letters Dummies when ``dummy``)."""
     k = channel if channel is not None else layer.channel
     at = positions or layer.positions
@@ -241,8 +262,9 @@ def _sum_out(term: sp.Expr, var: sp.Symbol, hi: sp.Expr) -> tuple[sp.Expr, list[
     return summed, []
 
 
-def ranged(term: sp.Expr, limits: list[tuple[sp.Symbol, sp.Expr, sp.Expr]],
-           conditions: list[sp.Basic]) -> sp.Expr:
+def ranged(
+    term: sp.Expr, limits: list[tuple[sp.Symbol, sp.Expr, sp.Expr]], conditions: list[sp.Basic]
+) -> sp.Expr:
     """``sum`` of ``term`` over ``limits``, each narrowed by the linear ``conditions`` on its
     letter: ``r <= s`` and ``R - T <= r - s`` over ``1..R`` give ``max(1, R + s - T)..min(R, s)``."""
     bounds = {var: ([lo], [hi]) for var, lo, hi in limits}
@@ -295,8 +317,9 @@ def _from_dense(last: ConvLayer, first: LayerNames, head: Derivation) -> ConvSte
     limits = ((first.index, 1, first.width),) if first.index is not None else ()
     chain = _unevaluated(Partial(sp.Symbol("L", real=True), z_i), link.partial, limits=limits)
     product = sp.Sum(delta * raw, *limits) if limits else delta * raw
-    return ConvStep("error", last.number, last.el(last.g), a, chain, (link,), product, product, product,
-                    last.ranges())
+    return ConvStep(
+        "error", last.number, last.el(last.g), a, chain, (link,), product, product, product, last.ranges()
+    )
 
 
 def _from_conv(lower: ConvLayer, up: ConvLayer) -> ConvStep:
@@ -334,11 +357,23 @@ def _from_conv(lower: ConvLayer, up: ConvLayer) -> ConvStep:
     renamed = {o: index(o.name) for o in offs}
     term = term.xreplace(renamed)
     conds = [c.xreplace(renamed) for c in conds]
-    result = sp.Sum(ranged(term, [(index(o.name), 1, r) for o, r in zip(offs, up.kernel, strict=True)], conds),
-                    (m, 1, up.channels))
+    result = sp.Sum(
+        ranged(term, [(index(o.name), 1, r) for o, r in zip(offs, up.kernel, strict=True)], conds),
+        (m, 1, up.channels),
+    )
     value_own = result.xreplace(dict(zip(lower_at, lower.positions, strict=True)))
-    return ConvStep("error", lower.number, lower.el(lower.g), a_of, chain, (factor,), product, result,
-                    value_own, lower.ranges())
+    return ConvStep(
+        "error",
+        lower.number,
+        lower.el(lower.g),
+        a_of,
+        chain,
+        (factor,),
+        product,
+        result,
+        value_own,
+        lower.ranges(),
+    )
 
 
 def _offsets_sum(derivative: sp.Expr, up: ConvLayer) -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:
@@ -349,7 +384,7 @@ def _offsets_sum(derivative: sp.Expr, up: ConvLayer) -> tuple[sp.Expr, tuple[sp.
     while isinstance(inner, sp.Sum):  # SymPy may merge the nested sums into one
         limits += list(inner.limits)
         inner = inner.function
-    (c, lo, hi), = [lim for lim in limits if lim[0].name == up.in_channel.name]
+    ((c, lo, hi),) = [lim for lim in limits if lim[0].name == up.in_channel.name]
     limits = [lim for lim in limits if lim[0].name != up.in_channel.name]
     summand = deltasummation(inner, (c, lo, hi), no_piecewise=True)
     order = {o.name: o for o in up.offsets}
@@ -362,8 +397,18 @@ def _delta(layer: ConvLayer, g: ConvStep) -> ConvStep:
     L = sp.Symbol("L", real=True)
     chain = _unevaluated(Partial(L, layer.el(layer.a)), factor.partial)
     product = layer.el(layer.g) * factor.textbook
-    return ConvStep("error", layer.number, layer.el(layer.delta), layer.el(layer.z), chain, (factor,), product,
-                    product, product, layer.ranges())
+    return ConvStep(
+        "error",
+        layer.number,
+        layer.el(layer.delta),
+        layer.el(layer.z),
+        chain,
+        (factor,),
+        product,
+        product,
+        product,
+        layer.ranges(),
+    )
 
 
 def _gradient(layer: ConvLayer, parameter: sp.IndexedBase) -> ConvStep:
@@ -379,10 +424,23 @@ def _gradient(layer: ConvLayer, parameter: sp.IndexedBase) -> ConvStep:
     result = sp.Sum(layer.el(layer.delta) * raw, *limits)
     ranges = [(layer.channel, 1, layer.channels)]
     if parameter is layer.w:
-        ranges += [(layer.in_channel, 1, layer.in_channels),
-                   *((o, 1, r) for o, r in zip(layer.offsets, layer.kernel, strict=True))]
-    return ConvStep("gradient", layer.number, elem, elem, chain, (factor,), result, result, result,
-                    tuple(ranges), parameter)
+        ranges += [
+            (layer.in_channel, 1, layer.in_channels),
+            *((o, 1, r) for o, r in zip(layer.offsets, layer.kernel, strict=True)),
+        ]
+    return ConvStep(
+        "gradient",
+        layer.number,
+        elem,
+        elem,
+        chain,
+        (factor,),
+        result,
+        result,
+        result,
+        tuple(ranges),
+        parameter,
+    )
 
 
 def _dense_weight(first: LayerNames, last: ConvLayer, head: Derivation) -> ConvStep:
@@ -396,8 +454,19 @@ def _dense_weight(first: LayerNames, last: ConvLayer, head: Derivation) -> ConvS
     delta = head.error(1)
     result = delta.delta * raw
     ranges = (((first.index, 1, first.width),) if first.index is not None else ()) + last.ranges()
-    return ConvStep("gradient", first.number, elem, elem, chain, (factor,), result, result,
-                    delta.value * raw if delta.output else result, ranges, first.w)
+    return ConvStep(
+        "gradient",
+        first.number,
+        elem,
+        elem,
+        chain,
+        (factor,),
+        result,
+        result,
+        delta.value * raw if delta.output else result,
+        ranges,
+        first.w,
+    )
 
 
 def derive_conv(spec: ModelSpec) -> ConvDerivation:
@@ -413,8 +482,9 @@ def derive_conv(spec: ModelSpec) -> ConvDerivation:
         errors.append(_delta(lower, errors[-1]))
     gradients = [_dense_weight(first, last, head)]
     gradients += [_gradient(layer, q) for layer in reversed(layers) for q in layer.params]
-    return ConvDerivation(spec, layers, head, flatten, setup(layers, flatten, head), tuple(errors),
-                          tuple(gradients))
+    return ConvDerivation(
+        spec, layers, head, flatten, setup(layers, flatten, head), tuple(errors), tuple(gradients)
+    )
 
 
 def derive_spec_head(spec: ModelSpec, last: ConvLayer) -> Derivation:

@@ -31,13 +31,22 @@ def _step(step: ConvStep) -> dict:
 
 def _layer(layer) -> dict:
     if layer.kind == "conv":
-        return {"kind": "conv", "channels": layer.units, "kernel": list(layer.kernel),
-                "activation": layer.activation, **dict(layer.parameters),
-                **({} if layer.bias else {"bias": False})}
+        return {
+            "kind": "conv",
+            "channels": layer.units,
+            "kernel": list(layer.kernel),
+            "activation": layer.activation,
+            **dict(layer.parameters),
+            **({} if layer.bias else {"bias": False}),
+        }
     if layer.kind == "flatten":
         return {"kind": "flatten"}
-    return {"units": layer.units, "activation": layer.activation, **dict(layer.parameters),
-            **({} if layer.bias else {"bias": False})}
+    return {
+        "units": layer.units,
+        "activation": layer.activation,
+        **dict(layer.parameters),
+        **({} if layer.bias else {"bias": False}),
+    }
 
 
 def conv_to_dict(d: ConvDerivation) -> dict:
@@ -61,16 +70,25 @@ def conv_to_dict(d: ConvDerivation) -> dict:
         "derive_version": __version__,
         "model": d.spec.name,
         "title": d.spec.title,
-        "spec": {"inputs": list(d.spec.input_shape), "layers": [_layer(lay) for lay in d.spec.layers],
-                 "loss": d.spec.loss},
+        "spec": {
+            "inputs": list(d.spec.input_shape),
+            "layers": [_layer(lay) for lay in d.spec.layers],
+            "loss": d.spec.loss,
+        },
         "parameters": {**dense, **parameters},  # the course's order: the output layer first
-        "symbols": {"indexed": indexed,
-                    "scalars": sorted({a.name for a in plain if not a.is_integer}),
-                    "integers": sorted({a.name for a in plain if a.is_integer})},
+        "symbols": {
+            "indexed": indexed,
+            "scalars": sorted({a.name for a in plain if not a.is_integer}),
+            "integers": sorted({a.name for a in plain if a.is_integer}),
+        },
         "setup": [{"lhs": _s(e.lhs), "rhs": _s(e.rhs), "explicit": _s(e.explicit)} for e in d.setup],
         "errors": head["errors"] + [_step(s) for s in d.errors],
-        "gradients": [g for g in head["gradients"] if g["parameter"] != first] + [_step(s) for s in d.gradients],
-        "flatten": {"weight": first, "reads": d.layers[-1].a.name,
-                    "note": f"{first}[i, k, t] is entry (i, (k, t)) of the (units, {flat}) weight matrix, "
-                            "the flattened index in C order"},
+        "gradients": [g for g in head["gradients"] if g["parameter"] != first]
+        + [_step(s) for s in d.gradients],
+        "flatten": {
+            "weight": first,
+            "reads": d.layers[-1].a.name,
+            "note": f"{first}[i, k, t] is entry (i, (k, t)) of the (units, {flat}) weight matrix, "
+            "the flattened index in C order",
+        },
     }

@@ -19,15 +19,17 @@ from .spec import Fail, Layer, Size, _show, _size
 KINDS = ("conv", "flatten")
 CONV_KEYS = ("kind", "channels", "kernel", "activation", "bias")
 REQUIRED_CONV = ("channels", "kernel", "activation")
-SHAPE_HINT = "[channels, length] or [channels, height, width], such as [3, \"T\"] or [3, 32, 32]"
+SHAPE_HINT = '[channels, length] or [channels, height, width], such as [3, "T"] or [3, 32, 32]'
 
 
 def input_shape(value: object, kinds: list[object], fail: Fail) -> tuple[Size, ...]:
     """The validated input shape of a model with conv layers (or with a list as ``inputs``)."""
     if "conv" not in kinds:
         if isinstance(value, list):
-            fail(f"inputs is a shape ({_show(value)}); only a model with conv layers takes one, "
-                 "give a dense model's inputs as one size")
+            fail(
+                f"inputs is a shape ({_show(value)}); only a model with conv layers takes one, "
+                "give a dense model's inputs as one size"
+            )
         fail(f"a model with a flatten layer needs conv layers and inputs = {SHAPE_HINT}")
     if not isinstance(value, list):
         fail(f"a model with conv layers needs inputs = {SHAPE_HINT}, got {_show(value)}")
@@ -58,16 +60,21 @@ def layer(raw: dict, kind: str, known: dict, at: Callable[[str | None], Fail]) -
     channels = _size(raw["channels"], "channels", at("channels"))
     activation = raw["activation"]
     if not isinstance(activation, str) or activation not in known:
-        at("activation")(f"unknown activation {_show(activation)}; known activations: {', '.join(sorted(known))}")
+        at("activation")(
+            f"unknown activation {_show(activation)}; known activations: {', '.join(sorted(known))}"
+        )
     if not known[activation].elementwise:
-        at("activation")(f"activation {_show(activation)} is not elementwise; a conv layer takes an "
-                         "elementwise activation")
+        at("activation")(
+            f"activation {_show(activation)} is not elementwise; a conv layer takes an elementwise activation"
+        )
     parameters = []
     for key in parameter_keys:
         if key in raw:
             from .spec import _parameter
 
-            parameters.append((key, _parameter(raw[key], key, activation, known[activation].parameters, at(key))))
+            parameters.append(
+                (key, _parameter(raw[key], key, activation, known[activation].parameters, at(key)))
+            )
     bias = raw.get("bias", True)
     if not isinstance(bias, bool):
         at("bias")(f"bias must be true or false, got {_show(bias)}")
@@ -79,8 +86,9 @@ def layer(raw: dict, kind: str, known: dict, at: Callable[[str | None], Fail]) -
     return Layer(channels, activation, tuple(parameters), bias, kind="conv", kernel=kernel)
 
 
-def check_model(shape: tuple[Size, ...], layers: tuple[Layer, ...],
-                at: Callable[[int, str | None], Fail]) -> tuple[Layer, ...]:
+def check_model(
+    shape: tuple[Size, ...], layers: tuple[Layer, ...], at: Callable[[int, str | None], Fail]
+) -> tuple[Layer, ...]:
     """The layers in order (conv..., flatten, dense...) with kernels fitted to the spatial axes;
     ``at(index, key)`` fails at a layer's key."""
     axes = len(shape) - 1
@@ -90,12 +98,16 @@ def check_model(shape: tuple[Size, ...], layers: tuple[Layer, ...],
     for index, lay in enumerate(layers):
         if lay.kind == "conv":
             if phase != "conv":
-                at(index, "kind")(f"a conv layer after a {phase} layer; conv layers come first, then "
-                                  "one flatten, then dense layers")
+                at(index, "kind")(
+                    f"a conv layer after a {phase} layer; conv layers come first, then "
+                    "one flatten, then dense layers"
+                )
             kernel = lay.kernel * axes if len(lay.kernel) == 1 else lay.kernel
             if len(kernel) != axes:
-                at(index, "kernel")(f"kernel has {len(lay.kernel)} sizes but the inputs have {axes} "
-                                    "spatial axis" + ("es" if axes > 1 else ""))
+                at(index, "kernel")(
+                    f"kernel has {len(lay.kernel)} sizes but the inputs have {axes} "
+                    "spatial axis" + ("es" if axes > 1 else "")
+                )
             for axis, (size, r) in enumerate(zip(spatial, kernel, strict=True)):
                 if size is not None and isinstance(r, int):
                     if r > size:
@@ -112,11 +124,14 @@ def check_model(shape: tuple[Size, ...], layers: tuple[Layer, ...],
             phase = "flatten"
         else:
             if phase == "conv":
-                at(index, None)("a dense layer after a conv layer needs a flatten layer between them "
-                                "(add [[layers]] with kind = \"flatten\")")
+                at(index, None)(
+                    "a dense layer after a conv layer needs a flatten layer between them "
+                    '(add [[layers]] with kind = "flatten")'
+                )
             phase = "dense"
         out.append(lay)
     if phase != "dense":
-        at(len(layers) - 1, None)("a model with conv layers ends with flatten and a dense layer "
-                                  "(the loss reads a dense output)")
+        at(len(layers) - 1, None)(
+            "a model with conv layers ends with flatten and a dense layer (the loss reads a dense output)"
+        )
     return tuple(out)

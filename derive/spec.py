@@ -358,7 +358,8 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
 
     kind = raw.get("kind", "dense")
     if kind != "dense":
-        from .conv_spec import KINDS, layer as conv_layer
+        from .conv_spec import KINDS
+        from .conv_spec import layer as conv_layer
 
         if not isinstance(kind, str) or kind not in KINDS:
             at("kind")(f"unknown kind {_show(kind)}; known kinds: dense, {', '.join(KINDS)}")

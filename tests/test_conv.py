@@ -84,7 +84,9 @@ def test_generated_code_matches_pytorch(case):
     spec = parse_spec(text)
     module = load(text)
     rng = np.random.default_rng(case)
-    params = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in module.init_params({}, seed=case).items()}
+    params = {
+        k: v + rng.normal(scale=0.3, size=v.shape) for k, v in module.init_params({}, seed=case).items()
+    }
     n = 5
     X = rng.normal(size=(n, *spec.input_shape))
     outputs = spec.layers[-1].units
@@ -120,8 +122,12 @@ def test_symbolic_sizes_and_no_bias():
         np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="W3"):
         module.loss_and_grad(params, rng.normal(size=(4, 2, 9)), y)  # a longer input than W3 fits
-    assert module.loss_and_grad({k: v.astype(np.float32) for k, v in params.items()},
-                                X.astype(np.float32), y)[1]["W1"].dtype == np.float32
+    assert (
+        module.loss_and_grad({k: v.astype(np.float32) for k, v in params.items()}, X.astype(np.float32), y)[
+            1
+        ]["W1"].dtype
+        == np.float32
+    )
 
 
 # --- the symbolic steps against SymPy's diff of the composed loss -------------------------------
@@ -172,7 +178,10 @@ def _evaluate(d, expr: sp.Expr, point: dict, values: dict) -> float:
         expr = expr.xreplace({head.delta: head.value})
         new = expr.replace(
             lambda e: isinstance(e, sp.Indexed) and e.base in defs,
-            lambda e: defs[e.base].value.xreplace(dict(zip(defs[e.base].name.indices, e.indices, strict=True))))
+            lambda e: defs[e.base].value.xreplace(
+                dict(zip(defs[e.base].name.indices, e.indices, strict=True))
+            ),
+        )
         if new == expr:
             break
         expr = new
@@ -183,17 +192,24 @@ def values_numbers(values: dict, point: dict) -> dict:
     return {k: v.xreplace(point) for k, v in values.items() if isinstance(k, sp.Basic)}
 
 
-@pytest.mark.parametrize("inputs, convs", [("[1, 4]", [(2, "2", "tanh"), (2, "2", "sigmoid")]),
-                                           ("[1, 3, 3]", [(2, "2", "tanh"), (1, "[1, 2]", "tanh")])])
+@pytest.mark.parametrize(
+    "inputs, convs",
+    [
+        ("[1, 4]", [(2, "2", "tanh"), (2, "2", "sigmoid")]),
+        ("[1, 3, 3]", [(2, "2", "tanh"), (1, "[1, 2]", "tanh")]),
+    ],
+)
 def test_steps_equal_sympy_diff_of_the_composed_loss(inputs, convs):
     """Every conv weight and bias gradient, and the input error g1 (the full correlation with its
     index ranges), equal SymPy's diff of the written-out loss at a random point."""
     d = derive_conv(parse_spec(spec_text(inputs, convs, "bce")))
     lower, up = d.layers
     shape = [int(s) for s in d.spec.input_shape]
-    values: dict = {lower.prev[(c, *pos)]: lower.prev[(c, *pos)]
-                    for c in range(1, shape[0] + 1)
-                    for pos in (tuple(p + 1 for p in q) for q in np.ndindex(*shape[1:]))}
+    values: dict = {
+        lower.prev[(c, *pos)]: lower.prev[(c, *pos)]
+        for c in range(1, shape[0] + 1)
+        for pos in (tuple(p + 1 for p in q) for q in np.ndindex(*shape[1:]))
+    }
     loss = _forward(d, 1, values)
     rng = np.random.default_rng(5)
     point = {s: sp.Float(rng.normal()) for s in loss.free_symbols}
@@ -237,10 +253,24 @@ BAD = {
     "conv after flatten": (BASE + CONV + FLAT + CONV + DENSE, 15, "conv", None),
     "conv after dense": (BASE + CONV + FLAT + DENSE + "\n" + CONV + FLAT + DENSE, 19, "conv", None),
     "vector inputs": (BASE.replace("[2, 8]", "8") + CONV + FLAT + DENSE, 2, "inputs", None),
-    "skip on conv": (BASE + CONV.replace("activation", "skip = 0\nactivation") + FLAT + DENSE, 9, "skip", None),
-    "norm on conv": (BASE + CONV.replace("activation", 'norm = "layer"\nactivation') + FLAT + DENSE, 9, "norm",
-                     None),
-    "flatten with keys": (BASE + CONV + FLAT.replace("\n\n", "\nunits = 3\n\n") + DENSE, 13, "flatten", "units"),
+    "skip on conv": (
+        BASE + CONV.replace("activation", "skip = 0\nactivation") + FLAT + DENSE,
+        9,
+        "skip",
+        None,
+    ),
+    "norm on conv": (
+        BASE + CONV.replace("activation", 'norm = "layer"\nactivation') + FLAT + DENSE,
+        9,
+        "norm",
+        None,
+    ),
+    "flatten with keys": (
+        BASE + CONV + FLAT.replace("\n\n", "\nunits = 3\n\n") + DENSE,
+        13,
+        "flatten",
+        "units",
+    ),
 }
 
 

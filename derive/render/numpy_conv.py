@@ -50,8 +50,9 @@ def _terms(expr: sp.Expr) -> tuple[list[sp.Expr], sp.Expr]:
     return list(sp.Mul.make_args(expr)), expr
 
 
-def einsum_code(expr: sp.Expr, out: tuple[sp.Symbol, ...], window: dict[sp.Symbol, str],
-                batch_out: bool) -> str:
+def einsum_code(
+    expr: sp.Expr, out: tuple[sp.Symbol, ...], window: dict[sp.Symbol, str], batch_out: bool
+) -> str:
     """NumPy code of a sum of a product of indexed arrays (see the module docstring).
 
     ``out``: the target's letters; ``window``: each kernel offset's size as code (``W1.shape[2]``);
@@ -110,6 +111,7 @@ def einsum_code(expr: sp.Expr, out: tuple[sp.Symbol, ...], window: dict[sp.Symbo
 def _elementwise(expr: sp.Expr, printer: NumPyCodePrinter) -> str:
     """An elementwise expression of same-indexed arrays, printed by the dense lowering: each
     element ``q[k, t]`` read as a whole array (NumPy broadcasts the rest)."""
+
     def one(e: sp.Indexed) -> sp.Expr:
         return e.base[e.indices[0]]
 
@@ -133,10 +135,17 @@ def _forward_lines(d: ConvDerivation, printer: NumPyCodePrinter) -> list[Line]:
         if layer.bias:
             code += f" + {_bias(layer)}"
         lines.append(Line((equation_text(z_eq.lhs, z_eq.rhs),), layer.z.name, code))
-        lines.append(Line((equation_text(a_eq.lhs, a_eq.rhs),), layer.a.name, _elementwise(a_eq.rhs, printer)))
+        lines.append(
+            Line((equation_text(a_eq.lhs, a_eq.rhs),), layer.a.name, _elementwise(a_eq.rhs, printer))
+        )
     last = d.layers[-1].a.name
-    lines.append(Line(("flatten, C order (as torch.flatten(start_dim=1))",), f"{last}_shape, {last}",
-                      f"{last}.shape, {last}.reshape({last}.shape[0], -1)"))
+    lines.append(
+        Line(
+            ("flatten, C order (as torch.flatten(start_dim=1))",),
+            f"{last}_shape, {last}",
+            f"{last}.shape, {last}.reshape({last}.shape[0], -1)",
+        )
+    )
     return lines
 
 
@@ -150,13 +159,21 @@ def _backward_lines(d: ConvDerivation, printer: NumPyCodePrinter) -> list[Line]:
         comment = (equation_text(step.name, step.value),)
         if step.name.base == layer.g and layer is last:
             delta = first.delta.name
-            product = f"{delta} @ {first.w.name}" if first.index is not None else \
-                f"np.multiply.outer({delta}, {first.w.name})"
+            product = (
+                f"{delta} @ {first.w.name}"
+                if first.index is not None
+                else f"np.multiply.outer({delta}, {first.w.name})"
+            )
             lines.append(Line(comment, layer.g.name, f"({product}).reshape({last.a.name}_shape)"))
         elif step.name.base == layer.g:
             up = by_layer[layer.number + 1]
-            lines.append(Line(comment, layer.g.name,
-                              einsum_code(step.value, (layer.channel, *layer.positions), _windows(up), True)))
+            lines.append(
+                Line(
+                    comment,
+                    layer.g.name,
+                    einsum_code(step.value, (layer.channel, *layer.positions), _windows(up), True),
+                )
+            )
         else:
             if layer is last and step.value.has(layer.a):
                 lines.append(Line((), layer.a.name, f"{layer.a.name}.reshape({last.a.name}_shape)"))
@@ -168,12 +185,17 @@ def _backward_lines(d: ConvDerivation, printer: NumPyCodePrinter) -> list[Line]:
 def _gradient_lines(d: ConvDerivation, layer: ConvLayer) -> list[Line]:
     lines = []
     for step in d.gradients:
-        if step.parameter not in layer.params:
+        if step.parameter is None or step.parameter not in layer.params:
             continue
         letters = tuple(i for i in step.name.indices)
         code = einsum_code(step.value, letters, _windows(layer), False)
-        lines.append(Line((equation_text(sp.Symbol("dL/d" + step.name.base.name), step.value),),
-                          "d" + step.parameter.name, code))
+        lines.append(
+            Line(
+                (equation_text(step.partial, step.value),),
+                "d" + step.parameter.name,
+                code,
+            )
+        )
     return lines
 
 
@@ -185,7 +207,9 @@ def conv_shapes(d: ConvDerivation) -> list[tuple[str, tuple[str | int, ...]]]:
     """X and every parameter with its shape in size symbols (the flattened width: F)."""
     result: list[tuple[str, tuple[str | int, ...]]] = [("X", ("n", *(_dim(s) for s in _input_sizes(d))))]
     for layer in d.layers:
-        result.append((layer.w.name, (_dim(layer.channels), _dim(layer.in_channels), *map(_dim, layer.kernel))))
+        result.append(
+            (layer.w.name, (_dim(layer.channels), _dim(layer.in_channels), *map(_dim, layer.kernel)))
+        )
         if layer.bias:
             result.append((layer.b.name, (_dim(layer.channels),)))
     from .numpy_door import shapes as dense_shapes
@@ -210,15 +234,28 @@ def _parameters(d: ConvDerivation, dense: list[Parameter]) -> list[Parameter]:
     for layer in d.layers:
         dims = (layer.channels, layer.in_channels, *layer.kernel)
         fan_in = sp.Mul(layer.in_channels, *layer.kernel)
-        result.append(Parameter(layer.w.name, "(" + ", ".join(_size_code(e) for e in dims) + ")",
-                                "(" + ", ".join(str(e) for e in dims) + ")", _size_code(fan_in)))
+        result.append(
+            Parameter(
+                layer.w.name,
+                "(" + ", ".join(_size_code(e) for e in dims) + ")",
+                "(" + ", ".join(str(e) for e in dims) + ")",
+                _size_code(fan_in),
+            )
+        )
         if layer.bias:
-            result.append(Parameter(layer.b.name, f"({_size_code(layer.channels)},)", f"({layer.channels},)", None))
+            result.append(
+                Parameter(layer.b.name, f"({_size_code(layer.channels)},)", f"({layer.channels},)", None)
+            )
     flat = sp.Mul(d.layers[-1].channels, *d.layers[-1].out_sizes)
     for p in dense:  # the flattened width F is the conv output's size
-        result.append(replace(p, shape=p.shape.replace('sizes["F"]', _size_code(flat)),
-                              shape_doc=p.shape_doc.replace("F", str(flat)),
-                              fan_in=None if p.fan_in is None else p.fan_in.replace('sizes["F"]', _size_code(flat))))
+        result.append(
+            replace(
+                p,
+                shape=p.shape.replace('sizes["F"]', _size_code(flat)),
+                shape_doc=p.shape_doc.replace("F", str(flat)),
+                fan_in=None if p.fan_in is None else p.fan_in.replace('sizes["F"]', _size_code(flat)),
+            )
+        )
     return result
 
 

@@ -102,7 +102,8 @@ def shapes(names: ModelNames) -> list[tuple[str, tuple[str | int, ...]]]:
     return result
 
 
-def shapes_source(names: ModelNames | None, arrays: list[tuple[str, tuple[str | int, ...]]] | None = None) -> str:
+def shapes_source(names: ModelNames | None,
+                  arrays: list[tuple[str, tuple[str | int, ...]]] | None = None) -> str:
     """The module constant ``SHAPES``, one argument a line (``arrays``: given, not ``shapes(names)``)."""
     items = []
     for name, dims in arrays if arrays is not None else shapes(names):  # type: ignore[arg-type]
