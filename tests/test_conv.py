@@ -11,13 +11,11 @@ import types
 import numpy as np
 import pytest
 import sympy as sp
-import torch
-import torch.nn.functional as F
 
 from derive.conv import derive_conv
 from derive.render.numpy_conv import module_source
 from derive.spec import parse_spec
-from tests.torch_model import torch_activation, torch_loss
+from tests import torch_model
 
 HEADS = {
     "bce": '[[layers]]\nunits = 1\nactivation = "sigmoid"\n',
@@ -41,27 +39,10 @@ def load(text: str) -> types.ModuleType:
     return module
 
 
-def torch_reference(spec, params: dict, X: np.ndarray, y: np.ndarray):
-    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
-    h = torch.tensor(X, dtype=torch.float64)
-    number = 0
-    for layer in spec.layers:
-        if layer.kind == "flatten":
-            h = torch.flatten(h, start_dim=1)
-            continue
-        number += 1
-        w, b = tensors[f"W{number}" if f"W{number}" in tensors else f"w{number}"], tensors.get(f"b{number}")
-        if layer.kind == "conv":
-            conv = F.conv1d if h.ndim == 3 else F.conv2d
-            z = conv(h, w, b)
-        else:
-            z = h @ w.T if w.ndim == 2 else h @ w
-            z = z + b if b is not None else z
-        h = torch_activation(layer.activation, dict(layer.parameters))(z)
-    target = torch.tensor(y, dtype=torch.float64)
-    loss = torch_loss(spec.loss, h, target).mean()
-    loss.backward()
-    return float(loss.detach()), {k: t.grad.numpy() for k, t in tensors.items()}
+def torch_reference(spec, params: dict, X: np.ndarray, y: np.ndarray, sizes: dict | None = None):
+    """PyTorch float64 autograd through the one reference (tests/torch_model.py: F.conv1d /
+    F.conv2d, torch.flatten, linear layers)."""
+    return torch_model.loss_and_grad(spec, sizes or {}, params, X, y)
 
 
 CASES = [
@@ -116,7 +97,7 @@ def test_symbolic_sizes_and_no_bias():
     X = rng.normal(size=(4, 2, 8))
     y = np.eye(3)[rng.integers(0, 3, size=4)]
     got_loss, got = module.loss_and_grad(params, X, y)
-    want_loss, want = torch_reference(spec, params, X, y)
+    want_loss, want = torch_reference(spec, params, X, y, {"T": 8, "R": 3})
     assert got_loss == pytest.approx(want_loss, rel=1e-10)
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-9, atol=1e-12)
