@@ -25,7 +25,8 @@ from derive.verify import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTINS = ("a", "b", "c", "c-mlp")
-EXAMPLES = tuple(sorted(str(p) for p in (ROOT / "examples").glob("*.toml")))
+# Dense models (X of shape (n, M)); conv models' doors and NaN are tested in tests/test_conv.py.
+EXAMPLES = tuple(sorted(str(p) for p in (ROOT / "examples").glob("*.toml") if not p.stem.startswith("conv")))
 SIZES = {"M": 3, "K": 4, "C": 5, "K1": 3, "K2": 4, "K3": 2, "H": 3, "D": 2}
 
 

@@ -20,6 +20,7 @@ reshaped to the conv output's shape (C order, as PyTorch's flatten).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import sympy as sp
@@ -27,9 +28,10 @@ import sympy as sp
 from ..conv import ConvDerivation, ConvLayer, ConvStep
 from ..lowering import batch
 from ..naming import batch_name
-from .numpy import BODY, Line, Parameter, _free_after_last_use, _paragraph, context
+from .numpy import BODY, Line, Parameter, _comment, _free_after_last_use, _paragraph, context
 from .numpy_door import ARGUMENT_ERROR, inputs_body, shapes_source, unpack
 from .numpy_printer import NumPyCodePrinter, equation_text, helper_source, with_callees
+from .pysource import LINE_LENGTH, call, tuple_code
 
 PER_EXAMPLE = ("x", "z", "a", "delta", "g")
 WINDOW = "np.lib.stride_tricks.sliding_window_view"
@@ -50,13 +52,14 @@ def _terms(expr: sp.Expr) -> tuple[list[sp.Expr], sp.Expr]:
     return list(sp.Mul.make_args(expr)), expr
 
 
-def einsum_code(
-    expr: sp.Expr, out: tuple[sp.Symbol, ...], window: dict[sp.Symbol, str], batch_out: bool
-) -> str:
-    """NumPy code of a sum of a product of indexed arrays (see the module docstring).
+def einsum_lines(target: str, comments: tuple[str, ...], expr: sp.Expr, out: tuple[sp.Symbol, ...],
+                 window: dict[sp.Symbol, str], batch_out: bool, bias: str = "") -> list[Line]:
+    """``target = `` the NumPy form of a sum of a product of indexed arrays (module docstring),
+    as lines that each fit: a padded array and a window view are named first.
 
     ``out``: the target's letters; ``window``: each kernel offset's size as code (``W1.shape[2]``);
-    ``batch_out``: whether the result keeps the batch axis (a gradient sums it).
+    ``batch_out``: whether the result keeps the batch axis (a gradient sums it); ``bias``: code
+    added to the sum.
     """
     factors, _ = _terms(expr)
     flipped: set[sp.Symbol] = set()
@@ -80,6 +83,7 @@ def einsum_code(
             else:
                 raise ValueError(f"no einsum form for the index {i}")
         operands.append((f, shifted))
+    lines: list[Line] = []
     letters, codes = [], []
     for f, shifted in operands:
         head = 1 if _per_example(f.base) else 0
@@ -93,19 +97,36 @@ def einsum_code(
             if any(full for *_, full in shifted):
                 widths = ["(0, 0)"] * (head + len(f.indices))
                 for axis, size in zip(axes, sizes, strict=True):
-                    widths[axis] = f"({size} - 1, {size} - 1)"
-                code = f"np.pad({code}, ({', '.join(widths)}))"
+                    widths[axis] = f"({size} - 1,) * 2"  # R - 1 zeros on both sides
+                padded = f"{code}_padded"
+                lines.append(_assign(padded, "np.pad", [code, tuple_code(widths)]))
+                code = padded
             for axis, position, _, _ in shifted:
                 subscript[head + axis] = str(position)
             subscript += [str(offset) for _, _, offset, _ in shifted]
-            size_code = sizes[0] if len(sizes) == 1 else "(" + ", ".join(sizes) + ")"
-            axis_code = str(axes[0]) if len(axes) == 1 else "(" + ", ".join(map(str, axes)) + ")"
-            code = f"{WINDOW}({code}, {size_code}, axis={axis_code})"
+            size_code = sizes[0] if len(sizes) == 1 else tuple_code(sizes)
+            axis_code = str(axes[0]) if len(axes) == 1 else tuple_code([str(a) for a in axes])
+            view = f"{_code_name(f.base)}_windows"
+            lines.append(_assign(view, WINDOW, [code, size_code, f"axis={axis_code}"]))
+            code = view
         letters.append("".join(subscript))
         codes.append(code)
-    target = ("n" if batch_out else "") + "".join(str(i) for i in out)
-    spec = ",".join(letters) + "->" + target
-    return f'np.einsum("{spec}", {", ".join(codes)}, optimize=True)'
+    result = ("n" if batch_out else "") + "".join(str(i) for i in out)
+    args = [f'"{",".join(letters)}->{result}"', *codes, "optimize=True"]
+    single = f"{BODY}{target} = np.einsum({', '.join(args)})" + (f" + {bias}" if bias else "")
+    if len(single) <= LINE_LENGTH:
+        lines.append(Line((), target, single.removeprefix(f"{BODY}{target} = ")))
+    else:
+        lines.append(_assign(target, "np.einsum", args))
+        if bias:
+            lines.append(Line((), target, f"{target} + {bias}"))
+    lines[0] = replace(lines[0], comments=comments)  # the equation, before the lines computing it
+    return lines
+
+
+def _assign(target: str, function: str, args: list[str]) -> Line:
+    """``target = function(args)``, split one argument a line when too long (as ruff formats it)."""
+    return Line((), target, call(f"{BODY}{target} = {function}", args).removeprefix(f"{BODY}{target} = "))
 
 
 def _elementwise(expr: sp.Expr, printer: NumPyCodePrinter) -> str:
@@ -127,36 +148,34 @@ def _windows(layer: ConvLayer) -> dict[sp.Symbol, str]:
     return {o: f"{layer.w.name}.shape[{2 + axis}]" for axis, o in enumerate(layer.offsets)}
 
 
-def _forward_lines(d: ConvDerivation, printer: NumPyCodePrinter) -> list[Line]:
+def _forward_lines(d: ConvDerivation, printer: NumPyCodePrinter, training: bool) -> list[Line]:
+    """Each conv layer's z and a, then the flattening (``loss_and_grad`` keeps the shape)."""
     lines = []
     for layer, (z_eq, a_eq) in zip(d.layers, zip(d.setup[0::2], d.setup[1::2], strict=False), strict=False):
         body = z_eq.rhs - layer.b[layer.channel] if layer.bias else z_eq.rhs
-        code = einsum_code(body, (layer.channel, *layer.positions), _windows(layer), True)
-        if layer.bias:
-            code += f" + {_bias(layer)}"
-        lines.append(Line((equation_text(z_eq.lhs, z_eq.rhs),), layer.z.name, code))
-        lines.append(
-            Line((equation_text(a_eq.lhs, a_eq.rhs),), layer.a.name, _elementwise(a_eq.rhs, printer))
-        )
+        comment = _comment(equation_text(z_eq.lhs, z_eq.rhs))
+        lines += einsum_lines(layer.z.name, comment, body, (layer.channel, *layer.positions),
+                              _windows(layer), True, _bias(layer) if layer.bias else "")
+        comment = _comment(equation_text(a_eq.lhs, a_eq.rhs))
+        lines.append(Line(comment, layer.a.name, _elementwise(a_eq.rhs, printer)))
     last = d.layers[-1].a.name
-    lines.append(
-        Line(
-            ("flatten, C order (as torch.flatten(start_dim=1))",),
-            f"{last}_shape, {last}",
-            f"{last}.shape, {last}.reshape({last}.shape[0], -1)",
-        )
-    )
+    note = ("flatten, C order (as torch.flatten(start_dim=1)): a_{kt} is column (k, t)",)
+    if training:
+        lines.append(Line(note, f"{last}_shape, {last}", f"{last}.shape, {last}.reshape({last}.shape[0], -1)"))
+    else:
+        lines.append(Line(note, last, f"{last}.reshape({last}.shape[0], -1)"))
     return lines
 
 
 def _backward_lines(d: ConvDerivation, printer: NumPyCodePrinter) -> list[Line]:
+    """Each conv layer's g and delta, from the top conv layer down, each followed by its gradients."""
     first = d.first
     last = d.layers[-1]
     lines = []
     by_layer = {layer.number: layer for layer in d.layers}
     for step in d.errors:
         layer = by_layer[step.layer]
-        comment = (equation_text(step.name, step.value),)
+        comment = _comment(equation_text(step.name, step.value))
         if step.name.base == layer.g and layer is last:
             delta = first.delta.name
             product = (
@@ -167,13 +186,8 @@ def _backward_lines(d: ConvDerivation, printer: NumPyCodePrinter) -> list[Line]:
             lines.append(Line(comment, layer.g.name, f"({product}).reshape({last.a.name}_shape)"))
         elif step.name.base == layer.g:
             up = by_layer[layer.number + 1]
-            lines.append(
-                Line(
-                    comment,
-                    layer.g.name,
-                    einsum_code(step.value, (layer.channel, *layer.positions), _windows(up), True),
-                )
-            )
+            lines += einsum_lines(layer.g.name, comment, step.value, (layer.channel, *layer.positions),
+                                  _windows(up), True)
         else:
             if layer is last and step.value.has(layer.a):
                 lines.append(Line((), layer.a.name, f"{layer.a.name}.reshape({last.a.name}_shape)"))
@@ -188,14 +202,8 @@ def _gradient_lines(d: ConvDerivation, layer: ConvLayer) -> list[Line]:
         if step.parameter is None or step.parameter not in layer.params:
             continue
         letters = tuple(i for i in step.name.indices)
-        code = einsum_code(step.value, letters, _windows(layer), False)
-        lines.append(
-            Line(
-                (equation_text(step.partial, step.value),),
-                "d" + step.parameter.name,
-                code,
-            )
-        )
+        comment = _comment(equation_text(step.partial, step.value))
+        lines += einsum_lines("d" + step.parameter.name, comment, step.value, letters, _windows(layer), False)
     return lines
 
 
@@ -226,7 +234,8 @@ def _input_sizes(d: ConvDerivation) -> tuple[sp.Expr, ...]:
 def _size_code(e: sp.Expr) -> str:
     if e.is_Integer:
         return str(int(e))
-    return sp.sstr(e.xreplace({s: sp.Symbol(f'sizes["{s}"]') for s in e.free_symbols}))
+    text = sp.sstr(e.xreplace({s: sp.Symbol(f'sizes["{s}"]') for s in e.free_symbols}))
+    return re.sub(r"(?<=\S)\*(?=\S)", " * ", text)  # as ruff formats it: 2 * sizes["R"]
 
 
 def _parameters(d: ConvDerivation, dense: list[Parameter]) -> list[Parameter]:
@@ -277,14 +286,15 @@ def _checks(d: ConvDerivation) -> list[str]:
         extra = " - ".join(f"{layer.w.name}.shape[{2 + axis}]" for layer in d.layers)
         spans.append(f"X.shape[{2 + axis}] - {extra} + {len(d.layers)}")
     last, first = d.layers[-1], d.first
-    sizes_doc = ", ".join(str(s) for s in (last.channels, *last.out_sizes))
+    sizes_doc = " * ".join(f"({s})" if s.is_Add else str(s) for s in (last.channels, *last.out_sizes))
+    width = f"{first.w.name}.shape[-1]"
     return [
-        f"out = ({', '.join(spans)},)",
+        *(call("out = ", spans) if len(spans) > 1 else f"out = ({spans[0]},)").split("\n"),
         "if min(out) < 1:",
         '    raise ValueError(f"X is too small for the kernels: {X.shape}")',
-        f"if {first.w.name}.shape[-1] != {last.w.name}.shape[0] * int(np.prod(out)):",
-        f'    raise ValueError(f"{first.w.name} must have {sizes_doc} = '
-        f'{{({last.w.name}.shape[0], *out)}} columns, got {{{first.w.name}.shape}}")',
+        f"columns = {last.w.name}.shape[0] * int(np.prod(out))  # {sizes_doc}",
+        f"if {width} != columns:",
+        f'    raise ValueError(f"{first.w.name} must have {{columns}} columns, got {{{first.w.name}.shape}}")',
     ]
 
 
@@ -292,7 +302,7 @@ def conv_context(d: ConvDerivation) -> dict:
     head = context(d.head)
     printer = NumPyCodePrinter()
     flat_input = d.layers[-1].a.name
-    conv_forward = _forward_lines(d, printer)
+    conv_forward = _forward_lines(d, printer, True)
     conv_backward = _backward_lines(d, printer)
     clear = lambda lines: [replace(line, after="") for line in lines]  # noqa: E731
     head_forward = [line for line in clear(head["forward"])]
@@ -318,7 +328,7 @@ def conv_context(d: ConvDerivation) -> dict:
         inputs_body=inputs_body(None, arrays=arrays),
         unpack_inputs=unpack(BODY, names, "_inputs(params, X)", "dtype").removeprefix(BODY),
         unpack_forward=unpack(BODY, names, "_inputs(params, X)", "_").removeprefix(BODY),
-        predict=[replace(line, after="") for line in conv_forward] + head["predict"],
+        predict=_forward_lines(d, printer, False) + head["predict"],
         forward=forward,
         loss=loss,
         backward=backward,

@@ -140,10 +140,15 @@ def inputs_body(names: ModelNames | None, indent: str = "    ",
     binds: list[str] = []
     got: list[str] = []
     expected: list[str] = []
+    # A size of one argument alone (a conv model's flattened width) needs no name: it is not compared.
+    counts: dict[str | int, int] = {}
+    for _, dims in arrays:
+        for dim in dims:
+            counts[dim] = counts.get(dim, 0) + 1
     for name, dims in arrays:
         targets = []
         for dim in dims:
-            fresh = isinstance(dim, str) and dim not in bound
+            fresh = isinstance(dim, str) and dim not in bound and (counts[dim] > 1 or dim == EXAMPLES)
             targets.append(str(dim) if fresh else "_")
             if fresh:
                 bound.add(str(dim))
@@ -152,7 +157,9 @@ def inputs_body(names: ModelNames | None, indent: str = "    ",
             binds.append(f"{bound_here} = {name}.shape")
         if any(t == "_" for t in targets) or not targets:
             got.append(f"{name}.shape")
-            expected.append(tuple_code([str(d) for d in dims]))
+            lone = [isinstance(d, str) and counts[d] == 1 and d != EXAMPLES for d in dims]
+            expected.append(tuple_code([f"{name}.shape[{i}]" if one else str(d)
+                                        for i, (d, one) in enumerate(zip(dims, lone, strict=True))]))
     inner = indent * 2
     reads = ["np.asarray(inputs)", *(f'np.asarray(params["{name}"])' for name, _ in arrays[1:])]
     lines = [
