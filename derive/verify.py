@@ -58,7 +58,7 @@ def _dense(derivation: Derivation) -> Derivation:
     """The derivation of the dense layers: a conv model's dense head (``derive.conv``)."""
     from .conv import ConvDerivation
 
-    return derivation.head if isinstance(derivation, ConvDerivation) else derivation  # type: ignore[return-value]
+    return derivation.head if isinstance(derivation, ConvDerivation) else derivation
 
 
 def output_width(derivation: Derivation, sizes: dict[str, int]) -> int | None:
@@ -77,7 +77,8 @@ def input_width(derivation: Derivation, sizes: dict[str, int]) -> int:
 def input_shape(derivation: Derivation, sizes: dict[str, int]) -> tuple[int, ...]:
     """The shape of one example: (M,), or a conv model's (C, T) / (C, H, W)."""
     if derivation.spec.convolutional:
-        return tuple(int(size(s).subs({size(k): v for k, v in sizes.items()})) for s in derivation.spec.input_shape)
+        values = {size(k): v for k, v in sizes.items()}
+        return tuple(int(size(s).subs(values)) for s in derivation.spec.input_shape)
     return (input_width(derivation, sizes),)
 
 
@@ -192,7 +193,8 @@ def _conv_size_sets(derivation: Derivation, symbols: list[str]) -> Iterator[dict
     """A conv model's sizes: kernel symbols 1 and 2 (in turn), every other symbol large enough
     for every kernel (the literal kernels' sum plus 2 and up); one-hot outputs keep two classes."""
     kernels = {r for lay in derivation.spec.layers for r in lay.kernel if isinstance(r, str)}
-    span = sum(max((r for r in lay.kernel if isinstance(r, int)), default=1) for lay in derivation.spec.layers)
+    layers = derivation.spec.layers
+    span = sum(max((r for r in lay.kernel if isinstance(r, int)), default=1) for lay in layers)
     others = [s for s in symbols if s not in kernels]
     for shift in (0, 1):
         values = {s: 1 + (i + shift) % 2 for i, s in enumerate(sorted(kernels))}

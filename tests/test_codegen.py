@@ -385,7 +385,8 @@ def test_verify_passes_for_builtins_and_fails_for_a_wrong_gradient():
 
 
 # Dense models: a conv model's sizes (kernels that fit) are tested in tests/test_conv.py.
-EXAMPLES = sorted(str(path) for path in (ROOT / "examples").glob("*.toml") if not path.stem.startswith("conv"))
+EXAMPLES = sorted(str(path) for path in (ROOT / "examples").glob("*.toml")
+                  if not path.stem.startswith("conv"))
 
 
 @pytest.mark.parametrize("model", [*BUILTINS, *EXAMPLES])

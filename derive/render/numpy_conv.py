@@ -52,8 +52,15 @@ def _terms(expr: sp.Expr) -> tuple[list[sp.Expr], sp.Expr]:
     return list(sp.Mul.make_args(expr)), expr
 
 
-def einsum_lines(target: str, comments: tuple[str, ...], expr: sp.Expr, out: tuple[sp.Symbol, ...],
-                 window: dict[sp.Symbol, str], batch_out: bool, bias: str = "") -> list[Line]:
+def einsum_lines(
+    target: str,
+    comments: tuple[str, ...],
+    expr: sp.Expr,
+    out: tuple[sp.Symbol, ...],
+    window: dict[sp.Symbol, str],
+    batch_out: bool,
+    bias: str = "",
+) -> list[Line]:
     """``target = `` the NumPy form of a sum of a product of indexed arrays (module docstring),
     as lines that each fit: a padded array and a window view are named first.
 
@@ -154,14 +161,23 @@ def _forward_lines(d: ConvDerivation, printer: NumPyCodePrinter, training: bool)
     for layer, (z_eq, a_eq) in zip(d.layers, zip(d.setup[0::2], d.setup[1::2], strict=False), strict=False):
         body = z_eq.rhs - layer.b[layer.channel] if layer.bias else z_eq.rhs
         comment = _comment(equation_text(z_eq.lhs, z_eq.rhs))
-        lines += einsum_lines(layer.z.name, comment, body, (layer.channel, *layer.positions),
-                              _windows(layer), True, _bias(layer) if layer.bias else "")
+        lines += einsum_lines(
+            layer.z.name,
+            comment,
+            body,
+            (layer.channel, *layer.positions),
+            _windows(layer),
+            True,
+            _bias(layer) if layer.bias else "",
+        )
         comment = _comment(equation_text(a_eq.lhs, a_eq.rhs))
         lines.append(Line(comment, layer.a.name, _elementwise(a_eq.rhs, printer)))
     last = d.layers[-1].a.name
     note = ("flatten, C order (as torch.flatten(start_dim=1)): a_{kt} is column (k, t)",)
     if training:
-        lines.append(Line(note, f"{last}_shape, {last}", f"{last}.shape, {last}.reshape({last}.shape[0], -1)"))
+        lines.append(
+            Line(note, f"{last}_shape, {last}", f"{last}.shape, {last}.reshape({last}.shape[0], -1)")
+        )
     else:
         lines.append(Line(note, last, f"{last}.reshape({last}.shape[0], -1)"))
     return lines
@@ -186,8 +202,9 @@ def _backward_lines(d: ConvDerivation, printer: NumPyCodePrinter) -> list[Line]:
             lines.append(Line(comment, layer.g.name, f"({product}).reshape({last.a.name}_shape)"))
         elif step.name.base == layer.g:
             up = by_layer[layer.number + 1]
-            lines += einsum_lines(layer.g.name, comment, step.value, (layer.channel, *layer.positions),
-                                  _windows(up), True)
+            lines += einsum_lines(
+                layer.g.name, comment, step.value, (layer.channel, *layer.positions), _windows(up), True
+            )
         else:
             if layer is last and step.value.has(layer.a):
                 lines.append(Line((), layer.a.name, f"{layer.a.name}.reshape({last.a.name}_shape)"))
@@ -294,7 +311,8 @@ def _checks(d: ConvDerivation) -> list[str]:
         '    raise ValueError(f"X is too small for the kernels: {X.shape}")',
         f"columns = {last.w.name}.shape[0] * int(np.prod(out))  # {sizes_doc}",
         f"if {width} != columns:",
-        f'    raise ValueError(f"{first.w.name} must have {{columns}} columns, got {{{first.w.name}.shape}}")',
+        f'    raise ValueError(f"{first.w.name} must have {{columns}} columns, '
+        f'got {{{first.w.name}.shape}}")',
     ]
 
 
@@ -348,4 +366,4 @@ def module_source(d: ConvDerivation) -> str:
     return render("module.py.j2", **conv_context(d))
 
 
-__all__ = ["ConvStep", "conv_context", "einsum_code", "module_source"]
+__all__ = ["ConvStep", "conv_context", "einsum_lines", "module_source"]
