@@ -350,6 +350,14 @@ def part(d: Derivation, letter: str, heading: str | None = None) -> dict:
 
 def fragment(derivation: Derivation, display: bool = False) -> str:
     """The LaTeX body of one model; with ``display``, one MathJax-renderable display instead."""
+    from ..conv import ConvDerivation
+
+    if isinstance(derivation, ConvDerivation):  # a model with conv layers: its own section
+        from .conv_latex import conv_display, conv_part
+
+        if display:
+            return render_template("display.tex.j2", part=conv_display(derivation)).strip()
+        return render_template("fragment.tex.j2", part=conv_part(derivation, "A", heading=""))
     if display:
         return render_template("display.tex.j2", part=_display(derivation)).strip()
     return render_template("fragment.tex.j2", part=part(derivation, "A", heading=""))
@@ -369,8 +377,12 @@ def _display(d: Derivation) -> dict:
 
 def sheet(derivations: Sequence[Derivation], title: str | None = None) -> str:
     """The whole answer sheet as LaTeX source."""
+    from ..conv import ConvDerivation
+    from .conv_latex import conv_part
+
     letters = _letters(len(derivations))
-    parts = [part(d, letter) for d, letter in zip(derivations, letters, strict=True)]
+    parts = [conv_part(d, letter) if isinstance(d, ConvDerivation) else part(d, letter)
+             for d, letter in zip(derivations, letters, strict=True)]
     return render_template("sheet.tex.j2", title=escape(title if title is not None else DEFAULT_TITLE),
                            parts=parts)
 
@@ -396,8 +408,15 @@ def write_sheet(models: Sequence[str | Derivation], output: str, pdf: bool | Non
     target = Path(output)
     if target.suffix != ".tex":
         raise UsageError(f"the sheet's output must be a .tex file (its PDF goes beside it), got {output!r}")
-    derivations = [m if isinstance(m, Derivation) else derive_spec(resolve(m))
-                   for m in (models or builtin_names())]
+    from ..conv import ConvDerivation, derive_conv
+
+    def derived(model: str | Derivation) -> Derivation:
+        if isinstance(model, Derivation | ConvDerivation):
+            return model
+        spec = resolve(model)
+        return derive_conv(spec) if spec.convolutional else derive_spec(spec)  # type: ignore[return-value]
+
+    derivations = [derived(m) for m in (models or builtin_names())]
     tex = sheet(derivations, title)
     pdf_path = target.with_suffix(".pdf")
     if pdf is not False and latex_compile.available():
