@@ -266,3 +266,92 @@ def test_bad_conv_spec(name, tmp_path):
     assert "\n" not in message and "Traceback" not in message
     assert f"bad.toml:{line}:" in message, message
     assert word in message and (other is None or other in message), message
+
+
+# --- the CLI: show (terminal, JSON, LaTeX), sheet, code, verify ------------------------------------
+
+EXAMPLE_1D = "examples/conv1d.toml"
+EXAMPLE_2D = "examples/conv2d.toml"
+
+
+def _derive(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "derive", *args], capture_output=True, text=True)
+
+
+def test_show_states_the_full_correlation_with_its_ranges():
+    run = _derive("show", EXAMPLE_2D)
+    assert run.returncode == 0, run.stderr
+    text = run.stdout
+    # The input error of conv layer 1: offsets from max(1, .) to min(R, .), the kernel read flipped
+    # (delta at u - p + 1), and the range of each free index.
+    assert "q=max(1, v - 4)" in text and "min(2, v)" in text and "p=max(1, u - 3)" in text
+    assert "δ⁽²⁾_{m,-p+u+1,-q+v+1}" in text
+    assert "for k = 1..4, u = 1..6, v = 1..6" in text
+
+
+def test_json_round_trips_and_its_shapes_are_the_generated_code_s():
+    import json
+
+    run = _derive("show", "--json", EXAMPLE_2D)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    d = derive_conv(parse_spec(open(EXAMPLE_2D).read()))
+    table = data["symbols"]
+    local = {name: sp.IndexedBase(name, real=True) for name in table["indexed"]}
+    local |= {name: sp.Symbol(name, real=True) for name in table["scalars"]}
+    local |= {name: sp.Symbol(name, integer=True, positive=True) for name in table["integers"]}
+    g1 = next(e for e in data["errors"] if e.get("name") == "g1[k, u, v]")
+    parsed = sp.parse_expr(g1["value"], local_dict={**local, "Max": sp.Max, "Min": sp.Min, "Sum": sp.Sum})
+    step = next(s for s in d.errors if s.name.base.name == "g1")
+    assert sp.srepr(parsed) == sp.srepr(step.value)
+    module = load(open(EXAMPLE_2D).read())
+    shapes = {k: list(map(str, v.shape)) for k, v in module.init_params({}).items()}
+    assert data["parameters"] == shapes
+
+
+def test_latex_fragment_and_sheet(tmp_path):
+    from derive.compile import available
+
+    run = _derive("show", "--latex", EXAMPLE_1D)
+    assert run.returncode == 0, run.stderr
+    assert r"k = 1, \dots, 4" in run.stdout and "tikzpicture" in run.stdout
+    out = tmp_path / "conv.tex"
+    run = _derive("sheet", EXAMPLE_1D, EXAMPLE_2D, "-o", str(out), "--pdf" if available() else "--no-pdf")
+    assert run.returncode == 0, run.stderr
+    tex = out.read_text()
+    # The input error's offset ranges, stated in its sums' bounds, beside its indices' ranges.
+    assert r"\max\left(1, v - 4\right) \leq q \leq \min\left(2, v\right)" in tex
+    assert r"\qquad k = 1, \dots, 4,\ u = 1, \dots, 6,\ v = 1, \dots, 6" in tex
+    if available():
+        assert out.with_suffix(".pdf").stat().st_size > 10_000
+
+
+def test_verify_command_passes_on_the_examples():
+    run = _derive("verify", EXAMPLE_1D, EXAMPLE_2D)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count(" ok ") == 2
+
+
+def test_generated_conv_code_keeps_the_conventions():
+    """NaN propagates without warnings, float32 stays float32, a wrong shape names the argument."""
+    import warnings
+
+    module = load(open(EXAMPLE_2D).read())
+    rng = np.random.default_rng(2)
+    params = module.init_params({}, seed=3)
+    X = rng.normal(size=(3, 3, 8, 8))
+    y = np.array([1, 4, 9])
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        bad = X.copy()
+        bad[0, 1, 2, 3] = np.nan
+        loss, grads = module.loss_and_grad(params, bad, y)
+        assert np.isnan(loss) and np.isnan(grads["W1"]).any()
+        assert np.isnan(module.forward(params, bad)).any()
+    low = {k: v.astype(np.float32) for k, v in params.items()}
+    _, grads = module.loss_and_grad(low, X.astype(np.float32), y)
+    assert all(g.dtype == np.float32 for g in grads.values())
+    with pytest.raises(ValueError, match=r"^X must be \(n, 3, 8, 8\)"):
+        module.loss_and_grad(params, X[:, :2], y)
+    with pytest.raises(ValueError, match=r"^W2 must be \(2, 4, 3, 2\)"):
+        module.loss_and_grad({**params, "W2": params["W2"][:, :, :2]}, X, y)
