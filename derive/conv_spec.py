@@ -123,6 +123,9 @@ def check_model(
                 at(index, "kind")(f"a flatten layer comes {where}; it belongs after the last conv layer")
             phase = "flatten"
         else:
+            for key, value in (("skip", lay.skip), ("norm", lay.norm)):
+                if value is not None:
+                    at(index, key)(f"{key} is not supported in a model with conv layers")
             if phase == "conv":
                 at(index, None)(
                     "a dense layer after a conv layer needs a flatten layer between them "

@@ -246,6 +246,12 @@ BAD = {
         "norm",
         None,
     ),
+    "skip on the dense head": (
+        BASE + CONV + FLAT + DENSE.replace("units", "skip = 1\nunits"),
+        15,
+        "skip",
+        None,
+    ),
     "flatten with keys": (
         BASE + CONV + FLAT.replace("\n\n", "\nunits = 3\n\n") + DENSE,
         13,
