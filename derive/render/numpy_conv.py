@@ -34,6 +34,18 @@ from .numpy_printer import NumPyCodePrinter, equation_text, helper_source, with_
 from .pysource import LINE_LENGTH, call, tuple_code
 
 PER_EXAMPLE = ("x", "z", "a", "delta", "g")
+
+
+class ConvPrinter(NumPyCodePrinter):
+    """The dense printer, but a step ``H(z)`` with ``H(0) = 0`` as the comparison ``(z > 0)``:
+    over a conv layer's large arrays ``np.heaviside`` costs twenty times a comparison (NaN still
+    propagates through the error it multiplies)."""
+
+    def _print_Heaviside(self, expr: sp.Heaviside) -> str:
+        arg, at_zero = expr.args
+        if at_zero == 0:
+            return f"({self._print(arg)} > 0)"
+        return super()._print_Heaviside(expr)
 WINDOW = "np.lib.stride_tricks.sliding_window_view"
 
 
@@ -252,7 +264,8 @@ def _size_code(e: sp.Expr) -> str:
     if e.is_Integer:
         return str(int(e))
     text = sp.sstr(e.xreplace({s: sp.Symbol(f'sizes["{s}"]') for s in e.free_symbols}))
-    return re.sub(r"(?<=\S)\*(?=\S)", " * ", text)  # as ruff formats it: 2 * sizes["R"]
+    # As ruff formats it: 2 * sizes["R"], sizes["R"] ** 2.
+    return re.sub(r" +", " ", re.sub(r"\*\*|(?<!\*)\*(?!\*)", lambda m: f" {m.group()} ", text))
 
 
 def _parameters(d: ConvDerivation, dense: list[Parameter]) -> list[Parameter]:
@@ -318,7 +331,7 @@ def _checks(d: ConvDerivation) -> list[str]:
 
 def conv_context(d: ConvDerivation) -> dict:
     head = context(d.head)
-    printer = NumPyCodePrinter()
+    printer = ConvPrinter()
     flat_input = d.layers[-1].a.name
     conv_forward = _forward_lines(d, printer, True)
     conv_backward = _backward_lines(d, printer)
