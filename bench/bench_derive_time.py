@@ -1,6 +1,6 @@
-"""Deriving the models of issue 10 (batch normalisation) against ``derive show b``, whole process.
+"""Deriving the models of issue 10 (batch normalisation, convolution) against ``derive show b``, whole process.
 
-Target: ``derive show`` of a model with batch norm takes at most 2x ``derive show b``. Runs are
+Target: ``derive show`` of a model with batch norm or two conv layers takes at most 2x ``derive show b``. Runs are
 interleaved (every command, repeated) and the median is taken, so machine noise hits all alike.
 Usage: python bench/bench_derive_time.py [--repeat N]
 """
@@ -20,8 +20,11 @@ COMMANDS = {
     "derive show examples/batch-norm.toml": [
         sys.executable, "-m", "derive", "show", str(ROOT / "examples" / "batch-norm.toml")
     ],
+    "derive show examples/conv2d.toml": [
+        sys.executable, "-m", "derive", "show", str(ROOT / "examples" / "conv2d.toml")
+    ],
 }
-TARGETS = {"derive show examples/batch-norm.toml": 2.0}
+TARGETS = {"derive show examples/batch-norm.toml": 2.0, "derive show examples/conv2d.toml": 2.0}
 
 
 def main() -> int:
@@ -41,7 +44,8 @@ def main() -> int:
 NOTES = f"""{HEADING}
 
 Whole process, median of {{repeat}} interleaved runs (`python bench/bench_derive_time.py`),
-Python {{python}}. Convolution and recurrent layers are not built yet.
+Python {{python}}. `examples/conv2d.toml` has two 2-D convolution layers (then flatten and a
+softmax layer). Recurrent layers are not built yet.
 
 {{table}}
 """
