@@ -1,7 +1,9 @@
-"""Deriving the models of issue 10 (batch normalisation, convolution) against ``derive show b``, whole process.
+"""Deriving the models of issue 10 (batch normalisation, convolution) against ``derive show b``,
+whole process.
 
-Target: ``derive show`` of a model with batch norm or two conv layers takes at most 2x ``derive show b``. Runs are
-interleaved (every command, repeated) and the median is taken, so machine noise hits all alike.
+Target: ``derive show`` of a model with batch norm or two conv layers takes at most 2x
+``derive show b``. Runs are interleaved (every command, repeated) and the median is taken, so
+machine noise hits all alike.
 Usage: python bench/bench_derive_time.py [--repeat N]
 """
 

@@ -15,10 +15,13 @@ a ``ConvDerivation`` holding
 - each conv parameter's gradient as a sum over positions (``sum_t delta_{kt} a_{c,t+r-1}``).
 
 Every factor is SymPy's ``diff`` of its defining equation, Kronecker deltas summed out
-(``chain.collapse``), beside the textbook form. Where an error sums over positions through a
-shifted index, the Kronecker delta is summed with SymPy's range condition kept (``deltasummation``
-gives a Piecewise), and ``ranged`` - the one local rule here - turns the condition into the bounds
-of the kernel-offset sum. The dense head (the layers after flatten) is derived by the dense engine
+(``chain.collapse``), beside the textbook form. Where a sum over positions meets a shifted index
+(``KD(t + r - 1, s)``), two local rules of this module take over: ``_sum_out`` sums the delta out
+and keeps the condition that its solution is a position that exists (what SymPy's
+``deltasummation`` states as a Piecewise, solved directly for an index linear with coefficient
++-1, without SymPy's general solver), and ``ranged`` turns the conditions into the bounds of the
+kernel-offset sum (``max(1, s - T' + 1) <= r <= min(R, s)``).
+The dense head (the layers after flatten) is derived by the dense engine
 (``derive.chain``) on a dense spec whose input is the flattened conv output.
 """
 
@@ -27,10 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sympy as sp
-from sympy.concrete.delta import deltasummation
 
 from . import activations
-from .chain import Derivation, Factor, Partial, collapse, local_derivative, undummy
+from .chain import Derivation, Factor, Partial, local_derivative, undummy
 from .forward import Equation
 from .naming import LayerNames, array, element, index, size
 from .naming import names as dense_names
@@ -252,14 +254,19 @@ def setup(layers: tuple[ConvLayer, ...], flatten: Equation, head: Derivation) ->
 
 
 def _sum_out(term: sp.Expr, var: sp.Symbol, hi: sp.Expr) -> tuple[sp.Expr, list[sp.Basic]]:
-    """``sum_{var=1}^{hi} term`` for a term with a Kronecker delta in ``var``: the summed term and
-    SymPy's condition that the delta's solution lies in ``1..hi`` (its Piecewise, taken apart)."""
-    summed = deltasummation(term, (var, 1, hi))
-    if isinstance(summed, sp.Piecewise):
-        (value, condition), *rest = summed.args
-        assert all(v == 0 for v, _ in rest), summed
-        return value, list(sp.And.make_args(condition))
-    return summed, []
+    """``sum_{var=1}^{hi} term`` for a product ``term`` with a Kronecker delta linear in ``var``
+    (``KD(t + r - 1, s)``): the term at the delta's solution, and the conditions that the solution
+    lies in ``1..hi`` (what SymPy's ``deltasummation`` states as a Piecewise; solved here directly,
+    the index being linear with coefficient 1 or -1, which keeps SymPy's general solver away)."""
+    factors = sp.Mul.make_args(term)
+    delta = next(f for f in factors if isinstance(f, sp.KroneckerDelta) and f.has(var))
+    difference = sp.expand(delta.args[0] - delta.args[1])
+    coefficient = difference.coeff(var)
+    if coefficient not in (1, -1) or (difference - coefficient * var).has(var):
+        raise ValueError(f"no index range for the Kronecker delta {delta}")
+    solution = sp.expand(-(difference - coefficient * var) / coefficient)
+    rest = sp.Mul(*(f for f in factors if f is not delta)).xreplace({var: solution})
+    return rest, [sp.Le(1, solution), sp.Le(solution, hi)]
 
 
 def ranged(
@@ -333,13 +340,15 @@ def _from_conv(lower: ConvLayer, up: ConvLayer) -> ConvStep:
     definition = pre_activation(up, dummy=True)
     # SymPy's derivative: sum over the dummy channel and offsets of w KD(c, k) KD(t + r - 1, s).
     derivative = sp.diff(definition, a_of)
-    raw = collapse(derivative)  # offsets summed out too (no ranges): w_{m,k,s-t+1}
-    # The textbook factor: the offsets summed out with their range kept (w is zero outside).
+    # The channel's Kronecker delta summed out; then the offsets': SymPy's derivative, written
+    # without (raw) and with (textbook: w is zero outside its offsets) the range of each offset.
     inner, offs = _offsets_sum(derivative, up)
     value, conds = inner, []
     for o, r in zip(offs, up.kernel, strict=True):
         value, more = _sum_out(value, o, r)
         conds += more
+    raw = value
+    conds = [c for c in conds if c != sp.true]
     textbook = sp.Piecewise((undummy(value), sp.And(*conds)), (0, True)) if conds else undummy(value)
     cases = tuple((v, c) for v, c in textbook.args) if isinstance(textbook, sp.Piecewise) else ()
     factor = Factor(z_up, a_of, undummy(raw), textbook, cases)
@@ -386,7 +395,7 @@ def _offsets_sum(derivative: sp.Expr, up: ConvLayer) -> tuple[sp.Expr, tuple[sp.
         inner = inner.function
     ((c, lo, hi),) = [lim for lim in limits if lim[0].name == up.in_channel.name]
     limits = [lim for lim in limits if lim[0].name != up.in_channel.name]
-    summand = deltasummation(inner, (c, lo, hi), no_piecewise=True)
+    summand, _ = _sum_out(inner, c, hi)  # the channel k is in range: no condition
     order = {o.name: o for o in up.offsets}
     return summand, tuple(sorted((v for v, _, _ in limits), key=lambda v: list(order).index(v.name)))
 
