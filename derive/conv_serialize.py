@@ -82,7 +82,9 @@ def conv_to_dict(d: ConvDerivation) -> dict:
             "integers": sorted({a.name for a in plain if a.is_integer}),
         },
         "setup": [{"lhs": _s(e.lhs), "rhs": _s(e.rhs), "explicit": _s(e.explicit)} for e in d.setup],
-        "errors": head["errors"] + [_step(s) for s in d.errors],
+        # The head's layers by their number in the whole model (after the conv layers).
+        "errors": [{**e, "layer": e["layer"] + len(d.layers)} for e in head["errors"]]
+        + [_step(s) for s in d.errors],
         "gradients": [g for g in head["gradients"] if g["parameter"] != first]
         + [_step(s) for s in d.gradients],
         "flatten": {

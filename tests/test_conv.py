@@ -361,3 +361,9 @@ def test_generated_conv_code_keeps_the_conventions():
         module.loss_and_grad(params, X[:, :2], y)
     with pytest.raises(ValueError, match=r"^W2 must be \(2, 4, 3, 2\)"):
         module.loss_and_grad({**params, "W2": params["W2"][:, :, :2]}, X, y)
+
+
+def test_check_refuses_a_conv_model_in_one_line():
+    run = _derive("check", EXAMPLE_1D, "g_k = 1")
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and "conv layers" in run.stderr
