@@ -400,7 +400,7 @@ def _offsets_sum(derivative: sp.Expr, up: ConvLayer) -> tuple[sp.Expr, tuple[sp.
     return summand, tuple(sorted((v for v, _, _ in limits), key=lambda v: list(order).index(v.name)))
 
 
-def _delta(layer: ConvLayer, g: ConvStep) -> ConvStep:
+def _delta(layer: ConvLayer) -> ConvStep:
     """``delta_{kt} = g_{kt} sigma'(z_{kt})``."""
     factor = _activation_factor(layer)
     L = sp.Symbol("L", real=True)
@@ -485,10 +485,10 @@ def derive_conv(spec: ModelSpec) -> ConvDerivation:
     first = head.names.layers[0]
     flatten = Equation(first.el(first.z), flatten_pre_activation(first, last))
     errors: list[ConvStep] = [_from_dense(last, first, head)]
-    errors.append(_delta(last, errors[-1]))
+    errors.append(_delta(last))
     for lower, up in zip(reversed(layers[:-1]), reversed(layers[1:]), strict=True):
         errors.append(_from_conv(lower, up))
-        errors.append(_delta(lower, errors[-1]))
+        errors.append(_delta(lower))
     gradients = [_dense_weight(first, last, head)]
     gradients += [_gradient(layer, q) for layer in reversed(layers) for q in layer.params]
     return ConvDerivation(

@@ -84,12 +84,10 @@ def _step(ctx: Context, step: ConvStep, layers: dict[int, ConvLayer], label: str
 
 
 def setup_rows(d: ConvDerivation) -> list[dict]:
-    widths = {layer.channel: layer.channels for layer in d.layers}
     out = []
     notes = {}
     for layer in d.layers:
         notes[layer.z] = notes[layer.a] = ranges(layer.ranges())
-    first = d.first
     head_widths = d.head.names.index_widths()
     for eq in d.setup:
         members = [latex(eq.rhs)] + ([latex(eq.explicit)] if eq.explicit is not None else [])
@@ -100,7 +98,6 @@ def setup_rows(d: ConvDerivation) -> list[dict]:
             free = [i for i in sorted(eq.lhs.free_symbols, key=str) if i in head_widths]
             note = ranges(tuple((i, sp.Integer(1), head_widths[i]) for i in free))
         out.append({"rows": rows(latex(eq.lhs), *members), "note": note})
-    del widths, first
     return out
 
 

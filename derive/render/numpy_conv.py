@@ -291,11 +291,16 @@ def _parameters(d: ConvDerivation, dense: list[Parameter]) -> list[Parameter]:
             replace(
                 p,
                 shape=p.shape.replace('sizes["F"]', _size_code(flat)),
-                shape_doc=p.shape_doc.replace("F", str(flat)),
+                shape_doc=p.shape_doc.replace("F", _product_doc(d.layers[-1])),
                 fan_in=None if p.fan_in is None else p.fan_in.replace('sizes["F"]', _size_code(flat)),
             )
         )
     return result
+
+
+def _product_doc(layer: ConvLayer) -> str:
+    """``4*(T - R + 1)``: the flattened width as channels times positions, unexpanded."""
+    return "*".join(f"({s})" if s.is_Add else str(s) for s in (layer.channels, *layer.out_sizes))
 
 
 def _size_symbols(d: ConvDerivation) -> list[str]:
@@ -332,11 +337,10 @@ def _checks(d: ConvDerivation) -> list[str]:
 def conv_context(d: ConvDerivation) -> dict:
     head = context(d.head)
     printer = ConvPrinter()
-    flat_input = d.layers[-1].a.name
     conv_forward = _forward_lines(d, printer, True)
     conv_backward = _backward_lines(d, printer)
     clear = lambda lines: [replace(line, after="") for line in lines]  # noqa: E731
-    head_forward = [line for line in clear(head["forward"])]
+    head_forward = clear(head["forward"])
     blocks = [conv_forward + head_forward, clear(head["loss"]), clear(head["backward"]) + conv_backward]
     returned = {"loss"} | {"d" + name for name, _ in conv_shapes(d)[1:]}
     forward, loss, backward = _free_after_last_use(blocks, returned)
@@ -369,7 +373,6 @@ def conv_context(d: ConvDerivation) -> dict:
         argument_error=ARGUMENT_ERROR,
     )
     head["helpers"] = sorted(set(head["helpers"]) | {helper_source(n) for n in with_callees(printer.helpers)})
-    del flat_input
     return head
 
 
