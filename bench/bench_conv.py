@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from harness import write_section  # noqa: E402
 
 from derive import derive  # noqa: E402
-from derive.render.numpy import module_source  # noqa: E402
+from derive.render.dispatch import module_source  # noqa: E402
 from derive.spec import parse_spec  # noqa: E402
 from derive.verify import load_module  # noqa: E402
 

@@ -13,8 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, NoReturn
 
-from .spec import Fail, Layer, Size, _show, _size
+# The spec module's types and checks, passed in by it (this module does not import it: imports
+# flow one way, spec -> conv_spec).
+Size = int | str
+Fail = Callable[[str], NoReturn]
+Check = Callable[..., Any]
+
+
+def _show(value: object) -> str:
+    """A value as a message quotes it (as spec's): one line, bounded."""
+    text = str(value).lower() if isinstance(value, bool) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 KINDS = ("conv", "flatten")
 CONV_KEYS = ("kind", "channels", "kernel", "activation", "bias")
@@ -22,7 +33,7 @@ REQUIRED_CONV = ("channels", "kernel", "activation")
 SHAPE_HINT = '[channels, length] or [channels, height, width], such as [3, "T"] or [3, 32, 32]'
 
 
-def input_shape(value: object, kinds: list[object], fail: Fail) -> tuple[Size, ...]:
+def input_shape(value: object, kinds: list[object], fail: Fail, _size: Check) -> tuple[Size, ...]:
     """The validated input shape of a model with conv layers (or with a list as ``inputs``)."""
     if "conv" not in kinds:
         if isinstance(value, list):
@@ -39,13 +50,15 @@ def input_shape(value: object, kinds: list[object], fail: Fail) -> tuple[Size, .
     return tuple(_size(v, f"inputs ({w})", fail) for v, w in zip(value, what, strict=True))
 
 
-def layer(raw: dict, kind: str, known: dict, at: Callable[[str | None], Fail]) -> Layer:
-    """A conv or flatten layer table, validated (its kernel not yet fitted to the inputs)."""
+def layer(raw: dict, kind: str, known: dict, at: Callable[[str | None], Fail], _size: Check,
+          _parameter: Check) -> dict[str, Any]:
+    """A conv or flatten layer table, validated (its kernel not yet fitted to the inputs): the
+    fields of its ``spec.Layer``."""
     if kind == "flatten":
         for key in raw:
             if key != "kind":
                 at(key)(f"a flatten layer takes no other keys than kind, got {_show(key)}")
-        return Layer(1, "identity", kind="flatten")
+        return {"units": 1, "activation": "identity", "kind": "flatten"}
     parameter_keys = tuple(sorted({p for entry in known.values() for p in entry.parameters}))
     allowed = CONV_KEYS + parameter_keys
     for key in raw:
@@ -70,8 +83,6 @@ def layer(raw: dict, kind: str, known: dict, at: Callable[[str | None], Fail]) -
     parameters = []
     for key in parameter_keys:
         if key in raw:
-            from .spec import _parameter
-
             parameters.append(
                 (key, _parameter(raw[key], key, activation, known[activation].parameters, at(key)))
             )
@@ -83,12 +94,13 @@ def layer(raw: dict, kind: str, known: dict, at: Callable[[str | None], Fail]) -
     if not 1 <= len(sizes) <= 2:
         at("kernel")(f"kernel must be a size or a list of one size per spatial axis, got {_show(value)}")
     kernel = tuple(_size(v, "kernel", at("kernel")) for v in sizes)
-    return Layer(channels, activation, tuple(parameters), bias, kind="conv", kernel=kernel)
+    return {"units": channels, "activation": activation, "parameters": tuple(parameters), "bias": bias,
+            "kind": "conv", "kernel": kernel}
 
 
 def check_model(
-    shape: tuple[Size, ...], layers: tuple[Layer, ...], at: Callable[[int, str | None], Fail]
-) -> tuple[Layer, ...]:
+    shape: tuple[Size, ...], layers: tuple[Any, ...], at: Callable[[int, str | None], Fail]
+) -> tuple[Any, ...]:
     """The layers in order (conv..., flatten, dense...) with kernels fitted to the spatial axes;
     ``at(index, key)`` fails at a layer's key."""
     axes = len(shape) - 1

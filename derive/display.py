@@ -12,8 +12,7 @@ from dataclasses import fields
 
 from .chain import Derivation
 from .conv import ConvDerivation
-from .render.latex import fragment
-from .serialize import to_dict
+from .render.dispatch import fragment, to_dict
 
 
 class ShownDerivation(Derivation):
@@ -35,10 +34,10 @@ class ShownConvDerivation(ConvDerivation):
     """A ``ConvDerivation`` that displays itself in Jupyter and turns itself into JSON-ready data."""
 
     def _repr_latex_(self) -> str:
-        return fragment(self, display=True)  # type: ignore[arg-type]
+        return fragment(self, display=True)
 
     def to_dict(self) -> dict:
-        return to_dict(self)  # type: ignore[arg-type]
+        return to_dict(self)
 
 
 def shown_conv(derivation: ConvDerivation) -> ShownConvDerivation:

@@ -77,12 +77,6 @@ def _decay(d: Derivation) -> dict:
 
 
 def to_dict(d: Derivation) -> dict:
-    from .conv import ConvDerivation
-
-    if isinstance(d, ConvDerivation):  # a model with conv layers
-        from .conv_serialize import conv_to_dict
-
-        return conv_to_dict(d)
     names = d.names
     return {
         "derive_version": __version__,

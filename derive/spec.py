@@ -270,7 +270,7 @@ def spec_from_dict(data: dict, source: str = "<spec>", text: str = "") -> ModelS
     if isinstance(data["inputs"], list) or any(k in ("conv", "flatten") for k in kinds):
         from .conv_spec import input_shape as conv_input_shape
 
-        input_shape = conv_input_shape(data["inputs"], kinds, at("inputs"))
+        input_shape = conv_input_shape(data["inputs"], kinds, at("inputs"), _size)
     inputs = input_shape[0] if input_shape else _size(data["inputs"], "inputs", at("inputs"))
     loss = data["loss"]
     if not isinstance(loss, str) or loss not in LOSSES:
@@ -363,7 +363,7 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
 
         if not isinstance(kind, str) or kind not in KINDS:
             at("kind")(f"unknown kind {_show(kind)}; known kinds: dense, {', '.join(KINDS)}")
-        return conv_layer(raw, kind, known, at)
+        return Layer(**conv_layer(raw, kind, known, at, _size, _parameter))
     # An activation's parameters (``alpha``) are layer keys too, for the activations that take them.
     parameter_keys = tuple(sorted({p for entry in known.values() for p in entry.parameters}))
     allowed = LAYER_KEYS + OPTIONAL_LAYER_KEYS + parameter_keys

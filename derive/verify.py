@@ -269,7 +269,7 @@ def verify_module(derivation: Derivation, module: ModuleType, echo: Callable[[st
 def verify_models(models: tuple[str, ...] | list[str], echo: Callable[[str], None]) -> bool:
     """Check each model's generated code (default: every built-in); True when all pass."""
     from . import derive
-    from .render.numpy import module_source
+    from .render.dispatch import module_source
     from .spec import builtin_names
 
     ok = True

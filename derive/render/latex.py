@@ -350,14 +350,6 @@ def part(d: Derivation, letter: str, heading: str | None = None) -> dict:
 
 def fragment(derivation: Derivation, display: bool = False) -> str:
     """The LaTeX body of one model; with ``display``, one MathJax-renderable display instead."""
-    from ..conv import ConvDerivation
-
-    if isinstance(derivation, ConvDerivation):  # a model with conv layers: its own section
-        from .conv_latex import conv_display, conv_part
-
-        if display:
-            return render_template("display.tex.j2", part=conv_display(derivation)).strip()
-        return render_template("fragment.tex.j2", part=conv_part(derivation, "A", heading=""))
     if display:
         return render_template("display.tex.j2", part=_display(derivation)).strip()
     return render_template("fragment.tex.j2", part=part(derivation, "A", heading=""))
@@ -375,14 +367,12 @@ def _display(d: Derivation) -> dict:
             "gradients": gradients}
 
 
-def sheet(derivations: Sequence[Derivation], title: str | None = None) -> str:
-    """The whole answer sheet as LaTeX source."""
-    from ..conv import ConvDerivation
-    from .conv_latex import conv_part
-
+def sheet(derivations: Sequence[Derivation], title: str | None = None,
+          part_of: Callable[[Derivation, str], dict] = part) -> str:
+    """The whole answer sheet as LaTeX source; ``part_of`` prints one model's section (a conv
+    model's: ``derive.render.dispatch``)."""
     letters = _letters(len(derivations))
-    parts = [conv_part(d, letter) if isinstance(d, ConvDerivation) else part(d, letter)
-             for d, letter in zip(derivations, letters, strict=True)]
+    parts = [part_of(d, letter) for d, letter in zip(derivations, letters, strict=True)]
     return render_template("sheet.tex.j2", title=escape(title if title is not None else DEFAULT_TITLE),
                            parts=parts)
 
@@ -396,10 +386,14 @@ def _letters(count: int) -> list[str]:
 
 
 def write_sheet(models: Sequence[str | Derivation], output: str, pdf: bool | None = None,
-                title: str | None = None, echo: Callable[[str], None] = print) -> Path:
+                title: str | None = None, echo: Callable[[str], None] = print,
+                derived: Callable[[str], Derivation] | None = None,
+                part_of: Callable[[Derivation, str], dict] = part) -> Path:
     """Write the sheet for ``models`` (names, spec paths or derivations; default: the built-ins) to
     ``output``; compile the PDF when asked (``pdf=True``), or by default when an engine is
-    installed. Returns the ``.tex`` path."""
+    installed. Returns the ``.tex`` path. ``derived`` derives a model named by a string and
+    ``part_of`` prints a section (defaults: the dense engine's; ``derive.render.dispatch`` passes
+    ones that know conv models)."""
     from .. import compile as latex_compile
     from ..chain import derive_spec
     from ..files import write_atomic
@@ -408,16 +402,9 @@ def write_sheet(models: Sequence[str | Derivation], output: str, pdf: bool | Non
     target = Path(output)
     if target.suffix != ".tex":
         raise UsageError(f"the sheet's output must be a .tex file (its PDF goes beside it), got {output!r}")
-    from ..conv import ConvDerivation, derive_conv
-
-    def derived(model: str | Derivation) -> Derivation:
-        if isinstance(model, Derivation | ConvDerivation):
-            return model
-        spec = resolve(model)
-        return derive_conv(spec) if spec.convolutional else derive_spec(spec)  # type: ignore[return-value]
-
-    derivations = [derived(m) for m in (models or builtin_names())]
-    tex = sheet(derivations, title)
+    derive_one = derived or (lambda model: derive_spec(resolve(model)))
+    derivations = [m if not isinstance(m, str) else derive_one(m) for m in (models or builtin_names())]
+    tex = sheet(derivations, title, part_of)
     pdf_path = target.with_suffix(".pdf")
     if pdf is not False and latex_compile.available():
         # Compile first: a failed compile leaves both existing outputs untouched.

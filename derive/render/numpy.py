@@ -492,10 +492,4 @@ def context(derivation: Derivation) -> dict:
 
 def module_source(derivation: Derivation) -> str:
     """The generated module's source text (deterministic for a given derivation)."""
-    from ..conv import ConvDerivation
-
-    if isinstance(derivation, ConvDerivation):  # a model with conv layers
-        from .numpy_conv import module_source as conv_module_source
-
-        return conv_module_source(derivation)
     return render("module.py.j2", **context(derivation))

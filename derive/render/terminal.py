@@ -55,12 +55,6 @@ def _decay(derivation: Derivation) -> dict | None:
 
 
 def render(derivation: Derivation) -> str:
-    from ..conv import ConvDerivation
-
-    if isinstance(derivation, ConvDerivation):  # a model with conv layers: its own steps
-        from .conv_terminal import render as render_conv
-
-        return render_conv(derivation)
     spec = derivation.spec
     names = derivation.names
     setup = []

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .conv import ConvDerivation, ConvStep
-from .serialize import _factor, _s, to_dict
-from .version import __version__
+from ..conv import ConvDerivation, ConvStep
+from ..serialize import _factor, _s, to_dict
+from ..version import __version__
 
 
 def _step(step: ConvStep) -> dict:
