@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 import derive
 import derive.render.terminal
 from derive import activations, norms
+from derive.render.dispatch import module_source  # any model: dense or conv
 from derive.render.latex import fragment
-from derive.render.numpy import module_source
 from derive.spec import ModelSpec, builtin_names, parse_spec, resolve
 from derive.verify import load_module, random_instance
 

@@ -28,7 +28,7 @@ import derive.activations
 from derive.losses import LOSSES
 from derive.lowering import ArraySymbol, BatchMatMul, BatchTranspose, Hadamard, Outer
 from derive.naming import names as model_names
-from derive.render.numpy import module_source
+from derive.render.dispatch import module_source  # any model: dense or conv
 from derive.spec import ModelSpec, builtin_names, parse_spec
 from derive.vectorise import share_log_normaliser, vectorise
 from derive.verify import (
