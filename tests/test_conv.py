@@ -55,6 +55,8 @@ CASES = [
     ("[3, 6, 5]", [(2, "[2, 3]", "tanh"), (3, "[3, 1]", "sigmoid")], "ce"),
     ("[1, 4, 4]", [(2, "4", "tanh")], "mse"),  # the kernel as large as the input
     ("[2, 5, 6]", [(2, "1", "relu"), (2, "[2, 2]", "tanh")], "mse"),
+    ("[2, 5]", [(2, "2", "tanh"), (3, "4", "relu")], "bce"),  # the second layer's kernel spans its input
+    ("[1, 4, 5]", [(2, "[2, 3]", "sigmoid"), (2, "[3, 3]", "tanh")], "ce"),  # a 1 x 1 output
 ]
 
 
