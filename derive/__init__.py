@@ -18,13 +18,20 @@ if TYPE_CHECKING:
 
 
 def derive(model: str | ModelSpec) -> ShownDerivation:
-    """Derive every gradient of ``model``: a built-in name, a path to a spec file, or a spec."""
+    """Derive every gradient of ``model``: a built-in name, a path to a spec file, or a spec.
+    (A model with conv layers gives a ``derive.conv.ConvDerivation`` that shows itself alike.)"""
+    from .conv import ConvDerivation
     from .display import shown
     from .engine import derive_spec
     from .spec import ModelSpec, resolve
 
     spec = model if isinstance(model, ModelSpec) else resolve(model)
-    return shown(derive_spec(spec))
+    derivation = derive_spec(spec)
+    if isinstance(derivation, ConvDerivation):
+        from .display import shown_conv
+
+        return shown_conv(derivation)  # type: ignore[return-value]
+    return shown(derivation)
 
 
 __all__ = ["__version__", "derive"]

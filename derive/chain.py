@@ -503,15 +503,18 @@ def _definitions(layer: LayerNames) -> list[tuple[str, sp.Expr, sp.Expr]]:
     return out
 
 
-def derive_spec(spec: ModelSpec) -> Derivation:
-    """The derivation of a spec of dense layers (any spec: ``derive.engine.derive_spec``)."""
-    if spec.recurrent is not None:
+def derive_spec(spec: ModelSpec, names: ModelNames | None = None) -> Derivation:
+    """The derivation of a spec of dense layers (any spec: ``derive.engine.derive_spec``);
+    ``names``: its symbols when they are not ``naming.names(spec)``'s (the dense head of a conv
+    model, ``derive.conv``)."""
+    if spec.recurrent is not None and names is None:
         raise DeriveError(f"model {spec.name} has a recurrent layer: derive.engine.derive_spec derives it")
-    return derive_names(spec, model_names(spec))
+    return derive_names(spec, names if names is not None else model_names(spec))
 
 
 def derive_names(spec: ModelSpec, names: ModelNames) -> Derivation:
-    """The derivation of dense layers named ``names`` (the whole model, or a recurrent model's head)."""
+    """The derivation of dense layers named ``names`` (the whole model, or the dense head of a
+    recurrent or conv model)."""
     out = names.output
     entry = losses.get(spec.loss)
     y_of = lambda c: element(names.y, c)  # noqa: E731

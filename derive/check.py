@@ -103,6 +103,9 @@ class Checker:
 
     def __init__(self, spec: ModelSpec, seed: int = DEFAULT_SEED, time_limit: float = TIME_LIMIT,
                  proof_time_limit: float = PROOF_TIME_LIMIT):
+        if spec.convolutional:  # its quantities are not a dense model's: refused, not misread
+            raise UsageError(f"model {spec.name!r} has conv layers; the checker does not read "
+                             "convolution models yet (derive show gives their derivation)")
         self.spec = spec
         self.seed = seed
         self.time_limit = time_limit

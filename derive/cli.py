@@ -72,13 +72,13 @@ def show(model: str, as_json: bool, as_latex: bool) -> None:
 
         click.echo(json.dumps(derivation.to_dict(), indent=2))
     elif as_latex:
-        from .render.latex import fragment
+        from .render.dispatch import fragment
 
         click.echo(fragment(derivation))
     else:
-        from .render.terminal import render
+        from .render.dispatch import terminal
 
-        click.echo(render(derivation), nl=False)
+        click.echo(terminal(derivation), nl=False)
 
 
 @cli.command()
@@ -91,7 +91,7 @@ def sheet(models: tuple[str, ...], output: str, pdf: bool | None, title: str | N
 
     Each MODEL is a built-in name or a path to a .toml spec.
     """
-    from .render.latex import write_sheet
+    from .render.dispatch import write_sheet
 
     write_sheet(models, output, pdf=pdf, title=title, echo=lambda line: click.echo(line, err=True))
 
@@ -114,7 +114,7 @@ def code(model: str, output: str) -> None:
 
     MODEL is a built-in name (see `derive list`) or a path to a .toml spec.
     """
-    from .render.numpy import module_source
+    from .render.dispatch import module_source
 
     _emit(module_source(_derivation(model)), output)
 

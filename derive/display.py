@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import fields
 
 from .chain import Derivation
-from .render.latex import fragment
-from .serialize import to_dict
+from .conv import ConvDerivation
+from .render.dispatch import fragment, to_dict
 
 
 class ShownDerivation(Derivation):
@@ -28,3 +28,17 @@ class ShownDerivation(Derivation):
 def shown(derivation: Derivation) -> ShownDerivation:
     """``derivation``'s own fields, as a derivation that shows itself (nothing is re-derived)."""
     return ShownDerivation(**{f.name: getattr(derivation, f.name) for f in fields(derivation)})
+
+
+class ShownConvDerivation(ConvDerivation):
+    """A ``ConvDerivation`` that displays itself in Jupyter and turns itself into JSON-ready data."""
+
+    def _repr_latex_(self) -> str:
+        return fragment(self, display=True)
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+
+def shown_conv(derivation: ConvDerivation) -> ShownConvDerivation:
+    return ShownConvDerivation(**{f.name: getattr(derivation, f.name) for f in fields(derivation)})

@@ -377,19 +377,21 @@ def index_letter(position: int) -> str:
     return f"k{position}"
 
 
-def names(spec: ModelSpec, offset: int = 0, state: sp.IndexedBase | None = None) -> ModelNames:
+def names(spec: ModelSpec, offset: int = 0, inputs: sp.Symbol | sp.IndexedBase | None = None) -> ModelNames:
     """Symbols for every quantity of ``spec``.
 
-    ``offset`` and ``state`` name the dense head of a recurrent model (``derive.recurrent``): its
-    layers are numbered from ``offset + 1`` with index letters from position ``offset``, and its
-    input is ``state`` (the recurrent layer's state at one step) instead of ``x``.
+    ``offset`` and ``inputs`` name the dense head of a recurrent or conv model (``derive.recurrent``,
+    ``derive.conv``): its layers are numbered from ``offset + 1``, with index letters from the
+    second position on (the head's first layer runs over ``i``), and it reads ``inputs`` (the
+    recurrent state at one step, the conv layers' output) instead of ``x``.
     """
     multi = spec.depth > 1 or offset > 0
     widths = [size(s) for s in spec.sizes()]
     # One epsilon for the model when its norms agree on it, else one per layer (epsilon2).
     distinct = len({layer.eps for layer in spec.layers if layer.norm}) > 1
-    idx = [None if w == 1 else index(index_letter(p + offset)) for p, w in enumerate(widths)]
-    x = state if state is not None else quantity("x", idx[0] is not None)
+    shift = 1 if offset else 0
+    idx = [None if w == 1 else index(index_letter(p + shift)) for p, w in enumerate(widths)]
+    x = inputs if inputs is not None else quantity("x", idx[0] is not None)
     prev, prev_index = x, idx[0]
     layers: list[LayerNames] = []
     for number, layer in enumerate(spec.layers, start=1 + offset):

@@ -165,7 +165,7 @@ def head_spec(spec: ModelSpec) -> ModelSpec:
 def derive_recurrent(spec: ModelSpec) -> Derivation:
     """The derivation of a model whose first layer is recurrent (see the module docstring)."""
     r = recurrent_names(spec)
-    head = chain.derive_names(spec, model_names(head_spec(spec), offset=1, state=r.state))
+    head = chain.derive_names(spec, model_names(head_spec(spec), offset=1, inputs=r.state))
     e = _head_error(r, head)
     errors = (e, _state_error(r, e), _activation_error(r))
     boundary = (Equation(r.h[0, r.k], sp.Integer(0)), Equation(r.delta[r.steps + 1, r.k], sp.Integer(0)))

@@ -46,6 +46,7 @@ OPTIONAL_LAYER_KEYS = ("bias", "skip", "norm", "eps", "kind", "steps", "outputs"
 # What a layer is (``kind``): a dense layer, or an Elman recurrent layer over ``steps`` time steps
 # (the first layer only; the dense layers after it read its last state or every state).
 KINDS = ("dense", "recurrent")
+CONV_KINDS = ("conv", "flatten")  # derive.conv_spec's
 RECURRENT_OUTPUTS = ("last", "all")  # many-to-one (h_T) or many-to-many (every h_t)
 DEFAULT_EPS = 1e-5  # as PyTorch's LayerNorm
 REQUIRED_TOP = ("name", "inputs", "loss", "layers")
@@ -72,11 +73,15 @@ class Layer:
     # Normalisation of the pre-activation before the activation ("layer"), and its epsilon.
     norm: str | None = None
     eps: float = DEFAULT_EPS
-    kind: str = "dense"  # "dense", or "recurrent" (an Elman layer, derive.recurrent)
+    # "dense" (the default), or a layer kind of its own module: "recurrent" (an Elman layer,
+    # derive.recurrent), "conv" and "flatten" (derive.conv_spec).
+    kind: str = "dense"
     # A recurrent layer's number of time steps (a number or size symbol, T) and what the layers
     # after it read: "last" (h_T, many-to-one) or "all" (each h_t, the loss summed over the steps).
     steps: Size | None = None
     outputs: str = "last"
+    # A convolution's kernel size per spatial axis ((R,) or (R1, R2)); ``units`` is its channels.
+    kernel: tuple[Size, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,13 @@ class ModelSpec:
     # Weight decay (l2 / 2) * (sum of every weight squared), added once to the batch's mean loss:
     # a non-negative number, or the name of a symbol (``"lambda"``); None: no weight decay.
     l2: float | str | None = None
+    # A convolution model's input shape, PyTorch's (C, T) or (C, H, W); ``inputs`` is then C.
+    input_shape: tuple[Size, ...] = ()
+
+    @property
+    def convolutional(self) -> bool:
+        """Whether the model has convolution layers (derived by ``derive.conv``)."""
+        return bool(self.input_shape)
 
     @property
     def depth(self) -> int:
@@ -269,7 +281,14 @@ def spec_from_dict(data: dict, source: str = "<spec>", text: str = "") -> ModelS
 
     name = _name(data["name"], at("name"))
     title = _title(data.get("title", ""), at("title"))
-    inputs = _size(data["inputs"], "inputs", at("inputs"))
+    kinds = [raw.get("kind", "dense") for raw in data["layers"] if isinstance(raw, dict)] \
+        if isinstance(data["layers"], list) else []
+    input_shape: tuple[Size, ...] = ()
+    if isinstance(data["inputs"], list) or any(k in ("conv", "flatten") for k in kinds):
+        from .conv_spec import input_shape as conv_input_shape
+
+        input_shape = conv_input_shape(data["inputs"], kinds, at("inputs"), _size)
+    inputs = input_shape[0] if input_shape else _size(data["inputs"], "inputs", at("inputs"))
     loss = data["loss"]
     if not isinstance(loss, str) or loss not in LOSSES:
         at("loss")(f"unknown loss {_show(loss)}; known losses: {', '.join(sorted(LOSSES))}")
@@ -288,6 +307,10 @@ def spec_from_dict(data: dict, source: str = "<spec>", text: str = "") -> ModelS
 
     if layers[0].kind == "recurrent":
         _check_recurrent_model(layers, data, where, source)
+    if input_shape:
+        from .conv_spec import check_model
+
+        layers = check_model(input_shape, layers, lambda index, key: at_layer(where, source, index, key))
     for number, layer in enumerate(layers, start=1):
         if layer.skip is not None:
             _check_skip(number, layer, inputs, layers, where, source)
@@ -298,12 +321,24 @@ def spec_from_dict(data: dict, source: str = "<spec>", text: str = "") -> ModelS
             f"{problem} (output: layer {len(layers)}, units = {_show(output.units)}, "
             f"activation = {_show(output.activation)})"
         )
+    if input_shape and "l2" in data:
+        at("l2")("l2 (weight decay) is not supported on a model with conv layers")
     l2 = _l2(data["l2"], at("l2")) if "l2" in data else None
     taken = {"gamma", "beta", "mu"} if any(layer.norm for layer in layers) else set()
     if l2 in taken:
         at("l2")(f"l2 {_show(l2)} names a normalisation quantity of this model; use another symbol, "
                  "such as \"lambda\"")
-    return ModelSpec(name=name, inputs=inputs, layers=layers, loss=loss, title=title, l2=l2)
+    return ModelSpec(name=name, inputs=inputs, layers=layers, loss=loss, title=title, l2=l2,
+                     input_shape=input_shape)
+
+
+def at_layer(where: _Locator, source: str, index: int, key: str | None) -> Fail:
+    """A failure of layer ``index`` (0-based): "layer N: ..." at the line of ``key`` in it."""
+
+    def fail(message: str) -> NoReturn:
+        raise SpecError(f"layer {index + 1}: {message}", source, where.layer(index, key))
+
+    return fail
 
 
 def _l2(value: object, fail: Fail) -> float | str:
@@ -340,11 +375,16 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
 
         return fail
 
+    kind = raw.get("kind", "dense")
+    if kind in CONV_KINDS:
+        from .conv_spec import layer as conv_layer
+
+        return Layer(**conv_layer(raw, kind, known, at, _size, _parameter))
     # An activation's parameters (``alpha``) are layer keys too, for the activations that take them.
     parameter_keys = tuple(sorted({p for entry in known.values() for p in entry.parameters}))
     allowed = LAYER_KEYS + OPTIONAL_LAYER_KEYS + parameter_keys
     for key in raw:
-        if key not in allowed:
+        if key not in allowed and key != "kind":
             at(key)(_unknown(key, allowed))
     for key in LAYER_KEYS:
         if key not in raw:
@@ -404,7 +444,7 @@ def _kind(raw: dict, index: int, last: bool, units: Size, elementwise: bool,
     """A layer's ``kind`` and a recurrent layer's keys (``steps``, ``outputs``), validated."""
     kind = raw.get("kind", "dense")
     if not isinstance(kind, str) or kind not in KINDS:
-        at("kind")(f"unknown kind {_show(kind)}; known kinds: {', '.join(KINDS)}")
+        at("kind")(f"unknown kind {_show(kind)}; known kinds: {', '.join((*KINDS, *CONV_KINDS))}")
     if kind != "recurrent":
         for key in ("steps", "outputs"):
             if key in raw:
@@ -503,7 +543,8 @@ def load_builtin(name: str) -> ModelSpec:
     canonical = BUILTIN_ALIASES.get(name, name)
     spec = parse_spec(_builtin_text(canonical), f"<built-in {canonical}>")
     return ModelSpec(
-        spec.name, spec.inputs, spec.layers, spec.loss, spec.title, builtin_aliases(canonical), spec.l2
+        spec.name, spec.inputs, spec.layers, spec.loss, spec.title, builtin_aliases(canonical), spec.l2,
+        spec.input_shape,
     )
 
 

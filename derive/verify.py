@@ -54,9 +54,16 @@ def load_module(source: str, name: str = "generated") -> ModuleType:
     return module
 
 
+def _dense(derivation: Derivation) -> Derivation:
+    """The derivation of the dense layers: a conv model's dense head (``derive.conv``)."""
+    from .conv import ConvDerivation
+
+    return derivation.head if isinstance(derivation, ConvDerivation) else derivation
+
+
 def output_width(derivation: Derivation, sizes: dict[str, int]) -> int | None:
     """The output layer's width at ``sizes``; None for a one-unit output (y is (n,))."""
-    out = derivation.names.output
+    out = _dense(derivation).names.output
     if out.index is None:
         return None
     return int(out.width.subs({size(k): v for k, v in sizes.items()}))
@@ -65,6 +72,14 @@ def output_width(derivation: Derivation, sizes: dict[str, int]) -> int | None:
 def input_width(derivation: Derivation, sizes: dict[str, int]) -> int:
     width = derivation.names.input_width
     return int(width.subs({size(k): v for k, v in sizes.items()}))
+
+
+def input_shape(derivation: Derivation, sizes: dict[str, int]) -> tuple[int, ...]:
+    """The shape of one example: (M,), or a conv model's (C, T) / (C, H, W)."""
+    if derivation.spec.convolutional:
+        values = {size(k): v for k, v in sizes.items()}
+        return tuple(int(size(s).subs(values)) for s in derivation.spec.input_shape)
+    return (input_width(derivation, sizes),)
 
 
 def random_targets(
@@ -82,9 +97,10 @@ def random_instance(
         name: np.asarray(value + rng.normal(scale=0.8, size=np.shape(value)))
         for name, value in module.init_params(sizes, seed=int(rng.integers(1 << 30))).items()
     }
-    if derivation.recurrence is not None:
+    dense = _dense(derivation)
+    if dense is derivation and dense.recurrence is not None:  # sequences
         return (params, *sequence_instance(derivation, sizes, n, rng))
-    X = rng.normal(size=(n, input_width(derivation, sizes)))
+    X = rng.normal(size=(n, *input_shape(derivation, sizes)))
     return params, X, random_targets(derivation, sizes, n, rng)
 
 
@@ -166,7 +182,7 @@ def relative_error(ours: np.ndarray, reference: np.ndarray, floor: float = 1e-8)
 
 def _distinct_values(derivation: Derivation, count: int) -> list[int]:
     """``count`` sizes from ``FIRST_SIZE`` up, none equal to a literal width of the model."""
-    literal = {int(w) for w in derivation.names.widths if w.is_Integer}
+    literal = {int(w) for w in _dense(derivation).names.widths if w.is_Integer}
     return list(itertools.islice((v for v in itertools.count(FIRST_SIZE) if v not in literal), count))
 
 
@@ -177,6 +193,9 @@ def size_sets(derivation: Derivation, module: ModuleType) -> Iterator[dict[str, 
     the all-ones instance.
     """
     symbols = list(module.SIZES)
+    if derivation.spec.convolutional:
+        yield from _conv_size_sets(derivation, symbols)
+        return
     values = _distinct_values(derivation, len(symbols))
     seen: list[dict[str, int]] = []
     out = derivation.names.output
@@ -190,6 +209,20 @@ def size_sets(derivation: Derivation, module: ModuleType) -> Iterator[dict[str, 
         if sizes not in seen:
             seen.append(sizes)
             yield sizes
+
+
+def _conv_size_sets(derivation: Derivation, symbols: list[str]) -> Iterator[dict[str, int]]:
+    """A conv model's sizes: kernel symbols 1 and 2 (in turn), every other symbol large enough
+    for every kernel (the literal kernels' sum plus 2 and up); one-hot outputs keep two classes."""
+    kernels = {r for lay in derivation.spec.layers for r in lay.kernel if isinstance(r, str)}
+    layers = derivation.spec.layers
+    span = sum(max((r for r in lay.kernel if isinstance(r, int)), default=1) for lay in layers)
+    others = [s for s in symbols if s not in kernels]
+    for shift in (0, 1):
+        values = {s: 1 + (i + shift) % 2 for i, s in enumerate(sorted(kernels))}
+        values.update({s: span + 2 * len(kernels) + 2 + (i + shift) % max(len(others), 1)
+                       for i, s in enumerate(others)})
+        yield values
 
 
 @dataclass(frozen=True)
@@ -258,7 +291,7 @@ def verify_module(derivation: Derivation, module: ModuleType, echo: Callable[[st
 def verify_models(models: tuple[str, ...] | list[str], echo: Callable[[str], None]) -> bool:
     """Check each model's generated code (default: every built-in); True when all pass."""
     from . import derive
-    from .render.numpy import module_source
+    from .render.dispatch import module_source
     from .spec import builtin_names
 
     ok = True

@@ -25,9 +25,11 @@ from derive.verify import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTINS = ("a", "b", "c", "c-mlp")
-# Dense models: a recurrent one reads sequences (its door and NaN: tests/test_recurrent.py).
+# Dense models (X of shape (n, M)): a recurrent one reads sequences (its door and NaN:
+# tests/test_recurrent.py), a conv one images (tests/test_conv.py).
 EXAMPLES = tuple(sorted(str(p) for p in (ROOT / "examples").glob("*.toml")
-                        if 'kind = "recurrent"' not in p.read_text(encoding="utf-8")))
+                        if 'kind = "recurrent"' not in p.read_text(encoding="utf-8")
+                        and not p.stem.startswith("conv")))
 SIZES = {"M": 3, "K": 4, "C": 5, "K1": 3, "K2": 4, "K3": 2, "H": 3, "D": 2}
 
 

@@ -5,7 +5,9 @@ derive's derivation): for each layer ``z = a_prev W^T (+ b)``, then ``F.layer_no
 ``gamma`` and bias ``beta`` when ``norm = "layer"``, then the activation, then ``+ a^(skip)`` when
 the layer has a skip (``a^(0)`` is the inputs). The loss is the batch's mean of the per-example
 loss, plus ``(l2 / 2) * sum of every weight squared`` (biases, gamma and beta excluded) once per
-batch. Only the parameter *names* come from derive (``derive.naming``), as generated code uses them.
+batch. A conv model (``kind = "conv"``) runs ``F.conv1d`` / ``F.conv2d`` (stride 1, no padding)
+and its activation per conv layer, ``torch.flatten(start_dim=1)``, then its dense layers. Only the
+parameter *names* come from derive (``derive.naming``), as generated code uses them.
 
     loss, grads = loss_and_grad(spec, {"M": 3, "K": 4, "C": 3}, params, X, y)
 
@@ -98,13 +100,39 @@ def _width(value: int | str, sizes: Mapping[str, int]) -> int:
     return int(sizes[value])
 
 
-def parameter_shapes(spec: ModelSpec, sizes: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
+def _conv_shapes(spec: ModelSpec, sizes: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
+    """A conv model's parameters: per conv layer W (K, C, *kernel) and b (K,), numbered 1, 2, ...;
+    then the dense layers after flatten as a dense model over the flattened width (C order)."""
+    from derive.conv import conv_layers
+
+    shape = [_width(s, sizes) for s in spec.input_shape]
+    channels, spatial = shape[0], shape[1:]
+    shapes: dict[str, tuple[int, ...]] = {}
+    convs = [layer for layer in spec.layers if layer.kind == "conv"]
+    for layer, named in zip(convs, conv_layers(spec), strict=True):
+        kernel = [_width(r, sizes) for r in layer.kernel]
+        units = _width(layer.units, sizes)
+        shapes[named.w.name] = (units, channels, *kernel)
+        if layer.bias:
+            shapes[named.b.name] = (units,)
+        channels, spatial = units, [n - r + 1 for n, r in zip(spatial, kernel, strict=True)]
+    head = ModelSpec(spec.name, int(channels * np.prod(spatial)), tuple(layer for layer in spec.layers
+                     if layer.kind == "dense"), spec.loss)
+    dense = parameter_shapes(head, sizes, after=len(convs))
+    return {**shapes, **dense}
+
+
+def parameter_shapes(spec: ModelSpec, sizes: Mapping[str, int], after: int = 0) -> dict[str, tuple[int, ...]]:
     """Every parameter's name and shape at ``sizes``: per layer its weight, bias (if any), then
-    ``gamma`` and ``beta`` (if normalised). A side of width 1 is dropped, as generated code does."""
+    ``gamma`` and ``beta`` (if normalised). A side of width 1 is dropped, as generated code does.
+    A conv model: ``_conv_shapes``; ``after``: a dense head numbered after that many conv layers."""
+    if spec.convolutional:
+        return _conv_shapes(spec, sizes)
     widths = [_width(w, sizes) for w in spec.sizes()]
     shapes: dict[str, tuple[int, ...]] = {}
-    for layer, named in zip(spec.layers, names(spec).layers, strict=True):
-        units, fan_in = widths[named.number], widths[named.number - 1]
+    named_layers = names(spec, offset=after).layers
+    for position, (layer, named) in enumerate(zip(spec.layers, named_layers, strict=True), start=1):
+        units, fan_in = widths[position], widths[position - 1]
         unit_dims = (units,) if units != 1 else ()
         shapes[named.w.name] = unit_dims + ((fan_in,) if fan_in != 1 else ())
         if layer.bias:
@@ -133,9 +161,9 @@ def random_params(spec: ModelSpec, sizes: Mapping[str, int], rng: np.random.Gene
 def random_data(spec: ModelSpec, sizes: Mapping[str, int], n: int,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(X, y): X (n, M) normal; y as the loss takes it (0/1 labels, one-hot rows, or reals)."""
-    inputs = _width(spec.inputs, sizes)
+    inputs = [_width(s, sizes) for s in spec.input_shape] or [_width(spec.inputs, sizes)]
     outputs = _width(spec.layers[-1].units, sizes)
-    X = rng.normal(size=(n, inputs))
+    X = rng.normal(size=(n, *inputs))
     if spec.loss in ("bce", "hinge"):
         return X, rng.integers(0, 2, size=n).astype(np.float64)
     if spec.loss in ("ce", "svm"):
@@ -156,8 +184,31 @@ def _check(spec: ModelSpec, sizes: Mapping[str, int], params: Mapping[str, np.nd
 # --- the model ----------------------------------------------------------------------------------
 
 
+def _conv_forward(spec: ModelSpec, tensors: Mapping[str, Tensor], X: np.ndarray) -> Tensor:
+    """A conv model: F.conv1d / F.conv2d (stride 1, no padding) and the activation per conv layer,
+    torch.flatten(start_dim=1), then each dense layer ``a W^T + b`` and its activation."""
+    h = torch.as_tensor(np.asarray(X, dtype=np.float64))
+    number = 0
+    for layer in spec.layers:
+        if layer.kind == "flatten":
+            h = torch.flatten(h, start_dim=1)
+            continue
+        number += 1
+        w = tensors[f"W{number}"] if f"W{number}" in tensors else tensors[f"w{number}"]
+        b = tensors.get(f"b{number}")
+        if layer.kind == "conv":
+            z = (F.conv1d if h.ndim == 3 else F.conv2d)(h, w, b)
+        else:
+            z = h @ w.reshape(-1, h.shape[1]).T
+            z = z + b.reshape(-1) if b is not None else z
+        h = torch_activation(layer.activation, dict(layer.parameters))(z)
+    return h
+
+
 def _forward(spec: ModelSpec, tensors: Mapping[str, Tensor], X: np.ndarray) -> Tensor:
     """The output layer's activation, (n, C), from the spec's layers in order."""
+    if spec.convolutional:
+        return _conv_forward(spec, tensors, X)
     x = torch.as_tensor(np.asarray(X, dtype=np.float64))
     outputs = [x.reshape(x.shape[0], -1)]  # a^(0), a^(1), ...: the skips' sources
     for layer, named in zip(spec.layers, names(spec).layers, strict=True):

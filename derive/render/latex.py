@@ -382,10 +382,12 @@ def _display(d: Derivation) -> dict:
             "gradients": gradients}
 
 
-def sheet(derivations: Sequence[Derivation], title: str | None = None) -> str:
-    """The whole answer sheet as LaTeX source."""
+def sheet(derivations: Sequence[Derivation], title: str | None = None,
+          part_of: Callable[[Derivation, str], dict] = part) -> str:
+    """The whole answer sheet as LaTeX source; ``part_of`` prints one model's section (a conv
+    model's: ``derive.render.dispatch``)."""
     letters = _letters(len(derivations))
-    parts = [part(d, letter) for d, letter in zip(derivations, letters, strict=True)]
+    parts = [part_of(d, letter) for d, letter in zip(derivations, letters, strict=True)]
     return render_template("sheet.tex.j2", title=escape(title if title is not None else DEFAULT_TITLE),
                            parts=parts)
 
@@ -398,11 +400,23 @@ def _letters(count: int) -> list[str]:
     return letters[:count]
 
 
+def _derived(derivation: object) -> Derivation:
+    """A derivation this module lays out (dense, or recurrent); others go through
+    ``derive.render.dispatch``."""
+    if not isinstance(derivation, Derivation):
+        raise UsageError("this model's sheet is laid out by derive.render.dispatch.write_sheet")
+    return derivation
+
+
 def write_sheet(models: Sequence[str | Derivation], output: str, pdf: bool | None = None,
-                title: str | None = None, echo: Callable[[str], None] = print) -> Path:
+                title: str | None = None, echo: Callable[[str], None] = print,
+                derived: Callable[[str], Derivation] | None = None,
+                part_of: Callable[[Derivation, str], dict] = part) -> Path:
     """Write the sheet for ``models`` (names, spec paths or derivations; default: the built-ins) to
     ``output``; compile the PDF when asked (``pdf=True``), or by default when an engine is
-    installed. Returns the ``.tex`` path."""
+    installed. Returns the ``.tex`` path. ``derived`` derives a model named by a string and
+    ``part_of`` prints a section (defaults: the dense engine's; ``derive.render.dispatch`` passes
+    ones that know conv models)."""
     from .. import compile as latex_compile
     from ..engine import derive_spec
     from ..files import write_atomic
@@ -411,9 +425,9 @@ def write_sheet(models: Sequence[str | Derivation], output: str, pdf: bool | Non
     target = Path(output)
     if target.suffix != ".tex":
         raise UsageError(f"the sheet's output must be a .tex file (its PDF goes beside it), got {output!r}")
-    derivations = [m if isinstance(m, Derivation) else derive_spec(resolve(m))
-                   for m in (models or builtin_names())]
-    tex = sheet(derivations, title)
+    derive_one = derived or (lambda model: _derived(derive_spec(resolve(model))))
+    derivations = [m if not isinstance(m, str) else derive_one(m) for m in (models or builtin_names())]
+    tex = sheet(derivations, title, part_of)
     pdf_path = target.with_suffix(".pdf")
     if pdf is not False and latex_compile.available():
         # Compile first: a failed compile leaves both existing outputs untouched.

@@ -102,10 +102,11 @@ def shapes(names: ModelNames) -> list[tuple[str, tuple[str | int, ...]]]:
     return result
 
 
-def shapes_source(names: ModelNames, arrays: list[tuple[str, tuple[str | int, ...]]] | None = None) -> str:
-    """The module constant ``SHAPES``, one argument a line."""
+def shapes_source(names: ModelNames | None,
+                  arrays: list[tuple[str, tuple[str | int, ...]]] | None = None) -> str:
+    """The module constant ``SHAPES``, one argument a line (``arrays``: given, not ``shapes(names)``)."""
     items = []
-    for name, dims in arrays if arrays is not None else shapes(names):
+    for name, dims in arrays if arrays is not None else shapes(names):  # type: ignore[arg-type]
         shown = [str(d) if isinstance(d, int) else '"' + d + '"' for d in dims]
         items.append(f'    "{name}": {tuple_code(shown)},\n')
     items_text = "".join(items)
@@ -127,27 +128,34 @@ def unpack(indent: str, targets: list[str], value: str, first: str | None = None
     return "\n".join(lines)
 
 
-def inputs_body(names: ModelNames, indent: str = "    ",
+def inputs_body(names: ModelNames | None, indent: str = "    ",
                 arrays: list[tuple[str, tuple[str | int, ...]]] | None = None) -> str:
     """The body of the per-model ``_inputs`` function, indented by ``indent``.
 
     Each size is bound by unpacking the shape of the first array that has it (which checks that
     array's number of dimensions too); every other shape is compared with a tuple of bound sizes.
     """
-    arrays = arrays if arrays is not None else shapes(names)
+    arrays = arrays if arrays is not None else shapes(names)  # type: ignore[arg-type]
     bound: set[str] = set()
     binds: list[str] = []
     got: list[str] = []
     expected: list[str] = []
-    # A size only X has (a recurrent model's steps T) is bound as unused (_T): X, checked first, is
-    # never compared with sizes bound later.
-    uses = [d for _, dims in arrays for d in dims]
+    # A size of one argument alone needs no comparison: one of X alone (a recurrent model's steps T)
+    # is bound as unused (_T), X being checked first; one of another argument alone (a conv model's
+    # flattened width) is not named.
+    counts: dict[str | int, int] = {}
+    for _, dims in arrays:
+        for dim in dims:
+            counts[dim] = counts.get(dim, 0) + 1
     for position, (name, dims) in enumerate(arrays):
         targets = []
         for dim in dims:
             fresh = isinstance(dim, str) and dim not in bound
-            alone = position == 0 and uses.count(dim) == 1 and dim != EXAMPLES
-            targets.append(("_" if alone else "") + str(dim) if fresh else "_")
+            alone = counts[dim] == 1 and dim != EXAMPLES
+            if fresh and alone:
+                targets.append("_" + str(dim) if position == 0 else "_")
+            else:
+                targets.append(str(dim) if fresh else "_")
             if fresh:
                 bound.add(str(dim))
         if any(t != "_" for t in targets):  # (a "_T" binds nothing later lines read)
@@ -155,7 +163,9 @@ def inputs_body(names: ModelNames, indent: str = "    ",
             binds.append(f"{bound_here} = {name}.shape")
         if any(t == "_" for t in targets) or not targets:
             got.append(f"{name}.shape")
-            expected.append(tuple_code([str(d) for d in dims]))
+            lone = [isinstance(d, str) and counts[d] == 1 and d != EXAMPLES for d in dims]
+            expected.append(tuple_code([f"{name}.shape[{i}]" if one else str(d)
+                                        for i, (d, one) in enumerate(zip(dims, lone, strict=True))]))
     inner = indent * 2
     reads = ["np.asarray(inputs)", *(f'np.asarray(params["{name}"])' for name, _ in arrays[1:])]
     lines = [

@@ -176,8 +176,9 @@ class EquationPrinter(StrPrinter):
 
     def _print_Indexed(self, expr: sp.Indexed) -> str:
         parts = [str(i).replace(" ", "") for i in expr.indices]
-        # A compound index (a recurrent state's step t - 1) is set off by commas: h_{t-1,j}.
-        letters = ("" if all(len(part) == 1 for part in parts) else ",").join(parts)
+        # A compound index (a recurrent state's t - 1, a convolution's t + r - 1) is set off by
+        # commas: h_{t-1,j}, x_{c,t+r-1}.
+        letters = ("" if all(isinstance(i, sp.Symbol) for i in expr.indices) else ",").join(parts)
         return unicode_name(expr.base.name) + unicode_sub(letters)
 
     def _print_IndexedBase(self, expr: sp.IndexedBase) -> str:

@@ -35,13 +35,14 @@ class UnicodePrinter(PrettyPrinter):
 
     def _print_Indexed(self, e):
         parts = [self._index(i) for i in e.indices]
-        # A compound index (a step t - 1 of a recurrent state) is set off by commas: h_{t-1,j}.
-        glue = "" if all(len(part) == 1 for part in parts) else ","
+        # A compound index (a recurrent state's t - 1, a convolution's t + r - 1) is written
+        # compactly, the indices comma-separated: h_{t-1,j}, x_{c,t+r-1}.
+        glue = "" if all(isinstance(i, sp.Symbol) for i in e.indices) else ","
         indices = glue.join(part.replace(" ", "") for part in parts)
         return prettyForm(unicode_name(e.base.name) + unicode_sub(indices))
 
     def _index(self, i) -> str:
-        return unicode_name(i.name) if isinstance(i, sp.Symbol) else str(i)
+        return unicode_name(i.name) if isinstance(i, sp.Symbol) else str(i).replace(" ", "")
 
     def _linear(self, e) -> str:
         form = self._print(e)
@@ -58,7 +59,8 @@ class UnicodePrinter(PrettyPrinter):
         if e.function.is_Add:
             body = prettyForm(*body.parens())
         for var, lo, hi in reversed(e.limits):
-            sign = stringPict.stack(self._print(hi), prettyForm("∑"), prettyForm(f"{self._linear(var)}={lo}"))
+            sign = stringPict.stack(self._print(hi), prettyForm("∑"),
+                                    prettyForm(f"{self._linear(var)}={self._linear(lo)}"))
             sign = prettyForm(*sign)
             sign.baseline = sign.height() // 2
             sign = prettyForm(*stringPict.next(sign, prettyForm(" ")))
@@ -96,6 +98,10 @@ class UnicodePrinter(PrettyPrinter):
     def _print_Max(self, e):
         args = prettyForm(*stringPict.next(*self._join(", ", e.args)))
         return prettyForm(*stringPict.next(prettyForm("max"), prettyForm(*args.parens())))
+
+    def _print_Min(self, e):
+        args = prettyForm(*stringPict.next(*self._join(", ", e.args)))
+        return prettyForm(*stringPict.next(prettyForm("min"), prettyForm(*args.parens())))
 
     def _join(self, sep: str, args) -> list:
         pieces = []
