@@ -56,4 +56,5 @@ def render(d: ConvDerivation) -> str:
         errors=[_error(step) for step in head.errors] + [conv_step(step) for step in d.errors],
         gradients=gradients,
         decay=None,
+        recurrence=None,
     )
