@@ -30,17 +30,16 @@ import sympy as sp
 
 from .checking import instances as sampling
 from .checking import slips, vector
-from .checking.binding import Binder, check_limits
+from .checking.binding import Binder, check_limits, recurrent_errors
 from .checking.compare import Point, close, diagnose
 from .checking.evaluate import Deadline, Evaluator
 from .checking.instances import ModelInstance
 from .checking.latex_parse import LatexError, Mul, WrittenEquation, clean, parse_equation
 from .checking.problems import Undefined, Unreadable, Wrong
 from .checking.proof import PROOF_TIME_LIMIT, Proof, Prover
-from .checking.quantities import ModelTable
+from .checking.quantities import table as model_table
 from .checking.slips import Slip
 from .errors import DeriveError, UsageError
-from .naming import names as model_names
 from .spec import ModelSpec, resolve
 
 TIME_LIMIT = 5.0  # seconds per equation
@@ -103,13 +102,10 @@ class Checker:
 
     def __init__(self, spec: ModelSpec, seed: int = DEFAULT_SEED, time_limit: float = TIME_LIMIT,
                  proof_time_limit: float = PROOF_TIME_LIMIT):
-        if spec.convolutional:  # its quantities are not a dense model's: refused, not misread
-            raise UsageError(f"model {spec.name!r} has conv layers; the checker does not read "
-                             "convolution models yet (derive show gives their derivation)")
         self.spec = spec
         self.seed = seed
         self.time_limit = time_limit
-        self.table = ModelTable(model_names(spec))
+        self.table = model_table(spec)
         self.rng = random.Random(seed)
         self.prover = Prover(self.table, proof_time_limit)
         self._instances: list[ModelInstance] | None = None
@@ -130,7 +126,7 @@ class Checker:
         equation: WrittenEquation | None = None
         lowered: vector.Lowered | None = None
         try:
-            written = parse_equation(text)
+            written = recurrent_errors(parse_equation(text), self.table)
             for side in written.sides:
                 check_limits(side)
             lowered = vector.lower(written, self.table)

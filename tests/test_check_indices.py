@@ -8,8 +8,11 @@ from derive.spec import resolve
 
 
 @pytest.mark.parametrize("text, indices", [
-    (r"h_{t+1,k} = 0", (Shifted("t", 1), "k")),
-    (r"h_{t-1} = 0", (Shifted("t", -1),)),
+    (r"h_{t+1,k} = 0", (Shifted((("t", 1),), 1), "k")),
+    (r"h_{t-1} = 0", (Shifted((("t", 1),), -1),)),
+    (r"x_{c,t+r-1} = 0", ("c", Shifted((("t", 1), ("r", 1)), -1))),
+    (r"x_{c,s-r+1} = 0", ("c", Shifted((("s", 1), ("r", -1)), 1))),
+    (r"x_{c,i+p-1,j+q-1} = 0", ("c", Shifted((("i", 1), ("p", 1)), -1), Shifted((("j", 1), ("q", 1)), -1))),
     (r"x_{t,m} = 0", ("t", "m")),
     (r"x_{tm} = 0", ("t", "m")),
 ])

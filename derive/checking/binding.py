@@ -9,8 +9,11 @@ are what evaluation reads. ``check_limits`` bounds literal exponents.
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+
 import sympy as sp
 
+from ..naming import STEP_LETTER
 from .latex_parse import (
     Add,
     Cases,
@@ -26,6 +29,7 @@ from .latex_parse import (
     WrittenEquation,
     WrittenPartial,
     letter_of,
+    letters_of,
 )
 from .problems import Unreadable, Wrong
 from .quantities import ERRORS, ModelTable, Ref
@@ -72,9 +76,12 @@ class Binder:
         found: Occurrences = {}
         if ref.quantity is not None:
             for idx, dim in zip(ref.indices, ref.dims, strict=True):
-                letter = letter_of(idx)
-                if letter is not None:
-                    found.setdefault(letter, []).append((dim, node.show()))
+                letters = letters_of(idx)
+                # t+r-1 tells neither letter's range; t+1 tells t's, as t does
+                span = dim if len(letters) == 1 else None
+                for letter in letters:
+                    if letter not in self.table.sizes:  # h_{T}: a size is a position
+                        found.setdefault(letter, []).append((span, node.show()))
         return found
 
     def _occ_WrittenPartial(self, node: WrittenPartial) -> Occurrences:
@@ -91,17 +98,17 @@ class Binder:
         return found
 
     def _occ_Kronecker(self, node: Kronecker) -> Occurrences:
-        letters = (letter_of(i) for i in (node.i, node.j))
-        return {i: [(None, "\\delta")] for i in letters if i is not None}
+        letters = (letter for i in (node.i, node.j) for letter in letters_of(i))
+        return {i: [(None, "\\delta")] for i in letters if i not in self.table.sizes}
 
     def _occ_Cases(self, node: Cases) -> Occurrences:
         found: Occurrences = {}
         for value, cond in node.rows:
             _merge(found, self.occurrences(value))
             for i in (cond.i, cond.j):
-                letter = letter_of(i) if i is not None else None
-                if letter is not None:
-                    found.setdefault(letter, []).append((None, "a condition"))
+                for letter in letters_of(i) if i is not None else ():
+                    if letter not in self.table.sizes:
+                        found.setdefault(letter, []).append((None, "a condition"))
         return found
 
     def _occ_Sum(self, node: Sum) -> Occurrences:
@@ -215,3 +222,36 @@ def check_limits(node: Node) -> None:
             raise Unreadable(f"exponent {inner.value:g} is too large (the limit is {MAX_EXPONENT})")
     for child in node.children():
         check_limits(child)
+
+
+def recurrent_errors(equation: WrittenEquation, table: ModelTable) -> WrittenEquation:
+    """In a recurrent model, ``\\delta_{tk}`` with the step first (``t``, ``t+1``, ``T``) is the
+    recurrent layer's error delta_{tk}, not the Kronecker delta the parser reads ``\\delta`` with
+    two indices as (``\\delta_{ij}`` of a softmax stays one)."""
+    r = table.recurrent
+    if r is None:
+        return equation
+
+    def step_first(node: Node) -> Node:
+        if isinstance(node, Kronecker) and letter_of(node.i) in (STEP_LETTER, str(r.steps)):
+            return Name("delta", (node.i, node.j))
+        return node
+
+    return replace(equation, sides=tuple(_rebuild(side, step_first) for side in equation.sides))
+
+
+def _rebuild(node, change):
+    """``node`` with ``change`` applied to every node, children first (tuples of nodes too)."""
+    if isinstance(node, tuple):
+        items = tuple(_rebuild(item, change) for item in node)
+        return items if any(a is not b for a, b in zip(items, node, strict=True)) else node
+    if not isinstance(node, Node):
+        return node
+    changes = {}
+    for f in fields(node):
+        if f.init:
+            value = getattr(node, f.name)
+            rebuilt = _rebuild(value, change)
+            if rebuilt is not value:
+                changes[f.name] = rebuilt
+    return change(replace(node, **changes) if changes else node)

@@ -25,6 +25,7 @@ from .latex_parse import (
     Div,
     Func,
     Group,
+    Index,
     Indicator,
     Kronecker,
     Max,
@@ -127,6 +128,8 @@ class Evaluator:
         self.refs = binder.refs
         self.ranges = binder.ranges
         self.one_example = binder.one_example and binder.table.batch
+        # A size written as an index is its value (h_{T}: the last step); letters shadow it.
+        self.size_values = {str(s): v for s, v in model.sizes.items()}
         self.model = model  # a ModelInstance, or proof.SymbolicModel for the symbolic reading
         self.deadline = deadline
 
@@ -186,20 +189,27 @@ class Evaluator:
         return self.indicator(node.relation, self(node.left, env), self(node.right, env))
 
     def element(self, ref: Ref, env) -> Element | None:
-        """The element ``ref`` names under ``env``; None for one just outside a quantity that is
-        0 there (``Quantity.zero_outside``: h_0 = 0 before the first step)."""
+        """The element ``ref`` names under ``env``; None for one outside a quantity that is 0
+        there (``Quantity.zero_outside``: h_0 = 0 before the first step)."""
         q = ref.quantity
         assert q is not None  # the binder resolved this name to a quantity
-        values = tuple(position(i, env) for i in ref.indices)
+        values = tuple(self.at(i, env) for i in ref.indices)
         for value, dim, written in zip(values, ref.dims, ref.indices, strict=True):
             size = self.model.size(dim)
             if not 1 <= value <= size:
-                if q.zero_outside and value in (0, size + 1):
+                if q.zero_outside:  # h_0, delta_{T+1}; a convolution's error past its edges
                     return None
                 raise Wrong(f"{q.latex} has no entry {written} = {value} (it has {size} when {dim} = {size})")
         if ref.implicit:  # the example the equation is about
             values = (env[EXAMPLE],) + values
         return q.key, values
+
+    def at(self, i: Index, env: dict[str, int]) -> int:
+        """The position of index ``i``: its letter's value, or a size's (``T``, ``T+1``)."""
+        try:
+            return position(i, env)
+        except KeyError:
+            return position(i, self.size_values)
 
     def loss(self) -> Element:
         """What dL/d(...) differentiates: the loss (of the whole batch, where examples couple)."""
@@ -215,7 +225,7 @@ class Evaluator:
         if element is None:
             return self.number(0.0)
         if ref.quantity.kind in ERRORS:  # an error term: delta = dL/dz, delta_hat = dL/dzhat, g = dL/da
-            of = self.model.table.quantities[(ERRORS[ref.quantity.kind], ref.quantity.layer)]
+            of = self.model.table.error_of(ref.quantity)
             return self.model.derivative(self.loss(), (of.key, element[1]))
         return self.model.value(element)
 
@@ -231,14 +241,14 @@ class Evaluator:
         return self.model.derivative(num, den)
 
     def _Kronecker(self, node: Kronecker, env):
-        i, j = (position(x, env) for x in (node.i, node.j))
+        i, j = (self.at(x, env) for x in (node.i, node.j))
         return self.number(1.0 if i == j else 0.0)
 
     def _Cases(self, node: Cases, env):
         for value, cond in node.rows:
             i, j = (0, 0)
             if cond.i is not None and cond.j is not None:
-                i, j = position(cond.i, env), position(cond.j, env)
+                i, j = self.at(cond.i, env), self.at(cond.j, env)
             if cond.kind == "otherwise" or (cond.kind == "eq") == (i == j):
                 return self(value, env)
         raise Undefined("no case applies")
@@ -249,7 +259,7 @@ class Evaluator:
             raise Unreadable(f"the sum over {node.var} has more than {MAX_SUM_TERMS} terms")
         inner = dict(env)
         terms = []
-        skip = position(node.exclude, env) if node.exclude is not None else None
+        skip = self.at(node.exclude, env) if node.exclude is not None else None
         for value in range(lower, upper + 1):
             if value == skip:
                 continue

@@ -279,9 +279,19 @@ class ModelInstance:
         self.names = table.names
         self.sizes = sizes
         self._units: dict[tuple, list[tuple[int, ...]]] = {}
-        # Each example's leading index: none for a model of one example, (n,) over a batch.
-        self.examples: list[tuple[int, ...]] = (
-            [(n,) for n in range(1, sizes[BATCH_SIZE] + 1)] if table.batch else [()])
+        self._sizes: dict[sp.Expr, int] = {}
+        self._tape: dict[Element, list[tuple[Element, float]]] = {}
+        self._adjoint: dict[Element, float] | None = None
+        # Each example's leading index: none for a model of one example, (n,) over a batch; for
+        # the head of a recurrent model over every step, (t,) (the head runs once per step).
+        self.recurrent = table.recurrent
+        self.convs = table.convs
+        self.steps = int(self.recurrent.steps.subs(sizes)) if self.recurrent is not None else 0
+        self.examples: list[tuple[int, ...]] = [()]
+        if table.batch:
+            self.examples = [(n,) for n in range(1, sizes[BATCH_SIZE] + 1)]
+        elif self.recurrent is not None and self.recurrent.outputs == "all":
+            self.examples = [(t,) for t in range(1, self.steps + 1)]
         cover = cover or Cover()
         self.values = self._sample(rng, cover.targets)
         drawn = set(self.values)
@@ -293,7 +303,6 @@ class ModelInstance:
         self._drawn = {e: v for e, v in self.values.items() if e in drawn}  # drawn, not computed
         self._run(self.values, None)
         self._tangents: dict[tuple[Element, int | None], dict[Element, float]] = {}
-        self._sizes: dict[sp.Expr, int] = {}
 
     def size(self, expr: sp.Expr) -> int:
         """A size expression (``K``, ``C - 1``) at this instance's sizes."""
@@ -354,14 +363,21 @@ class ModelInstance:
     def _sample(self, rng: random.Random, targets: list[float] | None = None) -> dict[Element, float]:
         names = self.names
         base: dict[Element, float] = {}
-        for ex in self.examples:
-            for j in self.units(names.input_width, names.input_index):
-                base[(names.x.name, ex + j)] = rng.uniform(-1.5, 1.5)
+        if self.recurrent is not None:
+            self._sample_recurrent(rng, base)
+        elif self.convs:
+            self._sample_conv(rng, base)
+        else:
+            for ex in self.examples:
+                for j in self.units(names.input_width, names.input_index):
+                    base[(names.x.name, ex + j)] = rng.uniform(-1.5, 1.5)
         for layer in names.layers:
             for k in self.units(layer.width, layer.index):
                 if layer.bias:
                     base[(layer.b.name, k)] = rng.uniform(-1.0, 1.0)
-                for j in self.units(layer.prev_width, layer.prev_index):
+                fan_in = self._head_inputs() if layer is names.layers[0] else self.units(layer.prev_width,
+                                                                                         layer.prev_index)
+                for j in fan_in:
                     base[(layer.w.name, k + j)] = rng.uniform(-1.5, 1.5)
                 if layer.norm:  # gamma away from 0, so that no unit's normalised value is lost
                     base[(layer.gamma.name, k)] = rng.uniform(0.5, 1.5)
@@ -377,6 +393,97 @@ class ModelInstance:
             base[(self.table.l2_key, ())] = l2
         return base
 
+    def _sample_recurrent(self, rng: random.Random, base: dict[Element, float]) -> None:
+        """The input sequence x_{tm} and the recurrent layer's W, U and b."""
+        r = self.recurrent
+        assert r is not None
+        states, features = self.units(r.width, r.k), self.units(r.inputs, r.m)
+        for t in range(1, self.steps + 1):
+            for m in features:
+                base[(r.x.name, (t, *m))] = rng.uniform(-1.5, 1.5)
+        for k in states:
+            if r.bias:
+                base[(r.b.name, k)] = rng.uniform(-1.0, 1.0)
+            for j in states:
+                base[(r.w.name, k + j)] = rng.uniform(-1.0, 1.0)
+            for m in features:
+                base[(r.u.name, k + m)] = rng.uniform(-1.0, 1.0)
+
+    def _recur(self, values, put) -> None:
+        """The recurrent layer's forward pass, written out here from its definition:
+        z_{tk} = sum_j w_kj h_{t-1,j} + sum_m u_km x_tm + b_k, h_tk = f(z_tk), h_0 = 0."""
+        r = self.recurrent
+        assert r is not None
+        states, features = self.units(r.width, r.k), self.units(r.inputs, r.m)
+        f, fprime = elementwise(r.activation, r.parameters)
+        w, u, b, x, h, z = r.w.name, r.u.name, r.b.name, r.x.name, r.h.name, r.z.name
+        for t in range(1, self.steps + 1):
+            before = [j for j in states if t > 1]  # h_0 = 0
+            for k in states:
+                pairs = [*(((w, k + j), (h, (t - 1, *j))) for j in before),
+                         *(((u, k + m), (x, (t, *m))) for m in features)]
+                put((z, (t, *k)), *_affine(values, pairs, (b, k) if r.bias else None))
+            for k in states:
+                zv = values[(z, (t, *k))]
+                put((h, (t, *k)), f(zv), [((z, (t, *k)), fprime(zv))])
+
+    def _input(self, ex: tuple[int, ...], j: tuple[int, ...]) -> Element:
+        """What the first dense layer reads at unit j: x (of example ``ex``), a recurrent layer's
+        state at the head's step (every step t = ``ex``, or the last), or the last conv layer's
+        output a_{kt} (j = (k, t), flattened)."""
+        if self.convs:
+            return self.convs[-1].a.name, ex + j
+        if self.recurrent is None:
+            return self.names.x.name, ex + j
+        step = ex if ex else (self.steps,)
+        return self.recurrent.h.name, step + j
+
+    def _head_inputs(self) -> list[tuple[int, ...]]:
+        """The first dense layer's inputs j: units, or a conv output's (channel, positions)."""
+        if not self.convs:
+            return self.units(self.names.input_width, self.names.input_index)
+        last = self.convs[-1]
+        return self._grid((last.channels, *last.out_sizes))
+
+    def _grid(self, dims: tuple[sp.Expr, ...]) -> list[tuple[int, ...]]:
+        """Every index tuple over ``dims`` at this instance's sizes (from 1)."""
+        key = ("grid", dims)
+        if key not in self._units:
+            self._units[key] = list(itertools.product(*(range(1, self.size(d) + 1) for d in dims)))
+        return self._units[key]
+
+    def _sample_conv(self, rng: random.Random, base: dict[Element, float]) -> None:
+        """The input x_{c,t...} and each conv layer's W and b (weights scaled by the fan-in)."""
+        first = self.convs[0]
+        for ex in self.examples:
+            for j in self._grid((first.in_channels, *first.in_sizes)):
+                base[(first.prev.name, ex + j)] = rng.uniform(-1.5, 1.5)
+        for layer in self.convs:
+            weights = self._grid((layer.channels, layer.in_channels, *layer.kernel))
+            scale = 1.5 / math.sqrt(max(1, len(weights) // self.size(layer.channels)))
+            for w in weights:
+                base[(layer.w.name, w)] = rng.uniform(-1.0, 1.0) * scale * 2
+            if layer.bias:
+                for k in self._grid((layer.channels,)):
+                    base[(layer.b.name, k)] = rng.uniform(-1.0, 1.0)
+
+    def _convolve(self, values, put) -> None:
+        """Each conv layer's forward pass, written out here from its definition:
+        z_{k,t} = sum_c sum_r w_{k,c,r} a_{c,t+r-1} + b_k (every spatial axis alike), a = f(z)."""
+        for layer in self.convs:
+            f, fprime = elementwise(layer.activation, layer.parameters)
+            w, b, prev, z, a = layer.w.name, layer.b.name, layer.prev.name, layer.z.name, layer.a.name
+            taps = self._grid((layer.in_channels, *layer.kernel))  # (c, r...) of one output
+            for ex in self.examples:
+                for out in self._grid((layer.channels, *layer.out_sizes)):
+                    k, at = out[:1], out[1:]
+                    pairs = [((w, k + tap), (prev, ex + tap[:1] + tuple(t + r - 1 for t, r in
+                                                                          zip(at, tap[1:], strict=True))))
+                             for tap in taps]
+                    put((z, ex + out), *_affine(values, pairs, (b, k) if layer.bias else None), ex)
+                    zv = values[(z, ex + out)]
+                    put((a, ex + out), f(zv), [((z, ex + out), fprime(zv))], ex)
+
     def units(self, width: sp.Expr, idx) -> list[tuple[int, ...]]:
         """``units`` at this instance's sizes, worked out once (SymPy's ``subs`` is slow)."""
         key = (width, idx)
@@ -388,8 +495,10 @@ class ModelInstance:
         """Inputs, targets and parameters by the model's Python names, as nested lists (row-major,
         from index 1): what a reader needs to recompute a counterexample."""
         names = self.names
-        order = [names.x.name, names.y.name, *(q.name for layer in names.layers for q in layer.params),
-                 self.table.l2_key]
+        order = [self.table.quantities[("x", None)].key, names.y.name,
+                 *(q.name for q in (self.recurrent.params if self.recurrent is not None else ())),
+                 *(q.name for layer in self.convs for q in layer.params),
+                 *(q.name for layer in names.layers for q in layer.params), self.table.l2_key]
         shaped: dict[str, Any] = {}
         for (key, idx), value in sorted(self._drawn.items(), key=lambda item: order.index(item[0][0])):
             if not idx:
@@ -407,115 +516,135 @@ class ModelInstance:
              example: int | None = None) -> dict[Element, float]:
         """The forward pass: fills ``values``; returns tangents of a unit change of ``seed``.
 
-        With ``seed`` given, ``seed`` is treated as an independent variable: its own tangent is 1
-        and whatever it is computed from is ignored, as in d num / d seed. With ``example`` too,
-        the seed (a parameter) moves in that example's forward pass only.
+        Every computed element is ``put`` with its local partial derivatives (by each element it
+        is computed from). With ``seed`` given, they push a tangent forward: ``seed`` is treated
+        as an independent variable, its own tangent 1 and whatever it is computed from ignored,
+        as in d num / d seed; with ``example`` too, the seed (a parameter) moves in that example's
+        forward pass only. Without a seed they are kept (``_tape``) for ``_adjoints``.
         """
         tan: dict[Element, float] = {seed: 1.0} if seed is not None and example is None else {}
+        tape: dict[Element, list[tuple[Element, float]]] = {}
 
-        def put(element: Element, value: float, tangent: float) -> None:
+        def put(element: Element, value: float, partials: list[tuple[Element, float]],
+                ex: tuple[int, ...] = ()) -> None:
             values[element] = value
-            if element != seed or example is not None:
-                tan[element] = tangent
+            if seed is None:
+                tape[element] = partials
+            elif element != seed or example is not None:
+                tan[element] = sum(d * param(source, ex) for source, d in partials)
 
         def param(element: Element, ex: tuple[int, ...]) -> float:
-            """A parameter's tangent in the forward pass of example ``ex``."""
+            """An element's tangent in the forward pass of example ``ex``."""
             if example is not None and element == seed:
                 return 1.0 if ex == (example,) else 0.0
             return tan.get(element, 0.0)
 
         names = self.names
-        prev, prev_units = names.x.name, self.units(names.input_width, names.input_index)
+        if self.recurrent is not None:
+            self._recur(values, put)
+        if self.convs:
+            self._convolve(values, put)
+        prev, prev_units = None, self._head_inputs()
         for layer in names.layers:
             layer_units = self.units(layer.width, layer.index)
-            w, a_prev, b = layer.w.name, prev, layer.b.name
+            w, b = layer.w.name, layer.b.name
             for ex in self.examples:
+                reads = {j: self._input(ex, j) if prev is None else (prev, ex + j) for j in prev_units}
                 for k in layer_units:  # forward.pre_activation: z_k = sum_j w_kj a_j + b_k
-                    value = math.fsum(values[(w, k + j)] * values[(a_prev, ex + j)] for j in prev_units)
-                    tangent = sum(param((w, k + j), ex) * values[(a_prev, ex + j)]
-                                  + values[(w, k + j)] * tan.get((a_prev, ex + j), 0.0) for j in prev_units)
-                    put((layer.z.name, ex + k), value + values.get((b, k), 0.0), tangent + param((b, k), ex))
+                    pairs = [((w, k + j), reads[j]) for j in prev_units]
+                    put((layer.z.name, ex + k), *_affine(values, pairs, (b, k) if layer.bias else None), ex)
             if layer.norm:
-                self._normalise(layer, layer_units, values, tan, put, param)
+                self._normalise(layer, layer_units, values, put)
             source = layer.act_input.name  # z, or zhat under a norm
             for ex in self.examples:
-                zs = [values[(source, ex + k)] for k in layer_units]
-                dz = [tan.get((source, ex + k), 0.0) for k in layer_units]
-                for k, value, tangent in self._activate(layer, layer_units, zs, dz):
+                sources = [(source, ex + k) for k in layer_units]
+                for k, value, partials in self._activate(layer, layer_units, sources, values):
                     if layer.skipped is not None:  # a residual connection: + a^(N)_k (or x_k)
                         value += values[(layer.skipped.name, ex + k)]
-                        tangent += tan.get((layer.skipped.name, ex + k), 0.0)
-                    put((layer.a.name, ex + k), value, tangent)
+                        partials = [*partials, ((layer.skipped.name, ex + k), 1.0)]
+                    put((layer.a.name, ex + k), value, partials, ex)
             prev, prev_units = layer.a.name, layer_units
+        assert prev is not None  # the output layer's activation
         width = None if names.output.index is None else len(prev_units)
-        total, total_tangent = [], []
         for ex in self.examples:
-            a_s = [values[(prev, ex + k)] for k in prev_units]
-            y_s = [values[(names.y.name, ex + k)] for k in prev_units]
-            loss, d_a, d_y = _loss(names.spec.loss, width)(a_s, y_s)
-            tangent = sum(g * tan.get((prev, ex + k), 0.0) + h * tan.get((names.y.name, ex + k), 0.0)
-                          for g, h, k in zip(d_a, d_y, prev_units, strict=True))
-            put((names.L.name, ex), loss, tangent)
-            total.append(loss)
-            total_tangent.append(tangent)
-        if self.table.batch:  # the batch's loss: what its errors differentiate
-            put((names.L.name, ()), math.fsum(total), math.fsum(total_tangent))
+            outputs = [(prev, ex + k) for k in prev_units]
+            targets = [(names.y.name, ex + k) for k in prev_units]
+            loss, d_a, d_y = _loss(names.spec.loss, width)([values[a] for a in outputs],
+                                                           [values[y] for y in targets])
+            partials = [*zip(outputs, d_a, strict=True), *zip(targets, d_y, strict=True)]
+            put((names.L.name, ex), loss, partials, ex)
+        if self.examples != [()]:  # the batch's loss, or the steps': what the errors differentiate
+            losses_ = [(names.L.name, ex) for ex in self.examples]
+            put((names.L.name, ()), math.fsum(values[e] for e in losses_), [(e, 1.0) for e in losses_])
         if names.l2 is not None:
-            self._decay(values, tan, put)
+            self._decay(values, put)
+        if seed is None:
+            self._tape, self._adjoint = tape, None
         return tan
 
-    def _normalise(self, layer, layer_units, values, tan, put, param) -> None:
-        """A norm's forward pass and tangents, written out here from its definition: mu, sigma^2
-        (biased), z-tilde = (z - mu) / sqrt(sigma^2 + eps), z-hat = gamma z-tilde + beta; the
-        statistics over each example's units (layer norm), or over the examples for each unit
-        (batch norm). Each value is read back with its tangent after ``put`` (the seed keeps its own)."""
-
-        def stored(element: Element, value: float, tangent: float) -> tuple[float, float]:
-            put(element, value, tangent)
-            return values[element], tan.get(element, 0.0)
-
+    def _normalise(self, layer, layer_units, values, put) -> None:
+        """A norm's forward pass, written out here from its definition: mu, sigma^2 (biased),
+        z-tilde = (z - mu) / sqrt(sigma^2 + eps), z-hat = gamma z-tilde + beta; the statistics
+        over each example's units (layer norm), or over the examples for each unit (batch norm).
+        Each value is read back after ``put`` (a seed keeps its own)."""
         if forward.over_examples(layer):  # per unit k: the batch's z_{nk}
             groups = [(k, [ex + k for ex in self.examples]) for k in layer_units]
         else:  # per example: its units
             groups = [(ex, [ex + k for k in layer_units]) for ex in self.examples]
-        eps_element = (layer.eps.name, ())
+        eps = (layer.eps.name, ())
         skip = len(self.examples[0])  # where a position's unit index starts
         for where, positions in groups:
             n = len(positions)
-            zs = [values[(layer.z.name, p)] for p in positions]
-            dz = [tan.get((layer.z.name, p), 0.0) for p in positions]
-            mu, dmu = stored((layer.mu.name, where), math.fsum(zs) / n, sum(dz) / n)
-            var, dvar = stored((layer.var.name, where), math.fsum((z - mu) ** 2 for z in zs) / n,
-                               sum(2 * (z - mu) * (d - dmu) for z, d in zip(zs, dz, strict=True)) / n)
-            root = math.sqrt(var + values[eps_element])
-            droot = (dvar + tan.get(eps_element, 0.0)) / (2 * root)
-            for p, z, d in zip(positions, zs, dz, strict=True):
-                zt, dzt = stored((layer.ztilde.name, p), (z - mu) / root,
-                                 ((d - dmu) * root - (z - mu) * droot) / root ** 2)
+            zs = [(layer.z.name, p) for p in positions]
+            mu_e, var_e = (layer.mu.name, where), (layer.var.name, where)
+            put(mu_e, math.fsum(values[z] for z in zs) / n, [(z, 1 / n) for z in zs])
+            mu = values[mu_e]
+            centred = [values[z] - mu for z in zs]
+            by_z = [(z, 2 * c / n) for z, c in zip(zs, centred, strict=True)]
+            put(var_e, math.fsum(c ** 2 for c in centred) / n, [*by_z, (mu_e, -2 * math.fsum(centred) / n)])
+            root = math.sqrt(values[var_e] + values[eps])
+            for p, z in zip(positions, zs, strict=True):
+                zt_e, centre = (layer.ztilde.name, p), values[z] - mu
+                dvar = -centre / (2 * root ** 3)
+                put(zt_e, centre / root, [(z, 1 / root), (mu_e, -1 / root), (var_e, dvar), (eps, dvar)])
                 ex, k = p[:skip], p[skip:]
                 gamma, beta = (layer.gamma.name, k), (layer.beta.name, k)
-                put((layer.zhat.name, p), values[gamma] * zt + values[beta],
-                    param(gamma, ex) * zt + values[gamma] * dzt + param(beta, ex))
+                put((layer.zhat.name, p), values[gamma] * values[zt_e] + values[beta],
+                    [(gamma, values[zt_e]), (zt_e, values[gamma]), (beta, 1.0)], ex)
 
-    def _decay(self, values, tan, put) -> None:
+    def _decay(self, values, put) -> None:
         """The weight-decay term Omega = (lambda / 2) sum of every weight squared (not in L: it is
-        added once per batch), and its tangent."""
+        added once per batch)."""
         weights = [(key, value) for key, value in values.items()
                    if any(key[0] == layer.w.name for layer in self.names.layers)]
         l2 = (self.table.l2_key, ())
         squares = math.fsum(value ** 2 for _, value in weights)
-        tangent = (values[l2] * sum(value * tan.get(key, 0.0) for key, value in weights)
-                   + tan.get(l2, 0.0) * squares / 2)
-        put((self.names.decay.name, ()), values[l2] / 2 * squares, tangent)
+        put((self.names.decay.name, ()), values[l2] / 2 * squares,
+            [*((key, values[l2] * value) for key, value in weights), (l2, squares / 2)])
 
-    def _activate(self, layer, layer_units, zs: list[float], dz: list[float]):
+    def _activate(self, layer, layer_units, sources: list[Element], values):
+        """Each unit's (index, value, partials by ``sources``) of the layer's activation."""
+        zs = [values[e] for e in sources]
         if layer.entry.elementwise:
             f, fprime = elementwise(layer.activation, layer.parameters)
-            return [(k, f(z), fprime(z) * d) for k, z, d in zip(layer_units, zs, dz, strict=True)]
-        values, jacobian = _vector(layer.activation, len(zs))
+            return [(k, f(z), [(e, fprime(z))]) for k, z, e in zip(layer_units, zs, sources, strict=True)]
+        outputs, jacobian = _vector(layer.activation, len(zs))
         rows = jacobian(*zs)
-        return [(k, v, sum(j * d for j, d in zip(row, dz, strict=True)))
-                for k, v, row in zip(layer_units, values(*zs), rows, strict=True)]
+        return [(k, v, list(zip(sources, row, strict=True)))
+                for k, v, row in zip(layer_units, outputs(*zs), rows, strict=True)]
+
+    def _adjoints(self) -> dict[Element, float]:
+        """dL/d(every element) by one reverse sweep over the value pass's partials (each element
+        an independent variable, as in ``derivative``)."""
+        if self._adjoint is None:
+            adjoint: dict[Element, float] = {(self.names.L.name, ()): 1.0}
+            for element in reversed(self._tape):
+                weight = adjoint.get(element)
+                if weight:
+                    for source, d in self._tape[element]:
+                        adjoint[source] = adjoint.get(source, 0.0) + weight * d
+            self._adjoint = adjoint
+        return self._adjoint
 
     def value(self, element: Element) -> float:
         return self.values[element]
@@ -523,10 +652,20 @@ class ModelInstance:
     def derivative(self, num: Element, den: Element, example: int | None = None) -> float:
         """d num / d den through the model (0 when num does not depend on den); with ``example``,
         den (a parameter) moves in that example's forward pass only."""
+        if num == (self.names.L.name, ()) and example is None:
+            return self._adjoints().get(den, 0.0)
         key = (den, example)
         if key not in self._tangents:
             self._tangents[key] = self._run(dict(self.values), den, example)
         return self._tangents[key].get(num, 0.0)
+
+
+def _affine(values: dict[Element, float], pairs: list[tuple[Element, Element]],
+            bias: Element | None) -> tuple[float, list[tuple[Element, float]]]:
+    """``sum w a (+ b)`` over (weight, input) element pairs: its value and local partials."""
+    value = math.fsum(values[w] * values[a] for w, a in pairs) + (values[bias] if bias else 0.0)
+    partials = [*((w, values[a]) for w, a in pairs), *((a, values[w]) for w, a in pairs)]
+    return value, partials + ([(bias, 1.0)] if bias else [])
 
 
 def draw(table: ModelTable, rng: random.Random, count: int = INSTANCES) -> list[ModelInstance]:
@@ -561,12 +700,20 @@ def _size_sets(table: ModelTable, rng: random.Random, count: int) -> list[dict[s
     sets = []
     for n in range(count):
         # The first two instances give every size a different value, so that an index running
-        # over the wrong set cannot pass by coincidence.
-        if n < 2:
-            chosen = rng.sample(values, len(symbols))
+        # over the wrong set cannot pass by coincidence. A convolution's output must have a
+        # position (kernel <= input): sizes that leave none are drawn again.
+        for _ in range(100):
+            if n < 2:
+                chosen = rng.sample(values, len(symbols))
+            else:
+                chosen = [rng.choice(values) for _ in symbols]
+            sizes = dict(zip(symbols, chosen, strict=True))
+            if all(int(out.subs(sizes)) >= 1 for layer in table.convs for out in layer.out_sizes):
+                break
         else:
-            chosen = [rng.choice(values) for _ in symbols]
-        sets.append(dict(zip(symbols, chosen, strict=True)))
+            raise UsageError(f"model {table.names.spec.name}: no sizes from {low} to {values[-1]} "
+                             "fit its kernels to its inputs")
+        sets.append(sizes)
     for sizes in sets:
         _check_size(table, sizes)
     return sets
@@ -574,8 +721,16 @@ def _size_sets(table: ModelTable, rng: random.Random, count: int) -> list[dict[s
 
 def _check_size(table: ModelTable, sizes: dict[sp.Symbol, int]) -> None:
     names = table.names
-    widths = [int(w.subs(sizes)) for w in names.widths]
+    if table.convs:  # the head reads the conv output, whose width follows from the conv sizes
+        last = table.convs[-1]
+        flat = sp.Mul(last.channels, *last.out_sizes)
+        widths = [int(w.subs(sizes)) for w in (flat, *names.widths[1:])]
+        widths[0] = max(widths[0], 1)
+    else:
+        widths = [int(w.subs(sizes)) for w in names.widths]
     count = sum(a * b + b for a, b in itertools.pairwise(widths))
+    for layer in table.convs:
+        count += int(sp.Mul(layer.channels, layer.in_channels, *layer.kernel).subs(sizes))
     if count > MAX_ELEMENTS:
         raise UsageError(f"model {names.spec.name} is too large to check by evaluation "
                          f"({count} parameters at concrete sizes; the limit is {MAX_ELEMENTS})")

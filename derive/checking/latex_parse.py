@@ -48,27 +48,39 @@ SHOWN = {HAT_Y: r"\hat{y}", "zhat": r"\hat{z}", "ztilde": r"\tilde{z}", "delta_h
 
 @dataclass(frozen=True)
 class Shifted:
-    """An index letter moved by a whole number: ``t+1``, ``t-1`` (``h_{t-1}``, ``\\delta_{t+1}``)."""
+    """Index arithmetic: letters added or subtracted and a whole number, ``t+1``, ``t-1``
+    (``h_{t-1}``), ``t+r-1`` (``x_{c,t+r-1}``, a convolution's window), ``s-r+1``."""
 
-    letter: str
-    shift: int
+    terms: tuple[tuple[str, int], ...]  # (letter, +1 or -1), in the order written
+    shift: int = 0
 
     def __str__(self) -> str:
-        return f"{self.letter}{self.shift:+d}"
+        text = "".join(f"{'+' if sign > 0 else '-'}{letter}" for letter, sign in self.terms).lstrip("+")
+        return text + (f"{self.shift:+d}" if self.shift else "")
+
+    @property
+    def letters(self) -> tuple[str, ...]:
+        return tuple(letter for letter, _ in self.terms)
 
 
 Index = str | int | Shifted  # an index letter (``k``, ``\\alpha``), a position (``1``), or ``t+1``
 
 
+def letters_of(i: Index) -> tuple[str, ...]:
+    """The index letters ``i`` runs with (``t`` and ``r`` of ``t+r-1``; none for a position)."""
+    return i.letters if isinstance(i, Shifted) else (i,) if isinstance(i, str) else ()
+
+
 def letter_of(i: Index) -> str | None:
-    """The index letter ``i`` runs with (``t`` of ``t+1``), or None for a concrete position."""
-    return i.letter if isinstance(i, Shifted) else i if isinstance(i, str) else None
+    """The one letter of a plain or once-shifted index (``t`` of ``t+1``), else None."""
+    letters = letters_of(i)
+    return letters[0] if len(letters) == 1 else None
 
 
 def position(i: Index, env: dict[str, int]) -> int:
     """The concrete position of index ``i`` under the assignment ``env``."""
     if isinstance(i, Shifted):
-        return env[i.letter] + i.shift
+        return sum(sign * env[letter] for letter, sign in i.terms) + i.shift
     return env[i] if isinstance(i, str) else i
 
 
@@ -406,9 +418,12 @@ script: "_" sub_arg           -> subscript
       | PRIME                 -> prime_mark
 top_arg: TOP | "{" TOP "}" | "{" expr TOP "}"
 sub_arg: index | DIGIT | "{" sub_item+ ("," sub_item+)* "}"
-?sub_item: index | NUMBER
-        | index "+" DIGIT   -> shifted_up
-        | index "-" DIGIT   -> shifted_down
+?sub_item: index | NUMBER | shifted
+shifted: index shift_term+
+shift_term: "+" index   -> plus_letter
+          | "-" index   -> minus_letter
+          | "+" DIGIT   -> plus_number
+          | "-" DIGIT   -> minus_number
 sup_arg: DIGIT | LETTER | GREEK | "{" expr "}"
 index: LETTER | GREEK
 
@@ -528,12 +543,6 @@ def _index(tok: Any) -> Index:
     if text.isdigit():
         return int(text)
     return text.lstrip("\\")
-
-
-def _shifted(tok: Any, shift: int) -> Shifted:
-    letter = _index(tok)
-    assert isinstance(letter, str)  # the grammar's index: a letter or a Greek command
-    return Shifted(letter, shift)
 
 
 def _is_label(node: Node) -> bool:
@@ -701,11 +710,24 @@ class _Build:
         return tuple(t if isinstance(t, Shifted) else _index(t)
                      for t in c if not (_is_token(t) and t.type == "COMMA"))
 
-    def shifted_up(self, c):
-        return _shifted(c[0], int(str(c[1])))
+    def shifted(self, c):
+        first = _index(c[0])
+        assert isinstance(first, str)  # the grammar's index: a letter or a Greek command
+        terms = [(first, 1)] + [term for term in c[1:] if isinstance(term, tuple)]
+        shift = sum(term for term in c[1:] if isinstance(term, int))
+        return Shifted(tuple(terms), shift)
 
-    def shifted_down(self, c):
-        return _shifted(c[0], -int(str(c[1])))
+    def plus_letter(self, c):
+        return (_index(c[0]), 1)
+
+    def minus_letter(self, c):
+        return (_index(c[0]), -1)
+
+    def plus_number(self, c):
+        return int(str(c[0]))
+
+    def minus_number(self, c):
+        return -int(str(c[0]))
 
     def sup_arg(self, c):
         item = c[0]

@@ -215,7 +215,9 @@ class Prover:
         ``time_left``: what remains of the equation's own time, when less than the proof's limit.
         """
         limit = self.time_limit if time_left is None else min(self.time_limit, time_left)
-        if limit <= 0 or not can_interrupt() or self.table.batch:  # a batch: checked numerically
+        if self.table.batch or self.table.recurrent is not None or self.table.convs:
+            return None  # a batch, steps through time, windows: checked numerically
+        if limit <= 0 or not can_interrupt():
             return None
         started = time.monotonic()
         try:

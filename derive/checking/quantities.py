@@ -20,15 +20,18 @@ from dataclasses import dataclass, replace
 import sympy as sp
 
 from .. import forward
-from ..errors import UsageError
-from ..naming import BATCH_SIZE, ModelNames, StepState, latex_name
+from ..naming import BATCH_SIZE, ModelNames, RecurrentNames, array, latex_name, recurrent_names
+from ..naming import names as model_names
+from ..spec import ModelSpec
 from .latex_parse import HAT_Y, SIGMA, Index, Name
 from .problems import Wrong
 
 # Per-layer kinds: the dense layer's, a norm's (statistics mu and var, normalised ztilde, scaled
 # zhat, parameters gamma and beta, error delta_hat) and g = dL/da, the error of a layer's output.
 NORM_KINDS = ("mu", "var", "ztilde", "zhat", "gamma", "beta", "delta_hat")
-LAYER_KINDS = ("z", "a", "w", "b", "delta", *NORM_KINDS, "g")
+# A recurrent layer's own: its state h and input weight U (its W, b, z, delta and g as a layer's).
+RECURRENT_KINDS = ("h", "u")
+LAYER_KINDS = ("z", "a", "w", "b", "delta", *NORM_KINDS, "g", *RECURRENT_KINDS)
 # Error terms: the kind -> the kind of the quantity it is dL/d of.
 ERRORS = {"delta": "z", "delta_hat": "zhat", "g": "a"}
 EPSILON = ("epsilon", "varepsilon")  # how a norm's epsilon is written
@@ -43,8 +46,9 @@ class Quantity:
     layer: int | None
     dims: tuple[sp.Expr, ...]
     per_example: bool = False  # one value per example of a batch (z, a, delta, ...), not a parameter
-    # 0 just outside its first index's range: the state before the first step (h_0 = 0), the
-    # error after the last (delta_{T+1} = 0); written ``h_{t-1}``, ``\\delta_{t+1}``.
+    # 0 outside its range: the state before the first step (h_0 = 0), the error after the last
+    # (delta_{T+1} = 0), written ``h_{t-1}``, ``\\delta_{t+1}``; a convolution's error past its
+    # edges (the zero padding of a full correlation, ``\\delta_{k,s-r+1}``).
     zero_outside: bool = False
 
     @property
@@ -78,22 +82,57 @@ def _dims(*pairs) -> tuple[sp.Expr, ...]:
     return tuple(width for width, idx in pairs if idx is not None)
 
 
-class ModelTable:
-    """Every quantity of a model, looked up by what a writer calls it."""
+def table(spec: ModelSpec) -> ModelTable:
+    """The quantities of ``spec``: its layers', or a recurrent or conv model's and its dense head's."""
+    if spec.convolutional:
+        from ..conv import conv_layers
+        from ..conv import head_spec as conv_head
 
-    def __init__(self, names: ModelNames):
+        convs = conv_layers(spec)
+        last = convs[-1]
+        head = model_names(conv_head(spec, last), offset=last.number, inputs=array(last.a.name))
+        return ModelTable(head, convs=convs)
+    if spec.recurrent is None:
+        return ModelTable(model_names(spec))
+    from ..recurrent import head_spec  # the head's names, as the derivation numbers them
+
+    r = recurrent_names(spec)
+    return ModelTable(model_names(head_spec(spec), offset=1, inputs=r.state), recurrent=r)
+
+
+class ModelTable:
+    """Every quantity of a model, looked up by what a writer calls it.
+
+    A recurrent model's (``recurrent``): the layer's x_{tm}, h_{tk} (0 at t = 0), z_{tk}, its
+    errors delta_{tk} and g_{tk} = dL/dh_{tk} (0 at t = T + 1), W, U and b, all as layer 1's and
+    the ones a name without a layer label means; then the dense head from layer 2. With
+    ``outputs = "all"`` the head runs at every step, so its per-step quantities (and y) take the
+    step as a first index (``z^{(2)}_{ti}``), and L is the sum of the steps' losses.
+    """
+
+    def __init__(self, names: ModelNames, recurrent: RecurrentNames | None = None, convs: tuple = ()):
         self.names = names
-        _not_recurrent(names)
+        self.recurrent = recurrent
+        self.convs = convs  # a conv model's conv layers (derive.conv.ConvLayer), before the head
         self.batch = forward.couples_examples(names)  # answers are about one example of a batch
+        every_step = recurrent is not None and recurrent.outputs == "all"
+        step: tuple[sp.Expr, ...] = (recurrent.steps,) if recurrent is not None and every_step else ()
         out = names.output
         self.quantities: dict[tuple[str, int | None], Quantity] = {}
-        self._add(Quantity(names.x.name, "x", None, _dims((names.input_width, names.input_index)), True))
-        self._add(Quantity(names.y.name, "y", None, _dims((out.width, out.index)), True))
+        if recurrent is not None:
+            self._recurrent(recurrent)
+        elif convs:
+            self._conv(convs)
+        else:
+            self._add(Quantity(names.x.name, "x", None, _dims((names.input_width, names.input_index)), True))
+        self._add(Quantity(names.y.name, "y", None, step + _dims((out.width, out.index)), True))
         self._add(Quantity(names.L.name, "L", None, (), True))
         for layer in names.layers:
-            unit, weight = layer.unit_dims, layer.weight_dims
+            unit, weight = step + layer.unit_dims, layer.weight_dims
+            if convs and layer is names.layers[0]:  # after flatten: w_{i,k,t} reads a_{kt}
+                weight = layer.unit_dims + (convs[-1].channels, *convs[-1].out_sizes)
             for kind, q, dims in (("z", layer.z, unit), ("a", layer.a, unit), ("w", layer.w, weight),
-                                  ("b", layer.b, unit), ("delta", layer.delta, unit)):
+                                  ("b", layer.b, layer.unit_dims), ("delta", layer.delta, unit)):
                 if q in (layer.w, layer.b) and q not in layer.params:
                     continue  # a layer without bias has no b
                 self._add(Quantity(q.name, kind, layer.number, dims, kind not in ("w", "b")))
@@ -103,7 +142,8 @@ class ModelTable:
                 for kind in NORM_KINDS:
                     statistic = kind in ("mu", "var")
                     parameter = kind in ("gamma", "beta")
-                    dims = unit if over_batch or not statistic else ()  # batch norm's: one per unit
+                    dims = unit if over_batch or not statistic else step  # batch norm's: one per unit
+                    dims = layer.unit_dims if parameter else dims
                     self._add(Quantity(getattr(layer, kind).name, kind, layer.number, dims,
                                        not parameter and not (statistic and over_batch)))
                 self._add(Quantity(layer.eps.name, "epsilon", layer.number, ()))
@@ -111,6 +151,46 @@ class ModelTable:
             self._add(Quantity(self.l2_key, "l2", None, ()))
             self._add(Quantity(names.decay.name, "Omega", None, ()))
         self.sizes = {str(w): w for w in self.size_symbols()}
+
+    def _recurrent(self, r: RecurrentNames) -> None:
+        """Layer 1, recurrent: its sequences over the steps and its parameters."""
+        state = (r.steps, r.width)
+        self._add(Quantity(r.x.name, "x", None, (r.steps, r.inputs), True))
+        for kind, q, dims, zero in (("h", r.h, state, True), ("z", r.z, state, False),
+                                    ("delta", r.delta, state, True), ("g", r.g, state, True),
+                                    ("w", r.w, (r.width, r.width), False),
+                                    ("u", r.u, (r.width, r.inputs), False), ("b", r.b, (r.width,), False)):
+            if q in (r.w, r.u, r.b) and q not in r.params:
+                continue  # no bias
+            self._add(Quantity(q.name, kind, 1, dims, q not in r.params, zero))
+
+    def _conv(self, convs: tuple) -> None:
+        """The conv layers (1 to n): the input x_{ct}, each layer's z, a, W, b and its errors
+        delta and g, which are 0 past the layer's edges (a full correlation's zero padding)."""
+        first = convs[0]
+        self._add(Quantity(first.prev.name, "x", None, (first.in_channels, *first.in_sizes), True))
+        for layer in convs:
+            out = (layer.channels, *layer.out_sizes)
+            kernel = (layer.channels, layer.in_channels, *layer.kernel)
+            for kind, q, dims, zero in (("z", layer.z, out, False), ("a", layer.a, out, False),
+                                        ("delta", layer.delta, out, True), ("g", layer.g, out, True),
+                                        ("w", layer.w, kernel, False),
+                                        ("b", layer.b, (layer.channels,), False)):
+                if q is layer.b and not layer.bias:
+                    continue
+                self._add(Quantity(q.name, kind, layer.number, dims, kind not in ("w", "b"), zero))
+
+    def error_of(self, q: Quantity) -> Quantity:
+        """The quantity an error term is dL/d of: delta of z, g of a layer's output (a, or h)."""
+        kind = ERRORS[q.kind]
+        if kind == "a" and ("h", q.layer) in self.quantities:
+            kind = "h"
+        return self.quantities[(kind, q.layer)]
+
+    @property
+    def layer_count(self) -> int:
+        """Layers 1 to this (a recurrent model's layer 1 is the recurrent one)."""
+        return self.names.layers[-1].number
 
     @property
     def l2_key(self) -> str:
@@ -123,7 +203,15 @@ class ModelTable:
 
     def size_symbols(self) -> list[sp.Symbol]:
         """The model's size symbols, and the batch size N where examples couple."""
-        found = self.names.size_symbols() + ([BATCH_SIZE] if self.batch else [])
+        found = set(self.names.size_symbols()) | ({BATCH_SIZE} if self.batch else set())
+        if self.recurrent is not None:
+            r = self.recurrent
+            found |= {s for s in (r.steps, r.width, r.inputs) if isinstance(s, sp.Symbol)}
+        if self.convs:  # the convolutions' sizes; the head's input is their output, not a size
+            found.discard(self.names.input_width)
+            for layer in self.convs:
+                found |= {s for e in (layer.channels, layer.in_channels, *layer.kernel, *layer.in_sizes)
+                          for s in e.free_symbols}
         return sorted(found, key=str)
 
     def examples(self) -> str:
@@ -143,7 +231,7 @@ class ModelTable:
 
     def resolve(self, name: Name) -> Ref:
         """The model quantity (or size, or e) a written name stands for; ``Wrong`` if none."""
-        base = "w" if name.base == "W" else name.base
+        base = {"W": "w", "U": "u"}.get(name.base, name.base)
         if base in self.sizes and not name.indices and name.label is None:
             return Ref(None, size=self.sizes[base])
         if base == "e" and not name.indices and name.label is None:
@@ -168,7 +256,7 @@ class ModelTable:
             if label is not None:
                 raise Wrong(f"{name.show()}: {base} has no layer superscript")
             return self._element(self.quantities[(base, None)], name)
-        if base not in LAYER_KINDS:
+        if base not in LAYER_KINDS or (base in RECURRENT_KINDS and self.recurrent is None):
             raise Wrong(f"{name.show()} is not a quantity of model {self.names.spec.name} "
                         f"(its quantities: {self.known()})")
         return self._element(self._layer_quantity(base, label, name), name)
@@ -189,23 +277,26 @@ class ModelTable:
         return next(iter(found.values()))
 
     def _layer_quantity(self, kind: str, label, name: Name) -> Quantity:
-        layers = self.names.layers
+        count = self.layer_count
         if isinstance(label, str):
             raise Wrong(f"{name.show()}: the layer superscript must be a number such as (1)")
-        numbers = [n for n in range(1, len(layers) + 1) if (kind, n) in self.quantities]
+        numbers = [n for n in range(1, count + 1) if (kind, n) in self.quantities]
         if not numbers:  # b of a model whose layers have no bias, gamma of one without a norm
             if kind in NORM_KINDS:
                 raise Wrong(f"{name.show()}: model {self.names.spec.name} has no normalised layer")
             raise Wrong(f"{name.show()}: no layer of model {self.names.spec.name} has a bias")
         if label is not None:
             if (kind, label) not in self.quantities:
-                if label in range(1, len(layers) + 1):
-                    lacks = "is not normalised" if kind in NORM_KINDS else "has no bias"
+                if label in range(1, count + 1):
+                    lacks = ("is not normalised" if kind in NORM_KINDS else "is not recurrent"
+                             if kind in RECURRENT_KINDS else "has no bias")
                     raise Wrong(f"{name.show()}: layer {label} of model {self.names.spec.name} {lacks}")
-                raise Wrong(f"{name.show()}: model {self.names.spec.name} has layers 1 to {len(layers)}")
+                raise Wrong(f"{name.show()}: model {self.names.spec.name} has layers 1 to {count}")
             return self.quantities[(kind, label)]
-        if len(layers) == 1:
+        if count == 1:
             return self.quantities[(kind, 1)]
+        if self.recurrent is not None and (kind, 1) in self.quantities:
+            return self.quantities[(kind, 1)]  # unlabelled: the recurrent layer's, as the sheet writes it
         # Without a superscript, the number of indices often tells the layer (model b: a_k, a).
         fits = [self.quantities[(kind, n)] for n in numbers
                 if len(name.indices) in self._index_counts(self.quantities[(kind, n)])]
@@ -231,14 +322,6 @@ class ModelTable:
         example = len(name.indices) == len(q.dims) + 1
         return Ref(q, name.indices, example=example,
                    implicit=self.batch and q.per_example and not example)
-
-
-def _not_recurrent(names: ModelNames) -> None:
-    """``UsageError`` for a model with a recurrent layer: its answers (sums over the steps,
-    ``h_{t-1}``, ``delta_{t+1}``) are not read yet."""
-    if isinstance(names.x, StepState) or names.spec.recurrent is not None:
-        raise UsageError(f"model {names.spec.name}: answers about a recurrent layer (sums over t, h_t, "
-                         "delta_{t+1}) are not checked yet; derive show, sheet, code and verify handle it")
 
 
 def _whole(name: Name, q: Quantity) -> str:

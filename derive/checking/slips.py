@@ -185,7 +185,7 @@ def _derivative_of(table: ModelTable, node: Node) -> tuple[str, tuple] | None:
             ref = table.resolve(node)
             if ref.quantity is None or ref.quantity.kind not in ERRORS:
                 return None
-            of = table.quantities[(ERRORS[ref.quantity.kind], ref.quantity.layer)]
+            of = table.error_of(ref.quantity)
             return of.key, ref.indices
         loss = table.quantities[("L", None)]
         if isinstance(node, WrittenPartial) and table.resolve(node.num).quantity == loss:

@@ -29,7 +29,7 @@ from typing import TypeAlias
 import sympy as sp
 
 from .. import activations
-from ..naming import INDEX_LETTERS, latex_name
+from ..naming import INDEX_LETTERS, STEP_LETTER, latex_name
 from .latex_parse import (
     VECTOR_NODES,
     Add,
@@ -39,6 +39,7 @@ from .latex_parse import (
     Elementwise,
     Func,
     Group,
+    Index,
     Kronecker,
     Mul,
     Name,
@@ -53,6 +54,7 @@ from .latex_parse import (
     WrittenPartial,
     function_key,
     letter_of,
+    letters_of,
 )
 from .problems import Unreadable, Wrong
 from .quantities import LAYER_KINDS, ModelTable, Quantity
@@ -60,7 +62,9 @@ from .quantities import LAYER_KINDS, ModelTable, Quantity
 Dim: TypeAlias = sp.Expr | None  # None: the length of a \mathbf{1}, fixed by what it meets
 ONE = sp.Integer(1)
 LETTERS = (*INDEX_LETTERS, "n", "o", "g", "h", "f", "d", "w")  # for sums and free dimensions
-VECTOR_KINDS = ("x", "y", "z", "a", "w", "b", "delta", "zhat", "ztilde", "gamma", "beta", "delta_hat", "g")
+VECTOR_KINDS = ("x", "y", "z", "a", "w", "b", "delta", "zhat", "ztilde", "gamma", "beta", "delta_hat", "g",
+                "h", "u")
+MATRICES = {"W": "w", "U": "u"}  # capital letters that are whole matrices: weights
 MAX_READINGS = 64  # other groupings of \odot and products tried per equation
 # Whole-layer activations (softmax), by the key their LaTeX is read as; their registry formula
 # (``vector_forward``) gives each element.
@@ -154,8 +158,19 @@ def _walk(node: Node) -> Iterator[Node]:
 
 
 def _whole(name: Name) -> bool:
-    """A bold or capital name without indices: a whole vector or matrix."""
-    return not name.indices and (name.bold or name.base == "W") and name.base in (*VECTOR_KINDS, "W")
+    """A bold or capital name without indices: a whole vector or matrix; or a bold name with one
+    index, a recurrent layer's vector at a step (``\\mathbf{h}_t``)."""
+    whole = not name.indices and (name.bold or name.base in MATRICES)
+    return (whole or (name.bold and _step(name))) and name.base in (*VECTOR_KINDS, *MATRICES)
+
+
+def _step(name: Name) -> bool:
+    """Whether a name's one index reads as a time step: ``t``, ``t+1``, or a size such as ``T``
+    (``\\mathbf{w}_j`` stays the element w_j)."""
+    if len(name.indices) != 1:
+        return False
+    letter = letter_of(name.indices[0])
+    return letter is not None and (letter == STEP_LETTER or letter.isupper())
 
 
 def uses_vector_notation(equation: WrittenEquation) -> bool:
@@ -193,13 +208,13 @@ class Lowerer:
 
     def __init__(self, table: ModelTable, equation: WrittenEquation):
         self.table = table
-        self.layered = len(table.names.layers) > 1
+        self.layered = table.layer_count > 1
         self.taken: set[str] = set()
         self.readings = 0  # other groupings of \odot tried, bounded by MAX_READINGS
         for side in equation.sides:
             for node in _walk(side):
                 if isinstance(node, Name):
-                    self.taken.update(i for i in map(letter_of, node.indices) if i is not None)
+                    self.taken.update(letter for i in node.indices for letter in letters_of(i))
                 elif isinstance(node, Sum):
                     self.taken.update(i for i in (node.var, node.exclude) if isinstance(i, str))
                 elif isinstance(node, Kronecker):
@@ -236,7 +251,7 @@ class Lowerer:
 
     def quantity(self, name: Name) -> Quantity | None:
         """The quantity a name without indices stands for (None: a size or e)."""
-        base = "w" if name.base == "W" else name.base
+        base = MATRICES.get(name.base, name.base)
         if name.label is None and (base in self.table.sizes or base == "e"):
             return None
         label = name.label
@@ -249,20 +264,22 @@ class Lowerer:
         if base not in LAYER_KINDS:
             self.table.resolve(name)  # raises Wrong, naming the model's quantities
             raise Wrong(f"{name.show()} is not a quantity of the model")
-        layers = range(1, len(self.table.names.layers) + 1)
+        layers = range(1, self.table.layer_count + 1)
         if label is not None:
             if not isinstance(label, int) or (base, label) not in self.table.quantities:
                 raise Wrong(f"{name.show()}: the layer superscript must be a number from 1 to {len(layers)}")
             return self.table.quantities[(base, label)]
-        options = [self.table.quantities[(base, n)] for n in layers]
+        if self.table.recurrent is not None and (base, 1) in self.table.quantities:
+            return self.table.quantities[(base, 1)]  # unlabelled: the recurrent layer's
+        options = [self.table.quantities[(base, n)] for n in layers if (base, n) in self.table.quantities]
         if len(options) > 1:  # a bold name is the layer's vector, a plain one its number
-            options = [q for q in options if bool(q.dims) == (name.bold or name.base == "W")]
+            options = [q for q in options if bool(q.dims) == (name.bold or name.base in MATRICES)]
         if len(options) != 1:
             which = " or ".join(f"{latex_name(name.base)}^{{({n})}}" for n in layers)
             raise Wrong(f"{name.show()} is ambiguous in model {self.table.names.spec.name}: write {which}")
         return options[0]
 
-    def element(self, q: Quantity, name: Name, letters: tuple[Letter, ...]) -> Name:
+    def element(self, q: Quantity, name: Name, letters: tuple[Letter | Index, ...]) -> Name:
         base = "W" if q.kind == "w" and len(q.dims) == 2 else q.kind
         label = q.layer if self.layered and q.layer is not None else None
         indices = tuple(letter for letter in letters if letter is not None)
@@ -270,6 +287,9 @@ class Lowerer:
 
     def _Name(self, node: Name) -> Array:
         if node.indices:
+            stepped = self._at_step(node)
+            if stepped is not None:
+                return stepped
             return Array(Shape(ONE, ONE), lambda i, j: replace(node, bold=False))
         q = self.quantity(node)
         if q is None:
@@ -282,6 +302,17 @@ class Lowerer:
         if len(dims) == 1:
             return Array(Shape(dims[0], ONE), lambda i, j: self.element(q, node, (i,)))
         return Array(Shape(dims[0], dims[1]), lambda i, j: self.element(q, node, (i, j)))
+
+    def _at_step(self, node: Name) -> Array | None:
+        """``\\mathbf{h}_t``: a recurrent model's vector (over its units) at the written step."""
+        r = self.table.recurrent
+        if r is None or not node.bold or len(node.indices) != 1:
+            return None
+        q = self.quantity(replace(node, indices=()))
+        if q is None or len(q.dims) != 2 or q.dims[0] != r.steps:
+            return None
+        step = node.indices[0]
+        return Array(Shape(q.dims[1], ONE), lambda i, j: self.element(q, node, (step, i)))
 
     def _WrittenPartial(self, node: WrittenPartial) -> Array:
         num, den = self._Name(node.num), self._Name(node.den)

@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..checking.binding import Binder
+from ..checking.binding import Binder, recurrent_errors
 from ..checking.latex_parse import (
     Group,
     LatexError,
@@ -29,10 +29,10 @@ from ..checking.latex_parse import (
 )
 from ..checking.problems import Unreadable, Wrong
 from ..checking.quantities import ERRORS, ModelTable
+from ..checking.quantities import table as model_table
 from ..checking.slips import KINDS
 from ..checking.vector import lower
 from ..errors import DeriveError, UsageError
-from ..naming import names as model_names
 from ..spec import ModelSpec, resolve
 
 TOP_KEYS = {"model", "seed", "timeout", "visibility", "question"}
@@ -92,6 +92,7 @@ def signature(table: ModelTable, node: Node) -> Signature:
     """What a left side names: (quantity key, index pattern) of the name, or of a partial's
     numerator and denominator (an error term, ``\\delta``, ``\\hat{\\delta}`` or ``g``, names the
     partial of L it stands for); ``Unreadable`` if it names no quantity, ``Wrong`` if it misnames one."""
+    node = recurrent_errors(WrittenEquation((node, node), ""), table).sides[0]
     lowered = lower(WrittenEquation((node, node), ""), table)
     if lowered is not None:
         node = lowered.equation.sides[0]
@@ -110,7 +111,7 @@ def signature(table: ModelTable, node: Node) -> Signature:
         pattern = tuple(letters.setdefault(i, len(letters)) if isinstance(i, str) else ("at", i)
                         for i in ref.indices)
         if ref.quantity.kind in ERRORS and len(parts) == 1:  # delta, delta-hat, g: a dL/d(...)
-            of = table.quantities[(ERRORS[ref.quantity.kind], ref.quantity.layer)]
+            of = table.error_of(ref.quantity)
             out.append((table.names.L.name, ()))
             out.append((of.key, pattern))
             continue
@@ -182,7 +183,7 @@ def load_key(path: str | Path) -> Key:
         known = ", ".join(sorted(TOP_KEYS))
         raise where.error(f"unknown key {unknown!r} (known: {known})", where.top.get(unknown))
     spec = _model(data, path, where)
-    table = ModelTable(model_names(spec))
+    table = model_table(spec)
     seed = data.get("seed", 20240601)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise where.error("'seed' must be an integer", where.top.get("seed"))
@@ -280,7 +281,7 @@ def _partial(entry: object, name: str, full: float, quantity: str, table: ModelT
     if not isinstance(entry["answer"], str):
         raise where.error(f"{label}: 'answer' must be a string (a right side in LaTeX)", line)
     try:  # read and bound like an answer, so that it can ever be matched
-        Binder(table).bind(parse_equation(f"{quantity} = {entry['answer']}"))
+        Binder(table).bind(recurrent_errors(parse_equation(f"{quantity} = {entry['answer']}"), table))
     except (LatexError, Wrong, Unreadable) as exc:
         raise where.error(f"{label}: cannot use the answer: {exc}", line) from None
     return Credit(entry["answer"], None, points, feedback)
