@@ -51,7 +51,7 @@ def input_shape(value: object, kinds: list[object], fail: Fail, _size: Check) ->
 
 
 def layer(raw: dict, kind: str, known: dict, at: Callable[[str | None], Fail], _size: Check,
-          _parameter: Check) -> dict[str, Any]:
+          _activation: Check) -> dict[str, Any]:
     """A conv or flatten layer table, validated (its kernel not yet fitted to the inputs): the
     fields of its ``spec.Layer``."""
     if kind == "flatten":
@@ -71,30 +71,17 @@ def layer(raw: dict, kind: str, known: dict, at: Callable[[str | None], Fail], _
         if key not in raw:
             at(None)(f"missing key {_show(key)}; a conv layer needs {', '.join(REQUIRED_CONV)}")
     channels = _size(raw["channels"], "channels", at("channels"))
-    activation = raw["activation"]
-    if not isinstance(activation, str) or activation not in known:
-        at("activation")(
-            f"unknown activation {_show(activation)}; known activations: {', '.join(sorted(known))}"
-        )
+    activation, parameters, bias = _activation(raw, known, at)
     if not known[activation].elementwise:
         at("activation")(
             f"activation {_show(activation)} is not elementwise; a conv layer takes an elementwise activation"
         )
-    parameters = []
-    for key in parameter_keys:
-        if key in raw:
-            parameters.append(
-                (key, _parameter(raw[key], key, activation, known[activation].parameters, at(key)))
-            )
-    bias = raw.get("bias", True)
-    if not isinstance(bias, bool):
-        at("bias")(f"bias must be true or false, got {_show(bias)}")
     value = raw["kernel"]
     sizes = value if isinstance(value, list) else [value]
     if not 1 <= len(sizes) <= 2:
         at("kernel")(f"kernel must be a size or a list of one size per spatial axis, got {_show(value)}")
     kernel = tuple(_size(v, "kernel", at("kernel")) for v in sizes)
-    return {"units": channels, "activation": activation, "parameters": tuple(parameters), "bias": bias,
+    return {"units": channels, "activation": activation, "parameters": parameters, "bias": bias,
             "kind": "conv", "kernel": kernel}
 
 

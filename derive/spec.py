@@ -379,7 +379,7 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
     if kind in CONV_KINDS:
         from .conv_spec import layer as conv_layer
 
-        return Layer(**conv_layer(raw, kind, known, at, _size, _parameter))
+        return Layer(**conv_layer(raw, kind, known, at, _size, _activation))
     # An activation's parameters (``alpha``) are layer keys too, for the activations that take them.
     parameter_keys = tuple(sorted({p for entry in known.values() for p in entry.parameters}))
     allowed = LAYER_KEYS + OPTIONAL_LAYER_KEYS + parameter_keys
@@ -390,21 +390,9 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
         if key not in raw:
             at(None)(f"missing key {_show(key)}; required keys: {', '.join(LAYER_KEYS)}")
     units = _size(raw["units"], "units", at("units"))
-    activation = raw["activation"]
-    if not isinstance(activation, str) or activation not in known:
-        at("activation")(
-            f"unknown activation {_show(activation)}; known activations: {', '.join(sorted(known))}"
-        )
+    activation, parameters, bias = _activation(raw, known, at)
     if not known[activation].elementwise and index != count - 1:
         at("activation")(f"activation {_show(activation)} is only allowed on the output layer")
-    parameters = tuple(
-        (key, _parameter(raw[key], key, activation, known[activation].parameters, at(key)))
-        for key in parameter_keys
-        if key in raw
-    )
-    bias = raw.get("bias", True)
-    if not isinstance(bias, bool):
-        at("bias")(f"bias must be true or false, got {_show(bias)}")
     last = index == count - 1
     skip = raw.get("skip")
     if skip is not None:
@@ -437,6 +425,27 @@ def _layer(raw: dict, index: int, count: int, known: dict, where: _Locator, sour
         eps = float(value)
     kind, steps, outputs = _kind(raw, index, last, units, known[activation].elementwise, at)
     return Layer(units, activation, parameters, bias, skip, norm, eps, kind, steps, outputs)
+
+
+def _activation(raw: dict, known: dict, at: Callable[[str | None], Fail]
+                ) -> tuple[str, tuple[tuple[str, float], ...], bool]:
+    """A layer's ``activation`` (known by the registry ``known``), the activation's parameters the
+    layer sets (``alpha``) and its ``bias``, validated: what dense and conv layers share."""
+    activation = raw["activation"]
+    if not isinstance(activation, str) or activation not in known:
+        at("activation")(
+            f"unknown activation {_show(activation)}; known activations: {', '.join(sorted(known))}"
+        )
+    parameter_keys = sorted({p for entry in known.values() for p in entry.parameters})
+    parameters = tuple(
+        (key, _parameter(raw[key], key, activation, known[activation].parameters, at(key)))
+        for key in parameter_keys
+        if key in raw
+    )
+    bias = raw.get("bias", True)
+    if not isinstance(bias, bool):
+        at("bias")(f"bias must be true or false, got {_show(bias)}")
+    return activation, parameters, bias
 
 
 def _kind(raw: dict, index: int, last: bool, units: Size, elementwise: bool,
