@@ -36,6 +36,7 @@ from .quantities import ModelTable
 from .symbolic import SymbolicModel
 
 PROOF_TIME_LIMIT = 1.0  # seconds per equation
+RING_AGAIN = 0.1  # seconds between alarms once the time is up (see _alarm)
 MAX_ASSIGNMENTS = 16  # index assignments proved one by one when there is no symmetry to use
 MIN_SIZE = 2
 
@@ -173,16 +174,25 @@ def is_zero(difference: sp.Expr, model: SymbolicModel) -> bool:
 
 @contextmanager
 def _alarm(seconds: float):
-    """Raise ``_OutOfTime`` after ``seconds``, restoring any timer and handler already set."""
+    """Raise ``_OutOfTime`` after ``seconds``, and again every ``RING_AGAIN`` seconds until the block
+    is left, restoring any timer and handler already set.
+
+    Once is not enough: an exception raised while Python runs a ``__del__`` or a weakref callback
+    (SymPy's caches drop objects all the time) is printed and dropped, and a one-shot alarm lost so
+    let a proof run for minutes (seen in CI)."""
+    armed = [True]
+
     def ring(signum, frame):
-        raise _OutOfTime
+        if armed[0]:  # not once the block is being left
+            raise _OutOfTime
 
     previous = signal.signal(signal.SIGALRM, ring)
     started = time.monotonic()
-    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds, RING_AGAIN)
     try:
         yield
     finally:
+        armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         if old_delay:
