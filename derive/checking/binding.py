@@ -9,7 +9,7 @@ are what evaluation reads. ``check_limits`` bounds literal exponents.
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import replace
 
 import sympy as sp
 
@@ -30,6 +30,7 @@ from .latex_parse import (
     WrittenPartial,
     letter_of,
     letters_of,
+    rebuild,
 )
 from .problems import Unreadable, Wrong
 from .quantities import ERRORS, ModelTable, Ref
@@ -237,21 +238,5 @@ def recurrent_errors(equation: WrittenEquation, table: ModelTable) -> WrittenEqu
             return Name("delta", (node.i, node.j))
         return node
 
-    return replace(equation, sides=tuple(_rebuild(side, step_first) for side in equation.sides))
+    return replace(equation, sides=tuple(rebuild(side, step_first) for side in equation.sides))
 
-
-def _rebuild(node, change):
-    """``node`` with ``change`` applied to every node, children first (tuples of nodes too)."""
-    if isinstance(node, tuple):
-        items = tuple(_rebuild(item, change) for item in node)
-        return items if any(a is not b for a, b in zip(items, node, strict=True)) else node
-    if not isinstance(node, Node):
-        return node
-    changes = {}
-    for f in fields(node):
-        if f.init:
-            value = getattr(node, f.name)
-            rebuilt = _rebuild(value, change)
-            if rebuilt is not value:
-                changes[f.name] = rebuilt
-    return change(replace(node, **changes) if changes else node)

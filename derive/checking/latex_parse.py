@@ -24,7 +24,8 @@ under another licence; a cached pickle would be loaded from a writable place. Ne
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -337,6 +338,25 @@ class WrittenEquation:
 # --- the grammar --------------------------------------------------------------------------------
 
 MATH_FUNCTIONS = (r"\exp", r"\log", r"\ln")
+
+
+def rebuild(node: Any, change: Callable[[Node], Node]) -> Any:
+    """``node`` with ``change`` applied to every node below it and to itself, children first
+    (fields holding nodes, tuples of them and tuples of tuples, as a ``Cases``'s rows); a node
+    nothing changed in is returned as it is."""
+    if isinstance(node, tuple):
+        items = tuple(rebuild(item, change) for item in node)
+        return items if any(a is not b for a, b in zip(items, node, strict=True)) else node
+    if not isinstance(node, Node):
+        return node
+    changes = {}
+    for f in fields(node):
+        if f.init:
+            value = getattr(node, f.name)
+            rebuilt = rebuild(value, change)
+            if rebuilt is not value:
+                changes[f.name] = rebuilt
+    return change(replace(node, **changes) if changes else node)
 
 
 def function_key(latex: str) -> str:

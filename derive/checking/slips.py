@@ -13,7 +13,7 @@ of the parse tree; nothing is evaluated as code.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -36,6 +36,7 @@ from .latex_parse import (
     Sum,
     WrittenEquation,
     WrittenPartial,
+    rebuild,
 )
 from .problems import Wrong
 from .quantities import ERRORS, ModelTable, Quantity
@@ -97,22 +98,7 @@ def written(node: Node) -> str:
 
 def _swap(tree: Node, target: Node, new: Node) -> Node:
     """``tree`` with the node ``target`` (by identity) replaced by ``new``."""
-    if tree is target:
-        return new
-    changes: dict[str, object] = {}
-    for f in fields(tree):
-        if not f.init:
-            continue
-        value = getattr(tree, f.name)
-        if isinstance(value, Node):
-            changed = _swap(value, target, new)
-            if changed is not value:
-                changes[f.name] = changed
-        elif isinstance(value, tuple) and any(isinstance(v, Node) for v in value):
-            items = tuple(_swap(v, target, new) if isinstance(v, Node) else v for v in value)
-            if any(a is not b for a, b in zip(items, value, strict=True)):
-                changes[f.name] = items
-    return replace(tree, **changes) if changes else tree  # type: ignore[arg-type]
+    return rebuild(tree, lambda node: new if node is target else node)
 
 
 def _walk(node: Node) -> Iterator[Node]:
