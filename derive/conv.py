@@ -34,7 +34,7 @@ import sympy as sp
 from . import activations
 from .chain import Derivation, Factor, Partial, local_derivative, undummy
 from .forward import Equation
-from .naming import LayerNames, array, element, index, size
+from .naming import LayerNames, ModelNames, array, element, index, size
 from .naming import names as dense_names
 from .spec import Layer, ModelSpec
 
@@ -191,6 +191,11 @@ def head_spec(spec: ModelSpec, last: ConvLayer) -> ModelSpec:
     inputs: int | str = int(width) if width.is_Integer else "F"
     dense: tuple[Layer, ...] = tuple(lay for lay in spec.layers if lay.kind == "dense")
     return ModelSpec(spec.name, inputs, dense, spec.loss, spec.title)
+
+
+def head_names(spec: ModelSpec, last: ConvLayer) -> ModelNames:
+    """The dense head's symbols: numbered after the conv layers, reading ``a`` of the last."""
+    return dense_names(head_spec(spec, last), offset=last.number, inputs=array(last.a.name))
 
 
 # --- definitions ----------------------------------------------------------------------------------
@@ -500,8 +505,7 @@ def derive_spec_head(spec: ModelSpec, last: ConvLayer) -> Derivation:
     """The dense head's derivation: numbered after the conv layers, reading ``a`` of the last."""
     from . import chain
 
-    head = head_spec(spec, last)
-    return chain.derive_spec(head, dense_names(head, offset=last.number, inputs=array(last.a.name)))
+    return chain.derive_spec(head_spec(spec, last), head_names(spec, last))
 
 
 __all__ = ["ConvDerivation", "ConvLayer", "ConvStep", "derive_conv"]

@@ -27,7 +27,7 @@ import sympy as sp
 from . import chain, forward
 from .chain import Chain, Derivation, Factor, GradientStep, Partial, local_derivative
 from .forward import Equation
-from .naming import RecurrentNames, recurrent_names, scalar
+from .naming import ModelNames, RecurrentNames, recurrent_names, scalar
 from .naming import names as model_names
 from .spec import ModelSpec
 
@@ -162,10 +162,15 @@ def head_spec(spec: ModelSpec) -> ModelSpec:
     return replace(spec, inputs=layer.units, layers=spec.layers[1:], aliases=())
 
 
+def head_names(spec: ModelSpec, r: RecurrentNames) -> ModelNames:
+    """The dense head's symbols: numbered from 2, reading the state at one step."""
+    return model_names(head_spec(spec), offset=1, inputs=r.state)
+
+
 def derive_recurrent(spec: ModelSpec) -> Derivation:
     """The derivation of a model whose first layer is recurrent (see the module docstring)."""
     r = recurrent_names(spec)
-    head = chain.derive_names(spec, model_names(head_spec(spec), offset=1, inputs=r.state))
+    head = chain.derive_names(spec, head_names(spec, r))
     e = _head_error(r, head)
     errors = (e, _state_error(r, e), _activation_error(r))
     boundary = (Equation(r.h[0, r.k], sp.Integer(0)), Equation(r.delta[r.steps + 1, r.k], sp.Integer(0)))

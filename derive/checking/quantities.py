@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import sympy as sp
 
 from .. import forward
-from ..naming import BATCH_SIZE, ModelNames, RecurrentNames, array, latex_name, recurrent_names
+from ..naming import BATCH_SIZE, ModelNames, RecurrentNames, latex_name, recurrent_names
 from ..naming import names as model_names
 from ..spec import ModelSpec
 from .latex_parse import HAT_Y, SIGMA, Index, Name
@@ -84,20 +84,17 @@ def _dims(*pairs) -> tuple[sp.Expr, ...]:
 
 def table(spec: ModelSpec) -> ModelTable:
     """The quantities of ``spec``: its layers', or a recurrent or conv model's and its dense head's."""
-    if spec.convolutional:
-        from ..conv import conv_layers
-        from ..conv import head_spec as conv_head
+    if spec.convolutional:  # the heads' names, as the derivations number them
+        from .. import conv
 
-        convs = conv_layers(spec)
-        last = convs[-1]
-        head = model_names(conv_head(spec, last), offset=last.number, inputs=array(last.a.name))
-        return ModelTable(head, convs=convs)
+        convs = conv.conv_layers(spec)
+        return ModelTable(conv.head_names(spec, convs[-1]), convs=convs)
     if spec.recurrent is None:
         return ModelTable(model_names(spec))
-    from ..recurrent import head_spec  # the head's names, as the derivation numbers them
+    from ..recurrent import head_names
 
     r = recurrent_names(spec)
-    return ModelTable(model_names(head_spec(spec), offset=1, inputs=r.state), recurrent=r)
+    return ModelTable(head_names(spec, r), recurrent=r)
 
 
 class ModelTable:

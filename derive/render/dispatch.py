@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..chain import Derivation
 from ..conv import ConvDerivation
-
-AnyDerivation = Derivation | ConvDerivation  # as derive.engine derives them
+from ..engine import AnyDerivation
 
 
 def terminal(d: AnyDerivation) -> str:
