@@ -453,16 +453,16 @@ class ModelInstance:
         return self._units[key]
 
     def _sample_conv(self, rng: random.Random, base: dict[Element, float]) -> None:
-        """The input x_{c,t...} and each conv layer's W and b (weights scaled by the fan-in)."""
+        """The input x_{c,t...} and each conv layer's W and b (weights within 3/sqrt(fan-in))."""
         first = self.convs[0]
         for ex in self.examples:
             for j in self._grid((first.in_channels, *first.in_sizes)):
                 base[(first.prev.name, ex + j)] = rng.uniform(-1.5, 1.5)
         for layer in self.convs:
             weights = self._grid((layer.channels, layer.in_channels, *layer.kernel))
-            scale = 1.5 / math.sqrt(max(1, len(weights) // self.size(layer.channels)))
+            bound = 3.0 / math.sqrt(max(1, len(weights) // self.size(layer.channels)))  # by fan-in
             for w in weights:
-                base[(layer.w.name, w)] = rng.uniform(-1.0, 1.0) * scale * 2
+                base[(layer.w.name, w)] = rng.uniform(-bound, bound)
             if layer.bias:
                 for k in self._grid((layer.channels,)):
                     base[(layer.b.name, k)] = rng.uniform(-1.0, 1.0)
