@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from handwritten import hand_residual_layernorm  # noqa: E402
+from handwritten import hand_residual_layernorm, softmax_ce  # noqa: E402
 from harness import write_section  # noqa: E402
 
 from derive import __version__, derive  # noqa: E402
@@ -90,18 +90,10 @@ def hand_b(params, X, y):
     return float(loss), {"W1": g1.T @ X, "b1": g1.sum(axis=0), "w2": h.T @ g2, "b2": np.asarray(g2.sum())}
 
 
-def _softmax_ce(z, y):
-    top = z.max(axis=1, keepdims=True)
-    e = np.exp(z - top)
-    s = e.sum(axis=1, keepdims=True)
-    loss = (np.log(s[:, 0]) + top[:, 0] - (y * z).sum(axis=1)).mean()
-    return e / s, loss
-
-
 def hand_c(params, X, y):
     W, b = params["W"], params["b"]
     n = X.shape[0]
-    p, loss = _softmax_ce(X @ W.T + b, y)
+    p, loss = softmax_ce(X @ W.T + b, y)
     g = (p - y) / n
     return float(loss), {"W": g.T @ X, "b": g.sum(axis=0)}
 
@@ -110,7 +102,7 @@ def hand_c_mlp(params, X, y):
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
     n = X.shape[0]
     h = _sigmoid(X @ W1.T + b1)
-    p, loss = _softmax_ce(h @ W2.T + b2, y)
+    p, loss = softmax_ce(h @ W2.T + b2, y)
     g2 = (p - y) / n
     g1 = (g2 @ W2) * h * (1.0 - h)
     return float(loss), {"W1": g1.T @ X, "b1": g1.sum(axis=0), "W2": g2.T @ h, "b2": g2.sum(axis=0)}
