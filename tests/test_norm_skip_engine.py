@@ -24,7 +24,7 @@ from derive.render.latex import sheet
 from derive.spec import parse_spec
 
 from .reference import size_symbols
-from .test_random_specs import _count, _engine_gradients, _parameter_count, _random_point, _sympy_gradient
+from .test_random_specs import _count, _parameter_count, agrees_with_sympy
 from .test_sheet import assert_clean, pdf_text, require
 
 HEADER = 'name = "{name}"\ninputs = {inputs}\nloss = "{loss}"\n'
@@ -58,13 +58,7 @@ def test_gradients_equal_sympy_diff_of_the_composed_loss(name):
     spec = parse_spec(SPECS[name])
     d = derive.derive(spec)
     sizes = {s: 2 for s in size_symbols(d)}  # every case (sums, a coupled pair) at width 2
-    rng = random.Random(3)
-    checked = 0
-    for point in (_random_point(d, sizes, rng) for _ in range(1)):
-        for theta, ours in _engine_gradients(d, sizes, point):
-            reference = _sympy_gradient(d, sizes, point, theta)
-            assert abs(ours - reference) <= 1e-20 * max(1, abs(reference)), (name, theta, ours, reference)
-            checked += 1
+    checked = agrees_with_sympy(d, sizes, random.Random(3), points=1, label=name)
     values_ = {s.name: v for s, v in sizes.items()}
     assert checked == _parameter_count(spec, values_) - _bias_count(spec, values_)
 

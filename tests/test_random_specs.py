@@ -193,18 +193,25 @@ def test_derivation_matches_sympy_diff_of_composed_loss(case, seed):
     spec, values = case
     d = derive_spec(spec)
     sizes = {s: values[s.name] for s in size_symbols(d)}
-    rng = random.Random(seed)
-    checked = 0
-    for point in (_random_point(d, sizes, rng) for _ in range(2)):
-        for theta, ours in _engine_gradients(d, sizes, point):
-            reference = _sympy_gradient(d, sizes, point, theta)
-            assert abs(ours - reference) <= 1e-20 * max(1, abs(reference)), (spec, theta, ours, reference)
-            checked += 1
+    checked = agrees_with_sympy(d, sizes, random.Random(seed), points=2, label=spec)
     assert checked == 2 * _parameter_count(spec, values)
 
 
 def _count(size: object, values: dict[str, int]) -> int:
     return size if isinstance(size, int) else values[size]
+
+
+def agrees_with_sympy(d: Derivation, sizes: dict, rng: random.Random, points: int, label: object) -> int:
+    """Asserts that every parameter element's gradient from the derivation equals SymPy's diff of
+    the composed loss (within 1e-20 relative, 30 digits) at ``points`` random points; returns how
+    many it compared. ``label`` names the case in a failure."""
+    checked = 0
+    for point in (_random_point(d, sizes, rng) for _ in range(points)):
+        for theta, ours in _engine_gradients(d, sizes, point):
+            reference = _sympy_gradient(d, sizes, point, theta)
+            assert abs(ours - reference) <= 1e-20 * max(1, abs(reference)), (label, theta, ours, reference)
+            checked += 1
+    return checked
 
 
 def _parameter_count(spec: ModelSpec, values: dict[str, int]) -> int:

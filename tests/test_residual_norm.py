@@ -30,6 +30,7 @@ from derive.verify import load_module
 
 from . import torch_model
 from .reference import Concrete, random_point
+from .test_catalogue import OUTPUTS  # loss -> (units, activation) of an output layer it accepts
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "residual-layernorm.toml"
 
@@ -251,14 +252,6 @@ def test_symbolic_l2_is_a_keyword_of_loss_and_grad():
 # --- random specs over the catalogue -------------------------------------------------------------
 
 HIDDEN = tuple(sorted(name for name, entry in ACTIVATIONS.items() if entry.elementwise))
-OUTPUTS = {  # loss -> (units, activation) of an output layer it accepts
-    "mse": (2, "identity"),
-    "huber": (2, "identity"),
-    "svm": (3, "identity"),
-    "hinge": (1, "identity"),
-    "ce": (3, "softmax"),
-    "bce": (1, "sigmoid"),
-}
 
 
 @st.composite
