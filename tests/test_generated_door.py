@@ -94,6 +94,30 @@ def test_fractional_and_non_one_hot_class_targets_are_refused():
     _raises(lambda: mod.loss_and_grad(params, X, rows), "y must hold one-hot rows", "row 0")
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 0.5])
+@pytest.mark.parametrize("model", BUILTINS)
+def test_a_label_that_is_nan_infinite_or_fractional_is_refused(model, bad):
+    """One bad value among good labels (and, for ce, in one one-hot row): never a loss."""
+    mod, params, X, y = _instance(model)
+    labels = y.astype(np.float64)
+    labels[3] = bad
+    _raises(lambda: mod.loss_and_grad(params, X, labels), "y must hold")
+    if model.startswith("c"):
+        rows = np.eye(5)[y]
+        rows[3, 0] = bad
+        _raises(lambda: mod.loss_and_grad(params, X, rows), "y must hold one-hot rows", "row 3")
+
+
+def test_rows_of_class_probabilities_are_accepted_as_cross_entropy_targets():
+    """Label smoothing: rows summing to 1 within rounding give the loss written out by hand."""
+    mod, params, X, y = _instance("c")
+    rows = np.eye(5)[y] * 0.9 + 0.1 / 5
+    loss, _ = mod.loss_and_grad(params, X, rows)
+    z = np.asarray(X) @ params["W"].T + params["b"]
+    log_a = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    assert loss == pytest.approx(-(rows * log_a).sum(axis=1).mean(), rel=1e-12)
+
+
 @pytest.mark.parametrize("model", ["a", "b"])
 def test_plus_minus_one_labels_are_refused(model):
     mod, params, X, y = _instance(model)

@@ -14,7 +14,7 @@ expression by ``einsum_code``, one rule per index form:
 summed letters are summed by ``np.einsum`` (``optimize=True`` for two arrays: BLAS where it
 can). Elementwise statements (activation, ``delta = g sigma'(z)``) are lowered by ``derive.lowering`` as the
 dense ones are. The dense head (after flatten) is the dense generator's code over the flattened
-conv output; the one rule of flatten is that ``sum_i delta_i w_{i,k,t}`` is ``delta @ W``
+conv output; the one rule of flatten is that ``sum_i delta_i w_{i,k,t}`` is ``delta.dot(W)``
 reshaped to the conv output's shape (C order, as PyTorch's flatten).
 """
 
@@ -209,7 +209,7 @@ def _backward_lines(d: ConvDerivation, printer: NumPyCodePrinter) -> list[Line]:
         if step.name.base == layer.g and layer is last:
             delta = first.delta.name
             product = (
-                f"{delta} @ {first.w.name}"
+                f"{delta}.dot({first.w.name})"
                 if first.index is not None
                 else f"np.multiply.outer({delta}, {first.w.name})"
             )

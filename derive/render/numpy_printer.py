@@ -19,7 +19,7 @@ from sympy.printing.str import StrPrinter
 from .. import activations, losses
 from ..chain import Partial
 from ..errors import DeriveError
-from ..lowering import BatchMatMul, Outer, print_template
+from ..lowering import NUMPY_HELPERS, BatchMatMul, Outer, print_template
 from ..naming import SUPERSCRIPTS, unicode_name, unicode_sub
 from ..ordering import reading_order
 from ..special import heaviside_numpy, heaviside_text, kronecker_text
@@ -31,9 +31,11 @@ def helper_sources() -> dict[str, str]:
     """Every helper function a registry's NumPy form may call, name -> its source text.
 
     The source lives beside the registry entry whose form calls it (``numpy_helpers`` of an
-    activation, a loss or a loss's target kind), so a new activation is one registry entry.
+    activation, a loss or a loss's target kind), so a new activation is one registry entry;
+    the array nodes' own helpers (``_row_sums``) are ``derive.lowering.NUMPY_HELPERS``.
     """
     tables: list[dict[str, str]] = [
+        NUMPY_HELPERS,
         *(entry.numpy_helpers for entry in activations.ACTIVATIONS.values()),
         *(entry.numpy_helpers for entry in losses.LOSSES.values()),
         *(entry.numpy_helpers for entry in losses.TARGETS.values()),
@@ -98,7 +100,7 @@ class NumPyCodePrinter(NumPyPrinter):
             else:
                 numerator.append(factor)
         numerator = [f for f in numerator if f != 1] or [sp.Integer(1)]
-        # The first factor may be a product itself (`a @ b / n`); later ones must not be.
+        # The first factor may be a product itself (`a.dot(b) / n`); later ones must not be.
         text = " * ".join(
             self.parenthesize(f, MUL, strict=position == 0) for position, f in enumerate(numerator)
         )
@@ -137,7 +139,7 @@ class NumPyCodePrinter(NumPyPrinter):
 
 
 def _term_order(term: sp.Expr) -> tuple[int, int, str]:
-    """Positive terms first, matrix products before the rest: ``X @ W1.T + b1``, ``a - y``."""
+    """Positive terms first, matrix products before the rest: ``X.dot(W1.T) + b1``, ``a - y``."""
     negative = bool(term.as_coeff_Mul()[0].is_negative)
     return (int(negative), 0 if term.has(BatchMatMul, Outer) else 1, str(sp.default_sort_key(term)))
 
