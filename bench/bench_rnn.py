@@ -137,7 +137,10 @@ def run(calls: int) -> tuple[str, bool]:
             got, want = module.loss_and_grad(*args), hand(*args)
             assert abs(got[0] - want[0]) <= 1e-12 * abs(want[0])
             for name in want[1]:
-                assert np.allclose(got[1][name], want[1][name], rtol=1e-10, atol=1e-14), name
+                # Norm-wise: through 32 steps an element near 0 carries the rounding of its larger
+                # neighbours (BLAS's summation order varies by machine), 4e-12 of a 3.6 maximum.
+                error = np.linalg.norm(got[1][name] - want[1][name])
+                assert error <= 1e-10 * np.linalg.norm(want[1][name]), (name, error)
             generated, handwritten = median_times([module.loss_and_grad, hand], args, calls)
             ratio = generated / handwritten
             ok &= ratio <= TARGET
@@ -165,7 +168,8 @@ NOTES = f"""{HEADING}
 `python bench/bench_rnn.py`: the generated `loss_and_grad` of the two recurrent examples (argument
 checks included) against hand-written NumPy backpropagation through time (bench/bench_rnn.py),
 median of {{calls}} interleaved calls each, float64, one BLAS thread (the machine is shared),
-Python {{python}}, NumPy {{numpy}}. Both give the same loss and gradients (checked to 1e-10 first).
+Python {{python}}, NumPy {{numpy}}. Both give the same loss and gradients (checked first: the loss to 1e-12,
+each gradient to 1e-10 of its norm).
 
 {{table}}
 """
