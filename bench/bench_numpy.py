@@ -283,7 +283,7 @@ per-example vector before it is broadcast, and `sum_j u_nj v_nj w_j` is one matr
 Notes (issue 12, measured 2026-12-02 on this 2-CPU machine):
 - Problem 1 is within 1.10x of the hand-written code at every size with the checks on (the table).
   On 2026-12-01 the small size was 1.10x (a), 1.05x (b), 1.22x (c) and 1.14x (c-mlp); three
-  changes to the generated code, none to the checks' contract, brought it to 1.03-1.06x:
+  changes to the generated code, none to the checks' contract, brought it to 0.99-1.06x:
   - matrix products are `ndarray.dot`, not `@` (the same BLAS call, about 0.5 µs less per product
     at 32 x 20 x 10; for 2-D operands only, as `dot` of a 3-D array has no BLAS path);
   - row sums are one matrix-vector product with a vector of ones (`_row_sums`: about 0.8 µs where
@@ -295,14 +295,19 @@ Notes (issue 12, measured 2026-12-02 on this 2-CPU machine):
     Python number costs about 0.35 µs more a call).
   Timed alone (`timeit`, small size): `_class_targets` of one-hot rows 4.4 -> 2.8 µs, of labels
   5.1 -> 3.4 µs, `_binary_labels` 1.8 -> 1.65 µs, `_inputs` about 0.7-1.0 µs.
-- The issue's 3% budget for the checks holds at the medium and large sizes within noise (0-8%,
-  varying by a few percent from run to run), not at the small size (7-22%). At n = 32 a call
-  takes 13-34 µs, so 3% is 0.4-1 µs, and any check of the labels' values needs at least one
-  elementwise NumPy operation and one reduction (about 0.3 µs each at that size, plus the call),
-  on top of `np.asarray` and the shape comparisons of X and the parameters (0.7 µs). With integer
-  labels (`c (labels)`) the check is one `count_nonzero` more than the conversion every caller
-  needs, and the checks cost 7%, most of it `_inputs`. Checking less (shapes only) would meet
-  the budget and let `y = -1` or `y = 0.5` through; the checks stay.
+  Most of the margin is the computation, not the checks: the hand-written code keeps the usual
+  idioms (`@`, `sum(axis=1)`), and without its checks the generated code is now 0.88-0.92x of it
+  at the small size (the "without checks" column against the hand-written one).
+- The issue's 3% budget for the checks holds at the large size (-1.3% to +3.9% in the table) and
+  at the medium size for b, c-mlp and c with labels (1.6-2.4%); not for a and c at the medium
+  size (7.9% and 4.8%: the check of y, a few µs on 256 labels, is most of it) and not at the
+  small size (6.5-20%). At n = 32 a call takes 13-37 µs, so 3% is 0.4-1.1 µs, and any check of
+  the labels' values needs at least one elementwise NumPy operation and one reduction (about
+  0.3 µs each at that size, plus the call), on top of `np.asarray` and the shape comparisons of X
+  and the parameters (0.7 µs). With integer labels (`c (labels)`) the check is one
+  `count_nonzero` more than the conversion every caller needs, and the checks cost 6.5%, most of
+  it `_inputs`. Checking less (shapes only) would meet the budget and let `y = -1` or `y = 0.5`
+  through; the checks stay.
 - Both sides compute the sigmoid accurately (1 / (1 + e) or e / (1 + e), e = exp(-|z|)): about
   2.5 µs more per sigmoid at the small size than (1 + tanh(z / 2)) / 2, which loses all
   accuracy below z = -30. The ratio measures the code generation, not the numerical contract.
