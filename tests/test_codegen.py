@@ -411,7 +411,8 @@ def test_verify_catches_a_weight_used_transposed_on_square_shapes():
     derivation, _ = generated("c")
     source = module_source(derivation)
     assert source.count("X.dot(W.T) + b") == 2 and "dW = delta.T.dot(X)" in source
-    swapped = source.replace("X.dot(W.T) + b", "X.dot(W) + b").replace("dW = delta.T.dot(X)", "dW = X.T.dot(delta)")
+    swapped = source.replace("X.dot(W.T) + b", "X.dot(W) + b")
+    swapped = swapped.replace("dW = delta.T.dot(X)", "dW = X.T.dot(delta)")
     module = load_module(swapped, "test_codegen_swapped_c")
     rng = np.random.default_rng(1)
     square = {"C": 3, "M": 3}
@@ -514,7 +515,8 @@ def test_out_files_equal_fresh_generation(model):
 
 def test_backward_lines_carry_their_equations():
     source = module_source(derive.derive("c-mlp"))
-    assert "# δ⁽¹⁾ₖ = Σᵢ δ⁽²⁾ᵢ w⁽²⁾ᵢₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)\n    delta1 = delta2.dot(W2) * a1 * (1 - a1)" in source
+    delta1 = "    delta1 = delta2.dot(W2) * a1 * (1 - a1)"
+    assert "# δ⁽¹⁾ₖ = Σᵢ δ⁽²⁾ᵢ w⁽²⁾ᵢₖ a⁽¹⁾ₖ (1 - a⁽¹⁾ₖ)\n" + delta1 in source
     assert "# ∂L/∂w⁽¹⁾ₖⱼ = δ⁽¹⁾ₖ xⱼ\n    dW1 = delta1.T.dot(X)\n" in source
     assert f"derive {derive.__version__}" in source
 

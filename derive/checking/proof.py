@@ -17,18 +17,18 @@ timer, in the main thread only); a proof that fails or times out leaves "checked
 from __future__ import annotations
 
 import itertools
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 
+import mpmath
 import sympy as sp
 from sympy.functions.elementary.hyperbolic import HyperbolicFunction
 
-from .. import activations
+import derive
+
+from .. import activations, alarm
 from .binding import Binder
 from .evaluate import ACTIVATION_OF, COMPARE, Deadline, Evaluator, written_parameters
 from .latex_parse import Cases, Kronecker, Name, Node, Sum, WrittenEquation, WrittenPartial
@@ -36,7 +36,6 @@ from .quantities import ModelTable
 from .symbolic import SymbolicModel
 
 PROOF_TIME_LIMIT = 1.0  # seconds per equation
-RING_AGAIN = 0.1  # seconds between alarms once the time is up (see _alarm)
 MAX_ASSIGNMENTS = 16  # index assignments proved one by one when there is no symmetry to use
 MIN_SIZE = 2
 
@@ -51,6 +50,10 @@ class Proof:
 
     def to_dict(self) -> dict:
         return {"sizes": self.sizes, "assignments": self.assignments}  # no timing: output stays stable
+
+
+# The code a proof runs in: the alarm interrupts it there only (``derive.alarm``).
+_PROOF_CODE = alarm.package_dirs(sp, mpmath, derive)
 
 
 class _OutOfTime(BaseException):
@@ -172,38 +175,6 @@ def is_zero(difference: sp.Expr, model: SymbolicModel) -> bool:
     return False
 
 
-@contextmanager
-def _alarm(seconds: float):
-    """Raise ``_OutOfTime`` after ``seconds``, and again every ``RING_AGAIN`` seconds until the block
-    is left, restoring any timer and handler already set.
-
-    Once is not enough: an exception raised while Python runs a ``__del__`` or a weakref callback
-    (SymPy's caches drop objects all the time) is printed and dropped, and a one-shot alarm lost so
-    let a proof run for minutes (seen in CI)."""
-    armed = [True]
-
-    def ring(signum, frame):
-        if armed[0]:  # not once the block is being left
-            raise _OutOfTime
-
-    previous = signal.signal(signal.SIGALRM, ring)
-    started = time.monotonic()
-    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds, RING_AGAIN)
-    try:
-        yield
-    finally:
-        armed[0] = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if old_delay:
-            remaining = max(old_delay - (time.monotonic() - started), 1e-3)
-            signal.setitimer(signal.ITIMER_REAL, remaining, old_interval)
-
-
-def can_interrupt() -> bool:
-    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-
-
 class Prover:
     """Proof attempts against one model; the symbolic model at each size set is built once."""
 
@@ -227,11 +198,11 @@ class Prover:
         limit = self.time_limit if time_left is None else min(self.time_limit, time_left)
         if self.table.batch or self.table.recurrent is not None or self.table.convs:
             return None  # a batch, steps through time, windows: checked numerically
-        if limit <= 0 or not can_interrupt():
+        if limit <= 0 or not alarm.available():
             return None
         started = time.monotonic()
         try:
-            with _alarm(limit):
+            with alarm.alarm(limit, _OutOfTime, only_in=_PROOF_CODE):
                 return self._attempt(equation, binder, free, started)
         except _OutOfTime:
             return None

@@ -11,15 +11,14 @@ a partial credit's points when the answer's right side equals that credit's, els
 from __future__ import annotations
 
 import os
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..alarm import alarm
 from ..check import Checker, Result
 from ..equations import first_side
 from .answers import Answer, find_answers
@@ -115,25 +114,6 @@ def read_submission(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-@contextmanager
-def _alarm(seconds: float) -> Iterator[None]:
-    """Raise ``_TimedOut`` after ``seconds`` (the prover's own alarm saves and restores this one)."""
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def ring(signum, frame):
-        raise _TimedOut
-
-    previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _sides(text: str) -> list[str]:
     """The sides of an equation's text, split at top-level ``=``."""
     sides = []
@@ -156,7 +136,8 @@ class Grader:
         started = time.monotonic()
         submission = Submission(student(path), path)
         try:
-            with _alarm(self.key.timeout):
+            # Any frame: a submission's time is all the grader's (the prover nests its own).
+            with alarm(self.key.timeout, _TimedOut):
                 self._grade(submission, started)
         except SubmissionError as exc:
             submission.error = str(exc)

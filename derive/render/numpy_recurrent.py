@@ -67,6 +67,9 @@ def _comment(indent: str, lhs: sp.Expr, rhs: sp.Expr) -> str:
     return f"{indent}# {equation_text(lhs, rhs)}"
 
 
+ROWS_OF_X = "X.reshape(n * T, -1)"  # X (n, T, M) as its n T rows
+
+
 def _forward_lines(rec: Recurrence, printer: NumPyCodePrinter, keep_z: bool) -> list[str]:
     r = rec.names
     t = r.t
@@ -79,7 +82,7 @@ def _forward_lines(rec: Recurrence, printer: NumPyCodePrinter, keep_z: bool) -> 
         _comment(BODY, z_eq.lhs, z_eq.rhs),
         # Every step's input term at once: the (n T, M) rows of X as one matrix, as ndarray.dot
         # of a 3-D array has no BLAS path (6x slower than this at n = 64, T = 32).
-        f"{BODY}inputs_part = ({_code(inputs, {(r.x, t): 'X.reshape(n * T, -1)'}, printer)}).reshape(n, T, K)",
+        f"{BODY}inputs_part = ({_code(inputs, {(r.x, t): ROWS_OF_X}, printer)}).reshape(n, T, K)",
         f"{BODY}H = np.empty((n, T, K), dtype=dtype)",
         *([f"{BODY}Z = np.empty((n, T, K), dtype=dtype)"] if keep_z else []),
         _comment(BODY, *(rec.boundary[0].lhs, rec.boundary[0].rhs)),
