@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from types import FrameType, ModuleType
 
 RING_AGAIN = 0.1  # seconds between rings once the time is up
+DERIVE_CODE = os.path.dirname(__file__) + os.sep  # this package's frames (as co_filename has them)
 
 
 def available() -> bool:

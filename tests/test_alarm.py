@@ -65,3 +65,14 @@ def test_an_inner_alarm_gives_the_outer_one_back():
                 sum(range(1000))
     assert 0.25 < time.monotonic() - started < 1.5
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_the_code_directories_are_where_frames_say_their_code_is():
+    """``only_in`` compares frame file names: the prover's directories must be their prefixes."""
+    from derive import alarm as module
+    from derive.checking import proof
+
+    assert sp.expand.__code__.co_filename.startswith(package_dirs(sp))
+    assert module.available.__code__.co_filename.startswith(module.DERIVE_CODE)
+    assert proof.Prover.prove.__code__.co_filename.startswith(proof._PROOF_CODE)
+    assert not pytest.main.__code__.co_filename.startswith(proof._PROOF_CODE)

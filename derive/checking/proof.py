@@ -26,8 +26,6 @@ import mpmath
 import sympy as sp
 from sympy.functions.elementary.hyperbolic import HyperbolicFunction
 
-import derive
-
 from .. import activations, alarm
 from .binding import Binder
 from .evaluate import ACTIVATION_OF, COMPARE, Deadline, Evaluator, written_parameters
@@ -53,7 +51,7 @@ class Proof:
 
 
 # The code a proof runs in: the alarm interrupts it there only (``derive.alarm``).
-_PROOF_CODE = alarm.package_dirs(sp, mpmath, derive)
+_PROOF_CODE = (*alarm.package_dirs(sp, mpmath), alarm.DERIVE_CODE)
 
 
 class _OutOfTime(BaseException):
