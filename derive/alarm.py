@@ -57,10 +57,16 @@ def alarm(seconds: float, error: type[BaseException], only_in: tuple[str, ...] |
         if only_in is None or frame is not None and frame.f_code.co_filename.startswith(only_in):
             raise error
 
+    # SIGALRM is held back while the alarm is set, and let through inside the try: a limit so
+    # short that it is up before the block starts rings there, and the finally still restores
+    # the handler and any outer timer (else the alarm would ring on after the block, for ever).
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
     previous = signal.signal(signal.SIGALRM, ring)
     started = time.monotonic()
-    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds, RING_AGAIN)
+    # A limit of 0 or less is up at once (0 would switch the timer off).
+    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-6), RING_AGAIN)
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         yield
     finally:
         armed[0] = False

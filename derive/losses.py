@@ -98,8 +98,10 @@ _BINARY_LABELS = '''def _binary_labels(
     if labels.dtype.kind not in "biuf":
         raise ValueError(f"y must hold 0/1 labels, got dtype {labels.dtype}")
     targets: Array = labels.astype(dtype, copy=False)
-    if labels.dtype.kind in "iu":
+    if labels.dtype.kind == "i":
         wrong = np.count_nonzero(labels & -2)  # a bit other than the lowest, or a sign
+    elif labels.dtype.kind == "u":
+        wrong = np.count_nonzero(labels > 1)
     else:
         # 0 exactly for 0 and 1, not for NaN or infinity (a 0-d array, not the number 1:
         # NumPy's arithmetic with a Python number is slower).
@@ -145,6 +147,8 @@ _CLASS_TARGETS = '''def _class_targets(
     excess = _row_sums(rows)
     excess -= np.array(1, dtype)
     ulps = classes * float(np.finfo(dtype).eps)
+    if targets.dtype.kind == "f" and targets.dtype.itemsize < dtype.itemsize:
+        ulps = classes * float(np.finfo(targets.dtype).eps)  # rows made in float32, say
     if not excess.dot(excess) <= n * ulps**2:
         row = int(np.argmax(~(np.abs(excess) <= ulps)))  # NaN too
         raise ValueError(f"y must hold one-hot rows (summing to 1), got row {row}")

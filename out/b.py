@@ -53,8 +53,10 @@ def _binary_labels(
     if labels.dtype.kind not in "biuf":
         raise ValueError(f"y must hold 0/1 labels, got dtype {labels.dtype}")
     targets: Array = labels.astype(dtype, copy=False)
-    if labels.dtype.kind in "iu":
+    if labels.dtype.kind == "i":
         wrong = np.count_nonzero(labels & -2)  # a bit other than the lowest, or a sign
+    elif labels.dtype.kind == "u":
+        wrong = np.count_nonzero(labels > 1)
     else:
         # 0 exactly for 0 and 1, not for NaN or infinity (a 0-d array, not the number 1:
         # NumPy's arithmetic with a Python number is slower).

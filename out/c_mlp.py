@@ -73,6 +73,8 @@ def _class_targets(
     excess = _row_sums(rows)
     excess -= np.array(1, dtype)
     ulps = classes * float(np.finfo(dtype).eps)
+    if targets.dtype.kind == "f" and targets.dtype.itemsize < dtype.itemsize:
+        ulps = classes * float(np.finfo(targets.dtype).eps)  # rows made in float32, say
     if not excess.dot(excess) <= n * ulps**2:
         row = int(np.argmax(~(np.abs(excess) <= ulps)))  # NaN too
         raise ValueError(f"y must hold one-hot rows (summing to 1), got row {row}")

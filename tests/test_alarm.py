@@ -76,3 +76,36 @@ def test_the_code_directories_are_where_frames_say_their_code_is():
     assert module.available.__code__.co_filename.startswith(module.DERIVE_CODE)
     assert proof.Prover.prove.__code__.co_filename.startswith(proof._PROOF_CODE)
     assert not pytest.main.__code__.co_filename.startswith(proof._PROOF_CODE)
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0, 1e-9, 1e-6, 5e-6])
+def test_a_limit_up_before_the_block_starts_still_ends_it_cleanly(seconds):
+    """A proof may be given the few µs left of its equation's time: the alarm rings at once, and
+    leaves no timer or handler behind (it used to ring on, every 0.1 s, after the block)."""
+    handler = signal.getsignal(signal.SIGALRM)
+    for _ in range(50):
+        try:
+            with alarm(seconds, Late):
+                while True:
+                    sum(range(100))
+        except Late:
+            pass
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        assert signal.getsignal(signal.SIGALRM) is handler
+    time.sleep(0.25)  # nothing rings after the blocks
+
+
+def test_an_outer_alarm_survives_an_inner_one_that_is_up_at_once():
+    started = time.monotonic()
+    with pytest.raises(Outer):
+        with alarm(0.3, Outer):
+            for _ in range(50):
+                try:
+                    with alarm(1e-6, Late):
+                        while True:
+                            sum(range(100))
+                except Late:
+                    pass
+            while time.monotonic() < started + 5:
+                sum(range(1000))
+    assert time.monotonic() - started < 1.5

@@ -108,6 +108,30 @@ def test_a_label_that_is_nan_infinite_or_fractional_is_refused(model, bad):
         _raises(lambda: mod.loss_and_grad(params, X, rows), "y must hold one-hot rows", "row 3")
 
 
+@pytest.mark.parametrize("model", BUILTINS)
+@pytest.mark.parametrize("kind", [np.uint8, np.uint64, np.int8, np.bool_])
+def test_labels_of_every_integer_type_are_read(model, kind):
+    """0/1 (or class) labels as unsigned, small or boolean integers give the float64 labels' loss;
+    unsigned labels used to fail inside the check with an OverflowError."""
+    mod, params, X, y = _instance(model)
+    if kind is np.bool_:
+        y = y % 2
+    want = mod.loss_and_grad(params, X, y.astype(np.float64))
+    got = mod.loss_and_grad(params, X, y.astype(kind))
+    assert got[0] == want[0]
+    if kind is not np.bool_:
+        _raises(lambda: mod.loss_and_grad(params, X, (y + 7).astype(kind)), "y must hold")
+
+
+def test_probability_rows_made_in_float32_are_accepted_with_float64_parameters():
+    """Rows summing to 1 within float32's rounding: their own precision, not the computation's."""
+    mod, params, X, y = _instance("c")
+    rows = (np.eye(5)[y] * 0.9 + 0.1 / 5).astype(np.float32)
+    assert abs(rows.astype(np.float64).sum(axis=1) - 1).max() > 5 * np.finfo(np.float64).eps
+    loss, _ = mod.loss_and_grad(params, X, rows)
+    assert np.isfinite(loss)
+
+
 def test_rows_of_class_probabilities_are_accepted_as_cross_entropy_targets():
     """Label smoothing: rows summing to 1 within rounding give the loss written out by hand."""
     mod, params, X, y = _instance("c")
