@@ -106,6 +106,9 @@ def _argument_error(params: object, inputs: object) -> NoReturn:
         shapes[name] = array.shape
     if shapes["X"][0] == 0:
         raise ValueError(f"X must have at least one row (n >= 1), got {shapes['X']}")
+    for dim, got in zip(SHAPES["X"], shapes["X"], strict=True):
+        if got == 0:  # an empty axis: no steps, channels or inputs
+            raise ValueError(f"X must have {dim} >= 1, got {shapes['X']}")
     votes: dict[str, list[tuple[int, str]]] = {}
     for name, dims in SHAPES.items():
         for dim, got in zip(dims, shapes[name], strict=True):
@@ -162,14 +165,14 @@ def _inputs(
             np.asarray(params["b2"]),
         )
         X, W1, b1, w2, b2 = arrays
-        n, M = X.shape
+        _n, M = X.shape
         K, _ = W1.shape
         dtype = np.result_type(*arrays)
     except (KeyError, TypeError, ValueError):
         _argument_error(params, inputs)
     got = (W1.shape, b1.shape, w2.shape, b2.shape)
     expected = ((K, M), (K,), (K,), ())
-    if dtype.kind not in "biuf" or n == 0 or got != expected:
+    if dtype.kind not in "biuf" or 0 in X.shape or got != expected:
         _argument_error(params, inputs)
     if dtype.kind != "f":  # integers or booleans only: compute in float64
         dtype = np.dtype(np.float64)

@@ -176,6 +176,19 @@ def test_a_bias_that_would_broadcast_is_refused(model):
     _raises(lambda: mod.loss_and_grad(bad, X, y), f"{name} must be (", "got (1,)")
 
 
+@pytest.mark.parametrize("model, shape, words", [
+    ("b", (6, 0), "X must have M >= 1, got (6, 0)"),
+    (str(ROOT / "examples" / "rnn-many-to-one.toml"), (6, 0, 3), "X must have T >= 1, got (6, 0, 3)"),
+    (str(ROOT / "examples" / "rnn-many-to-one.toml"), (0, 4, 3), "X must have at least one row"),
+])
+def test_an_empty_axis_of_x_is_named(model, shape, words):
+    """No steps (a recurrent model's T = 0 used to fail inside a reshape), no inputs, no examples."""
+    mod = module(model)
+    params = mod.init_params(SIZES)
+    _raises(lambda: mod.forward(params, np.zeros(shape)), words)
+    _raises(lambda: mod.loss_and_grad(params, np.zeros(shape), np.zeros(shape[0])), words)
+
+
 def test_missing_parameter_empty_batch_and_non_numbers_are_named():
     mod, params, X, y = _instance("b")
     _raises(lambda: mod.loss_and_grad({k: v for k, v in params.items() if k != "b1"}, X, y), "'b1'")

@@ -50,6 +50,9 @@ ARGUMENT_ERROR = '''def _argument_error(params: object, inputs: object) -> NoRet
         shapes[name] = array.shape
     if shapes["X"][0] == 0:
         raise ValueError(f"X must have at least one row (n >= 1), got {shapes['X']}")
+    for dim, got in zip(SHAPES["X"], shapes["X"], strict=True):
+        if got == 0:  # an empty axis: no steps, channels or inputs
+            raise ValueError(f"X must have {dim} >= 1, got {shapes['X']}")
     votes: dict[str, list[tuple[int, str]]] = {}
     for name, dims in SHAPES.items():
         for dim, got in zip(dims, shapes[name], strict=True):
@@ -140,9 +143,9 @@ def inputs_body(names: ModelNames | None, indent: str = "    ",
     binds: list[str] = []
     got: list[str] = []
     expected: list[str] = []
-    # A size of one argument alone needs no comparison: one of X alone (a recurrent model's steps T)
-    # is bound as unused (_T), X being checked first; one of another argument alone (a conv model's
-    # flattened width) is not named.
+    # A size of one argument alone needs no comparison: one of X alone (the examples n, a recurrent
+    # model's steps T) is bound as unused (_n, _T), X being checked first (0 in X.shape); one of
+    # another argument alone (a conv model's flattened width) is not named.
     counts: dict[str | int, int] = {}
     for _, dims in arrays:
         for dim in dims:
@@ -151,7 +154,7 @@ def inputs_body(names: ModelNames | None, indent: str = "    ",
         targets = []
         for dim in dims:
             fresh = isinstance(dim, str) and dim not in bound
-            alone = counts[dim] == 1 and dim != EXAMPLES
+            alone = counts[dim] == 1  # n too: 0 in X.shape checks it
             if fresh and alone:
                 targets.append("_" + str(dim) if position == 0 else "_")
             else:
@@ -163,7 +166,7 @@ def inputs_body(names: ModelNames | None, indent: str = "    ",
             binds.append(f"{bound_here} = {name}.shape")
         if any(t == "_" for t in targets) or not targets:
             got.append(f"{name}.shape")
-            lone = [isinstance(d, str) and counts[d] == 1 and d != EXAMPLES for d in dims]
+            lone = [isinstance(d, str) and counts[d] == 1 for d in dims]
             expected.append(tuple_code([f"{name}.shape[{i}]" if one else str(d)
                                         for i, (d, one) in enumerate(zip(dims, lone, strict=True))]))
     inner = indent * 2
@@ -177,7 +180,7 @@ def inputs_body(names: ModelNames | None, indent: str = "    ",
         f"{indent}except (KeyError, TypeError, ValueError):",
         f"{inner}_argument_error(params, inputs)",
     ]
-    condition = f'dtype.kind not in "biuf" or {EXAMPLES} == 0'
+    condition = 'dtype.kind not in "biuf" or 0 in X.shape'
     if got:
         for name, items in (("got", got), ("expected", expected)):
             single = f"{indent}{name} = {items[0]}"
