@@ -7,11 +7,10 @@ Two rules make the limit hold:
 - It rings again every ``RING_AGAIN`` seconds until the block is left. An exception raised while
   Python runs a ``__del__``, a weakref or a garbage-collection callback is printed and dropped;
   a one-shot alarm lost that way let a proof run on in SymPy for minutes (seen in CI).
-- With ``only_in``, it raises only while a frame of those packages' code is running, and waits
-  for the next ring otherwise. The prover's alarm names SymPy, mpmath and derive, so it never
-  raises inside the import machinery, a garbage-collection callback or a test runner's hooks,
-  where the exception is dropped or breaks the host (pytest 9.2 failed a test with "Failed to
-  process unraisable exception" when the second ring interrupted its report of the first).
+- It does not raise while a garbage-collection callback or ``sys.unraisablehook`` runs (anywhere
+  on the stack), and waits for the next ring. The exception would be dropped there, or break the
+  host: pytest 9.2 failed a test with "Failed to process unraisable exception" when the second
+  ring interrupted its hook reporting the first, dropped in its garbage-collection callback.
 
 Without ``setitimer`` (Windows) or outside the main thread the block runs without a limit;
 ``available()`` says which.
@@ -19,16 +18,17 @@ Without ``setitimer`` (Windows) or outside the main thread the block runs withou
 
 from __future__ import annotations
 
-import os
+import functools
+import gc
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType, ModuleType
+from types import FrameType
 
 RING_AGAIN = 0.1  # seconds between rings once the time is up
-DERIVE_CODE = os.path.dirname(__file__) + os.sep  # this package's frames (as co_filename has them)
 
 
 def available() -> bool:
@@ -36,16 +36,28 @@ def available() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
-def package_dirs(*packages: ModuleType) -> tuple[str, ...]:
-    """The directories of ``packages`` as frame file names start (``.../sympy/``)."""
-    return tuple(os.path.dirname(p.__file__ or "") + os.sep for p in packages)
+def _code(hook: object) -> object:
+    """The code object a hook runs (through ``functools.partial``, as pytest's hook is)."""
+    while isinstance(hook, functools.partial):
+        hook = hook.func
+    return getattr(hook, "__code__", None)
+
+
+def _in_a_hook(frame: FrameType | None) -> bool:
+    """Whether a garbage-collection callback or the unraisable-exception hook is running."""
+    hooks = {_code(hook) for hook in (sys.unraisablehook, *gc.callbacks)}
+    hooks.discard(None)
+    while frame is not None:
+        if frame.f_code in hooks:
+            return True
+        frame = frame.f_back
+    return False
 
 
 @contextmanager
-def alarm(seconds: float, error: type[BaseException], only_in: tuple[str, ...] | None = None
-          ) -> Iterator[None]:
+def alarm(seconds: float, error: type[BaseException]) -> Iterator[None]:
     """Raise ``error`` in this block after ``seconds``, and every ``RING_AGAIN`` s after that until
-    the block is left; with ``only_in`` (``package_dirs``), only in a frame of that code."""
+    the block is left (not inside a garbage-collection callback or the unraisable hook)."""
     if not available():
         yield
         return
@@ -54,7 +66,7 @@ def alarm(seconds: float, error: type[BaseException], only_in: tuple[str, ...] |
     def ring(signum: int, frame: FrameType | None) -> None:
         if not armed[0]:  # the block is being left
             return
-        if only_in is None or frame is not None and frame.f_code.co_filename.startswith(only_in):
+        if not _in_a_hook(frame):
             raise error
 
     # SIGALRM is held back while the alarm is set, and let through inside the try: a limit so

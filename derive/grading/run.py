@@ -136,7 +136,6 @@ class Grader:
         started = time.monotonic()
         submission = Submission(student(path), path)
         try:
-            # Any frame: a submission's time is all the grader's (the prover nests its own).
             with alarm(self.key.timeout, _TimedOut):
                 self._grade(submission, started)
         except SubmissionError as exc:
