@@ -146,9 +146,9 @@ _CLASS_TARGETS = '''def _class_targets(
     # 0-d array, not the number 1, as NumPy's arithmetic with a Python number is slower.
     excess = _row_sums(rows)
     excess -= np.array(1, dtype)
-    ulps = classes * float(np.finfo(dtype).eps)
-    if targets.dtype.kind == "f" and targets.dtype.itemsize < dtype.itemsize:
-        ulps = classes * float(np.finfo(targets.dtype).eps)  # rows made in float32, say
+    # (the ulps of y's float type where it is the coarser: rows made in float32)
+    coarser = targets.dtype.kind == "f" and targets.dtype.itemsize < dtype.itemsize
+    ulps = classes * float(np.finfo(targets.dtype if coarser else dtype).eps)
     if not excess.dot(excess) <= n * ulps**2:
         row = int(np.argmax(~(np.abs(excess) <= ulps)))  # NaN too
         raise ValueError(f"y must hold one-hot rows (summing to 1), got row {row}")

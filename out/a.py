@@ -100,11 +100,10 @@ def _argument_error(params: object, inputs: object) -> NoReturn:
         if array.ndim != len(dims):
             raise ValueError(f"{name} must be {_shape_text(dims)}, got {array.shape}")
         shapes[name] = array.shape
-    if shapes["X"][0] == 0:
-        raise ValueError(f"X must have at least one row (n >= 1), got {shapes['X']}")
     for dim, got in zip(SHAPES["X"], shapes["X"], strict=True):
-        if got == 0:  # an empty axis: no steps, channels or inputs
-            raise ValueError(f"X must have {dim} >= 1, got {shapes['X']}")
+        if got == 0:  # an empty axis: no examples, steps, channels or inputs
+            least = "at least one row (n >= 1)" if dim == "n" else f"{dim} >= 1"
+            raise ValueError(f"X must have {least}, got {shapes['X']}")
     votes: dict[str, list[tuple[int, str]]] = {}
     for name, dims in SHAPES.items():
         for dim, got in zip(dims, shapes[name], strict=True):

@@ -67,9 +67,9 @@ def _class_targets(
     # 0-d array, not the number 1, as NumPy's arithmetic with a Python number is slower.
     excess = _row_sums(rows)
     excess -= np.array(1, dtype)
-    ulps = classes * float(np.finfo(dtype).eps)
-    if targets.dtype.kind == "f" and targets.dtype.itemsize < dtype.itemsize:
-        ulps = classes * float(np.finfo(targets.dtype).eps)  # rows made in float32, say
+    # (the ulps of y's float type where it is the coarser: rows made in float32)
+    coarser = targets.dtype.kind == "f" and targets.dtype.itemsize < dtype.itemsize
+    ulps = classes * float(np.finfo(targets.dtype if coarser else dtype).eps)
     if not excess.dot(excess) <= n * ulps**2:
         row = int(np.argmax(~(np.abs(excess) <= ulps)))  # NaN too
         raise ValueError(f"y must hold one-hot rows (summing to 1), got row {row}")
@@ -125,11 +125,10 @@ def _argument_error(params: object, inputs: object) -> NoReturn:
         if array.ndim != len(dims):
             raise ValueError(f"{name} must be {_shape_text(dims)}, got {array.shape}")
         shapes[name] = array.shape
-    if shapes["X"][0] == 0:
-        raise ValueError(f"X must have at least one row (n >= 1), got {shapes['X']}")
     for dim, got in zip(SHAPES["X"], shapes["X"], strict=True):
-        if got == 0:  # an empty axis: no steps, channels or inputs
-            raise ValueError(f"X must have {dim} >= 1, got {shapes['X']}")
+        if got == 0:  # an empty axis: no examples, steps, channels or inputs
+            least = "at least one row (n >= 1)" if dim == "n" else f"{dim} >= 1"
+            raise ValueError(f"X must have {least}, got {shapes['X']}")
     votes: dict[str, list[tuple[int, str]]] = {}
     for name, dims in SHAPES.items():
         for dim, got in zip(dims, shapes[name], strict=True):

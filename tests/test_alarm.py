@@ -52,19 +52,19 @@ def test_it_never_raises_inside_a_gc_callback_or_the_unraisable_hook(hook, monke
         while time.monotonic() < end:
             sum(range(1000))
 
+    def unraisable(u, extra=None):
+        slow()
+
     dropped = []
+    callbacks = []  # added to the collector's own list (not an attribute to replace)
     started = time.monotonic()
     if hook == "gc callback":
         monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
-        callback = lambda phase, info: phase == "start" and slow()  # noqa: E731
-        gc.callbacks.append(callback)  # the collector's own list (not an attribute to replace)
-        request_cleanup = lambda: gc.callbacks.remove(callback)  # noqa: E731
+        callbacks.append(lambda phase, info: phase == "start" and slow())
     else:
-        def unraisable(u, extra=None):
-            slow()
         monkeypatch.setattr(sys, "unraisablehook",
                             functools.partial(unraisable, extra=1) if "partial" in hook else unraisable)
-        request_cleanup = lambda: None  # noqa: E731
+    gc.callbacks.extend(callbacks)
     try:
         with pytest.raises(Late):
             with alarm(0.05, Late):
@@ -76,7 +76,8 @@ def test_it_never_raises_inside_a_gc_callback_or_the_unraisable_hook(hook, monke
                 while time.monotonic() < started + 5:
                     sum(range(1000))  # the block's own code: interrupted within a ring
     finally:
-        request_cleanup()
+        for callback in callbacks:
+            gc.callbacks.remove(callback)
     assert dropped == [] and after_hook >= 0.3
     assert time.monotonic() - started < 1.0
 
